@@ -1,0 +1,22 @@
+// Subcommands of the qsdk executable. Each registers itself on the CLI11
+// app and returns the exit code through `result`.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace qsdk::cli {
+
+// Options every subcommand shares.
+struct GlobalOptions {
+  std::vector<std::filesystem::path> plugin_dirs;  // --plugin-dir, repeatable
+  bool verbose = false;
+};
+
+// Each returns a callback the app runs when that subcommand was chosen.
+void add_plugins_command(CLI::App& app, GlobalOptions& global, int& result);
+void add_inspect_command(CLI::App& app, GlobalOptions& global, int& result);
+
+}  // namespace qsdk::cli

@@ -1,0 +1,40 @@
+// qsdk: the host executable. A thin CLI over the qsdk_host library.
+#include <iostream>
+
+#include "cli/commands.h"
+#include "common/error.h"
+
+int main(int argc, char** argv) {
+  using namespace qsdk;
+  CLI::App app{
+      "qsdk: quantize models with backend plugins and check the results against conformance specs.\n"
+      "Exit codes: 0 success, 1 a check failed, 2 bad input (config, model, plugin, data)."};
+  app.name("qsdk");
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "qsdk 0.1.0");
+
+  cli::GlobalOptions global;
+  app.add_option("--plugin-dir", global.plugin_dirs,
+                 "Directory to load backend plugins from; repeatable, searched before QSDK_PLUGIN_PATH "
+                 "and the bundled plugins")
+      ->type_name("DIR");
+  app.add_flag("-v,--verbose", global.verbose, "Say more: every plugin file loaded, every pass run");
+
+  int result = kExitOk;
+  cli::add_plugins_command(app, global, result);
+  // inspect: added with capture
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int code = app.exit(e);
+    return code == 0 ? kExitOk : kExitBadInput;
+  } catch (const InputError& e) {
+    std::cerr << "qsdk: error: " << e.what() << "\n";
+    return kExitBadInput;
+  } catch (const std::exception& e) {
+    std::cerr << "qsdk: internal error: " << e.what() << "\n";
+    return kExitBadInput;
+  }
+  return result;
+}

@@ -1,0 +1,41 @@
+#include "common/atomic_file.h"
+
+#include <fstream>
+#include <random>
+#include <system_error>
+
+#include "common/error.h"
+
+namespace qsdk {
+
+void write_file_atomically(const std::filesystem::path& target, const std::function<void(std::ostream&)>& write) {
+  namespace fs = std::filesystem;
+  const fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) throw InputError(dir.string(), "cannot create directory: " + ec.message());
+
+  std::random_device rd;
+  const fs::path tmp = dir / ("." + target.filename().string() + ".tmp-" + std::to_string(rd()));
+  try {
+    {
+      std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+      if (!out) throw InputError(tmp.string(), "cannot open for writing");
+      write(out);
+      out.flush();
+      if (!out) throw InputError(target.string(), "write failed (disk full?)");
+    }
+    fs::rename(tmp, target, ec);
+    if (ec) throw InputError(target.string(), "cannot replace file: " + ec.message());
+  } catch (...) {
+    fs::remove(tmp, ec);
+    throw;
+  }
+}
+
+void write_file_atomically(const std::filesystem::path& target, std::string_view contents) {
+  write_file_atomically(target,
+                        [&](std::ostream& out) { out.write(contents.data(), std::streamsize(contents.size())); });
+}
+
+}  // namespace qsdk

@@ -1,0 +1,250 @@
+#include "plugins/backend_yaml.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include "common/error.h"
+#include "qsdk/abi.h"
+
+namespace qsdk {
+namespace {
+
+void emit_edge_list(YAML::Emitter& out, const std::vector<EdgeRef>& edges) {
+  out << YAML::Flow << YAML::BeginSeq;
+  for (const auto& e : edges) out << to_string(e);
+  out << YAML::EndSeq;
+}
+
+void emit_spec(YAML::Emitter& out, const QuantSpec& s) {
+  out << YAML::Flow << YAML::BeginMap << YAML::Key << "kind" << YAML::Value << to_string(s.kind);
+  switch (s.kind) {
+    case SpecKind::Float: break;
+    case SpecKind::Shared: out << YAML::Key << "shared_with" << YAML::Value << to_string(s.shared_with); break;
+    default:
+      out << YAML::Key << "dtype" << YAML::Value << to_string(s.dtype);
+      out << YAML::Key << "quant_min" << YAML::Value << s.quant_min;
+      out << YAML::Key << "quant_max" << YAML::Value << s.quant_max;
+      out << YAML::Key << "scheme" << YAML::Value << to_string(s.scheme);
+  }
+  if (s.kind == SpecKind::Observed || s.kind == SpecKind::Dynamic) {
+    out << YAML::Key << "granularity" << YAML::Value << to_string(s.granularity);
+    if (s.granularity == Granularity::PerChannel) out << YAML::Key << "axis" << YAML::Value << s.axis;
+    out << YAML::Key << "observer" << YAML::Value << to_string(s.observer);
+    if (s.reduce_range) out << YAML::Key << "reduce_range" << YAML::Value << true;
+    out << YAML::Key << "eps" << YAML::Value << s.eps;
+  }
+  if (s.kind == SpecKind::Fixed) {
+    out << YAML::Key << "scale" << YAML::Value << s.scale;
+    out << YAML::Key << "zero_point" << YAML::Value << s.zero_point;
+  }
+  if (s.kind == SpecKind::Derived) {
+    out << YAML::Key << "derived_from" << YAML::Value;
+    emit_edge_list(out, s.derived_from);
+  }
+  out << YAML::EndMap;
+}
+
+// --- parsing -----------------------------------------------------------------
+
+class Reader {
+ public:
+  explicit Reader(std::string source) : source_(std::move(source)) {}
+
+  [[noreturn]] void fail(const YAML::Node& at, const std::string& cause) const {
+    const auto mark = at.Mark();
+    std::string where = source_;
+    if (!mark.is_null()) where += ":" + std::to_string(mark.line + 1) + ":" + std::to_string(mark.column + 1);
+    throw InputError(where, cause);
+  }
+
+  YAML::Node required(const YAML::Node& map, const char* key) const {
+    if (!map.IsMap()) fail(map, "expected a mapping");
+    YAML::Node v = map[key];
+    if (!v) fail(map, std::string("missing key '") + key + "'");
+    return v;
+  }
+
+  template <typename T>
+  T scalar(const YAML::Node& n, const char* what) const {
+    if (!n.IsScalar()) fail(n, std::string(what) + " must be a scalar");
+    try {
+      return n.as<T>();
+    } catch (const YAML::Exception&) {
+      fail(n, std::string(what) + " has the wrong type: '" + n.Scalar() + "'");
+    }
+  }
+
+  template <typename E>
+  E named(const YAML::Node& n, const char* what) const {
+    E value{};
+    const auto text = scalar<std::string>(n, what);
+    if (!parse(text, value)) fail(n, std::string("unknown ") + what + " '" + text + "'");
+    return value;
+  }
+
+  EdgeRef edge(const YAML::Node& n) const { return named<EdgeRef>(n, "edge"); }
+
+  QuantSpec spec(const YAML::Node& n) const {
+    QuantSpec s;
+    s.kind = named<SpecKind>(required(n, "kind"), "spec kind");
+    if (auto v = n["dtype"]) s.dtype = named<DType>(v, "dtype");
+    if (auto v = n["quant_min"]) s.quant_min = scalar<std::int64_t>(v, "quant_min");
+    if (auto v = n["quant_max"]) s.quant_max = scalar<std::int64_t>(v, "quant_max");
+    if (auto v = n["scheme"]) s.scheme = named<Scheme>(v, "scheme");
+    if (auto v = n["granularity"]) s.granularity = named<Granularity>(v, "granularity");
+    if (auto v = n["axis"]) s.axis = scalar<int>(v, "axis");
+    if (auto v = n["observer"]) s.observer = named<ObserverKind>(v, "observer");
+    if (auto v = n["reduce_range"]) s.reduce_range = scalar<bool>(v, "reduce_range");
+    if (auto v = n["eps"]) s.eps = scalar<double>(v, "eps");
+    if (auto v = n["scale"]) s.scale = scalar<double>(v, "scale");
+    if (auto v = n["zero_point"]) s.zero_point = scalar<std::int64_t>(v, "zero_point");
+    if (auto v = n["shared_with"]) s.shared_with = edge(v);
+    if (auto v = n["derived_from"]) {
+      if (!v.IsSequence()) fail(v, "derived_from must be a list of edges");
+      for (const auto& e : v) s.derived_from.push_back(edge(e));
+    }
+    return s;
+  }
+
+  Rule rule(const YAML::Node& n) const {
+    Rule r(scalar<std::string>(required(n, "name"), "rule name"));
+    const auto pattern = required(n, "pattern");
+    if (!pattern.IsSequence()) fail(pattern, "pattern must be a list of op names");
+    for (const auto& op : pattern) r.pattern.push_back(scalar<std::string>(op, "op name"));
+    if (auto v = n["priority"]) r.priority = scalar<int>(v, "priority");
+    if (auto list = n["annotations"]) {
+      if (!list.IsSequence()) fail(list, "annotations must be a list");
+      for (const auto& a : list) r.annotations.push_back({edge(required(a, "edge")), spec(required(a, "spec"))});
+    }
+    if (auto list = n["constraints"]) {
+      if (!list.IsSequence()) fail(list, "constraints must be a list of names");
+      for (const auto& c : list) r.constraints.push_back({scalar<std::string>(c, "constraint"), nullptr});
+    }
+    return r;
+  }
+
+ private:
+  std::string source_;
+};
+
+template <typename T>
+void diff_field(std::vector<std::string>& out, const std::string& what, const T& a, const T& b) {
+  if (!(a == b)) out.push_back(what + " differs");
+}
+
+}  // namespace
+
+std::string backend_to_yaml(const Backend& b) {
+  YAML::Emitter out;
+  out << YAML::BeginMap;
+  out << YAML::Key << "name" << YAML::Value << b.name;
+  out << YAML::Key << "version" << YAML::Value << YAML::DoubleQuoted << b.version;
+  out << YAML::Key << "vendor" << YAML::Value << b.vendor;
+  out << YAML::Key << "description" << YAML::Value << b.description;
+  out << YAML::Key << "abi_version" << YAML::Value << kAbiVersion;
+  out << YAML::Key << "lowering" << YAML::Value << to_string(b.lowering);
+  out << YAML::Key << "options" << YAML::Value << YAML::BeginSeq;
+  for (const auto& o : b.options) {
+    out << YAML::BeginMap << YAML::Key << "name" << YAML::Value << o.name;
+    out << YAML::Key << "description" << YAML::Value << o.description;
+    out << YAML::Key << "default" << YAML::Value << YAML::DoubleQuoted << o.default_value;
+    out << YAML::Key << "allowed" << YAML::Value << YAML::Flow << YAML::BeginSeq;
+    for (const auto& a : o.allowed) out << YAML::DoubleQuoted << a;
+    out << YAML::EndSeq << YAML::EndMap;
+  }
+  out << YAML::EndSeq;
+  out << YAML::Key << "rules" << YAML::Value << YAML::BeginSeq;
+  for (const auto& r : b.rules) {
+    out << YAML::BeginMap;
+    out << YAML::Key << "name" << YAML::Value << r.name;
+    out << YAML::Key << "pattern" << YAML::Value << YAML::Flow << r.pattern;
+    out << YAML::Key << "priority" << YAML::Value << r.priority;
+    out << YAML::Key << "annotations" << YAML::Value << YAML::BeginSeq;
+    for (const auto& a : r.annotations) {
+      out << YAML::BeginMap << YAML::Key << "edge" << YAML::Value << to_string(a.edge);
+      out << YAML::Key << "spec" << YAML::Value;
+      emit_spec(out, a.spec);
+      out << YAML::EndMap;
+    }
+    out << YAML::EndSeq;
+    if (!r.constraints.empty()) {
+      out << YAML::Key << "constraints" << YAML::Value << YAML::BeginSeq;
+      for (const auto& c : r.constraints) out << c.name;
+      out << YAML::EndSeq;
+    }
+    out << YAML::EndMap;
+  }
+  out << YAML::EndSeq << YAML::EndMap;
+  return std::string(out.c_str()) + "\n";
+}
+
+Backend backend_from_yaml(const std::string& text, const std::string& source) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(text);
+  } catch (const YAML::ParserException& e) {
+    throw InputError(source + ":" + std::to_string(e.mark.line + 1) + ":" + std::to_string(e.mark.column + 1),
+                     "YAML syntax error: " + e.msg);
+  }
+  Reader rd(source);
+  if (!root.IsMap()) rd.fail(root, "expected a backend description (a mapping)");
+  Backend b;
+  b.name = rd.scalar<std::string>(rd.required(root, "name"), "name");
+  b.version = rd.scalar<std::string>(rd.required(root, "version"), "version");
+  if (auto v = root["vendor"]) b.vendor = rd.scalar<std::string>(v, "vendor");
+  if (auto v = root["description"]) b.description = rd.scalar<std::string>(v, "description");
+  b.lowering = rd.named<Lowering>(rd.required(root, "lowering"), "lowering");
+  if (auto list = root["options"]) {
+    for (const auto& o : list) {
+      BackendOption opt;
+      opt.name = rd.scalar<std::string>(rd.required(o, "name"), "option name");
+      if (auto v = o["description"]) opt.description = rd.scalar<std::string>(v, "description");
+      if (auto v = o["default"]) opt.default_value = rd.scalar<std::string>(v, "default");
+      if (auto v = o["allowed"])
+        for (const auto& a : v) opt.allowed.push_back(rd.scalar<std::string>(a, "allowed value"));
+      b.options.push_back(std::move(opt));
+    }
+  }
+  const auto rules = rd.required(root, "rules");
+  if (!rules.IsSequence()) rd.fail(rules, "rules must be a list");
+  for (const auto& r : rules) b.rules.push_back(rd.rule(r));
+  return b;
+}
+
+std::vector<std::string> compare_backends(const Backend& a, const Backend& b) {
+  std::vector<std::string> out;
+  diff_field(out, "name", a.name, b.name);
+  diff_field(out, "version", a.version, b.version);
+  diff_field(out, "vendor", a.vendor, b.vendor);
+  diff_field(out, "description", a.description, b.description);
+  diff_field(out, "lowering", a.lowering, b.lowering);
+  if (a.options.size() != b.options.size()) out.push_back("number of options differs");
+  for (std::size_t i = 0; i < std::min(a.options.size(), b.options.size()); ++i) {
+    const auto &x = a.options[i], &y = b.options[i];
+    if (x.name != y.name || x.description != y.description || x.default_value != y.default_value ||
+        x.allowed != y.allowed)
+      out.push_back("option " + std::to_string(i) + " ('" + x.name + "') differs");
+  }
+  if (a.rules.size() != b.rules.size())
+    out.push_back("number of rules differs: " + std::to_string(a.rules.size()) + " vs " +
+                  std::to_string(b.rules.size()));
+  for (std::size_t i = 0; i < std::min(a.rules.size(), b.rules.size()); ++i) {
+    const Rule &x = a.rules[i], &y = b.rules[i];
+    const std::string label = "rule '" + x.name + "': ";
+    diff_field(out, label + "name", x.name, y.name);
+    diff_field(out, label + "pattern", x.pattern, y.pattern);
+    diff_field(out, label + "priority", x.priority, y.priority);
+    if (x.annotations.size() != y.annotations.size()) out.push_back(label + "number of annotations differs");
+    for (std::size_t k = 0; k < std::min(x.annotations.size(), y.annotations.size()); ++k) {
+      diff_field(out, label + "edge of annotation " + std::to_string(k), x.annotations[k].edge, y.annotations[k].edge);
+      diff_field(out, label + "spec for " + to_string(x.annotations[k].edge), x.annotations[k].spec,
+                 y.annotations[k].spec);
+    }
+    std::vector<std::string> cx, cy;
+    for (const auto& c : x.constraints) cx.push_back(c.name);
+    for (const auto& c : y.constraints) cy.push_back(c.name);
+    diff_field(out, label + "constraints", cx, cy);
+  }
+  return out;
+}
+
+}  // namespace qsdk

@@ -1,0 +1,212 @@
+#include "plugins/plugin_registry.h"
+
+#include <algorithm>
+#include <boost/dll/runtime_symbol_info.hpp>
+#include <boost/dll/shared_library.hpp>
+#include <cstdlib>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "common/error.h"
+#include "plugins/rule_validation.h"
+#include "qsdk/abi.h"
+
+namespace qsdk {
+
+namespace fs = std::filesystem;
+
+using AbiVersionFn = std::uint32_t();
+using FactoryFn = std::unique_ptr<Backend>(const BackendOptions&);
+
+struct PluginRegistry::Library {
+  boost::dll::shared_library lib;
+  FactoryFn* factory = nullptr;
+};
+
+namespace {
+
+// A backend object that also owns a reference to its library, so the code
+// behind its constraints stays mapped while anyone holds the backend.
+struct BackendHolder {
+  std::shared_ptr<PluginRegistry::Library> library;  // destroyed last
+  std::unique_ptr<Backend> backend;
+};
+
+// Runs a plugin's factory; turns anything it throws into a cause string.
+std::unique_ptr<Backend> call_factory(FactoryFn* factory, const BackendOptions& options, std::string& cause) {
+  try {
+    auto backend = factory(options);
+    if (!backend) cause = "factory qsdk_create_backend returned no backend";
+    return backend;
+  } catch (const std::exception& e) {
+    cause = std::string("factory qsdk_create_backend threw: ") + e.what();
+  } catch (...) {
+    cause = "factory qsdk_create_backend threw a non-standard exception";
+  }
+  return nullptr;
+}
+
+void normalize_specs(Backend& b) {
+  for (auto& r : b.rules)
+    for (auto& a : r.annotations) a.spec = normalized(a.spec);
+}
+
+std::string join_problems(const std::vector<std::string>& problems) {
+  std::string out = "invalid rules: ";
+  for (std::size_t i = 0; i < problems.size(); ++i) out += (i ? "; " : "") + problems[i];
+  return out;
+}
+
+// The first four bytes of an ELF file; anything else is not worth dlopen-ing
+// (dlopen's own message for a text file is obscure).
+bool looks_like_elf(const fs::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  char magic[4] = {};
+  in.read(magic, 4);
+  return in.gcount() == 4 && magic[0] == 0x7f && magic[1] == 'E' && magic[2] == 'L' && magic[3] == 'F';
+}
+
+}  // namespace
+
+PluginRegistry::PluginRegistry() = default;
+PluginRegistry::~PluginRegistry() = default;
+PluginRegistry::PluginRegistry(PluginRegistry&&) noexcept = default;
+PluginRegistry& PluginRegistry::operator=(PluginRegistry&&) noexcept = default;
+
+void PluginRegistry::load_directory(const fs::path& dir) {
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) {
+    errors_.push_back({dir, "plugin directory does not exist"});
+    return;
+  }
+  std::vector<fs::path> files;
+  for (const auto& entry : fs::directory_iterator(dir, ec))
+    if (entry.path().extension() == ".so" && !entry.is_directory()) files.push_back(entry.path());
+  std::sort(files.begin(), files.end());
+  for (const auto& f : files) load_file(f);
+}
+
+bool PluginRegistry::load_file(const fs::path& file) {
+  auto fail = [&](std::string cause) {
+    errors_.push_back({file, std::move(cause)});
+    return false;
+  };
+  std::error_code ec;
+  if (!fs::is_regular_file(file, ec)) return fail("not a file");
+  if (!looks_like_elf(file)) return fail("not a shared library (no ELF header)");
+
+  auto library = std::make_shared<Library>();
+  try {
+    // RTLD_LOCAL (the default): plugins cannot see each other's symbols.
+    library->lib.load(boost::dll::fs::path(file.string()), boost::dll::load_mode::rtld_now);
+  } catch (const std::exception& e) {
+    return fail(std::string("cannot load shared library: ") + e.what());
+  }
+
+  // The ABI version is read first; nothing else in the library is called
+  // unless it matches.
+  if (!library->lib.has(kAbiVersionSymbol))
+    return fail(std::string("missing entry symbol '") + kAbiVersionSymbol +
+                "': not a qsdk plugin (declare it with QSDK_PLUGIN(factory) from qsdk/plugin.h)");
+  const std::uint32_t abi = library->lib.get_alias<AbiVersionFn>(kAbiVersionSymbol)();
+  if (abi < kMinSupportedAbiVersion || abi > kAbiVersion)
+    return fail("ABI version mismatch: plugin was built for qsdk ABI " + std::to_string(abi) + ", this host supports " +
+                (kMinSupportedAbiVersion == kAbiVersion
+                     ? std::to_string(kAbiVersion)
+                     : std::to_string(kMinSupportedAbiVersion) + ".." + std::to_string(kAbiVersion)) +
+                "; rebuild the plugin against this SDK");
+  if (!library->lib.has(kFactorySymbol)) return fail(std::string("missing entry symbol '") + kFactorySymbol + "'");
+  library->factory = &library->lib.get_alias<FactoryFn>(kFactorySymbol);
+
+  std::string cause;
+  auto backend = call_factory(library->factory, {}, cause);
+  if (!backend) return fail(cause);
+  normalize_specs(*backend);
+  if (auto problems = validate_backend(*backend); !problems.empty())
+    return fail("backend '" + backend->name + "': " + join_problems(problems));
+  if (const LoadedPlugin* other = find(backend->name))
+    return fail("backend name '" + backend->name + "' is already provided by " + other->file.string() +
+                " (the earlier one in the search path is kept)");
+
+  auto holder = std::make_shared<BackendHolder>(BackendHolder{library, std::move(backend)});
+  plugins_.push_back({std::shared_ptr<const Backend>(holder, holder->backend.get()), file, abi});
+  libraries_.push_back(library);
+  return true;
+}
+
+const LoadedPlugin* PluginRegistry::find(const std::string& name) const {
+  for (const auto& p : plugins_)
+    if (p.backend->name == name) return &p;
+  return nullptr;
+}
+
+std::vector<std::string> PluginRegistry::names() const {
+  std::vector<std::string> out;
+  for (const auto& p : plugins_) out.push_back(p.backend->name);
+  return out;
+}
+
+std::shared_ptr<const Backend> PluginRegistry::instantiate(const std::string& name,
+                                                           const BackendOptions& options) const {
+  const LoadedPlugin* plugin = find(name);
+  if (!plugin) {
+    std::string known;
+    for (const auto& n : names()) known += (known.empty() ? "" : ", ") + n;
+    throw InputError("backend '" + name + "'",
+                     "no loaded plugin provides it (loaded: " + (known.empty() ? std::string("none") : known) + ")");
+  }
+  for (const auto& [key, value] : options) {
+    auto it = std::find_if(plugin->backend->options.begin(), plugin->backend->options.end(),
+                           [&](const BackendOption& o) { return o.name == key; });
+    if (it == plugin->backend->options.end())
+      throw InputError("backend '" + name + "'", "unknown option '" + key + "'");
+    if (!it->allowed.empty() && std::find(it->allowed.begin(), it->allowed.end(), value) == it->allowed.end()) {
+      std::string allowed;
+      for (const auto& a : it->allowed) allowed += (allowed.empty() ? "" : ", ") + a;
+      throw InputError("backend '" + name + "'", "option '" + key + "' = '" + value + "' is not one of: " + allowed);
+    }
+  }
+  if (options.empty()) return plugin->backend;
+
+  const auto index = static_cast<std::size_t>(plugin - plugins_.data());
+  const auto& library = libraries_[index];
+  std::string cause;
+  auto backend = call_factory(library->factory, options, cause);
+  if (!backend) throw InputError(plugin->file.string(), cause);
+  normalize_specs(*backend);
+  if (auto problems = validate_backend(*backend); !problems.empty())
+    throw InputError(plugin->file.string(), "backend '" + name + "' with these options: " + join_problems(problems));
+  auto holder = std::make_shared<BackendHolder>(BackendHolder{library, std::move(backend)});
+  return std::shared_ptr<const Backend>(holder, holder->backend.get());
+}
+
+fs::path bundled_plugin_dir() {
+  const fs::path exe(boost::dll::program_location().string());
+  return (exe.parent_path().parent_path() / "lib" / "qsdk" / "plugins").lexically_normal();
+}
+
+std::vector<fs::path> plugin_search_path(const std::vector<fs::path>& flag_dirs,
+                                         const std::vector<fs::path>& config_dirs) {
+  std::vector<fs::path> dirs = flag_dirs;
+  if (const char* env = std::getenv("QSDK_PLUGIN_PATH")) {
+    std::stringstream ss(env);
+    std::string item;
+    while (std::getline(ss, item, ':'))
+      if (!item.empty()) dirs.emplace_back(item);
+  }
+  dirs.insert(dirs.end(), config_dirs.begin(), config_dirs.end());
+  dirs.push_back(bundled_plugin_dir());
+
+  std::vector<fs::path> unique;
+  std::set<fs::path> seen;
+  for (const auto& d : dirs) {
+    std::error_code ec;
+    fs::path key = fs::weakly_canonical(d, ec);
+    if (ec) key = d.lexically_normal();
+    if (seen.insert(key).second) unique.push_back(d);
+  }
+  return unique;
+}
+
+}  // namespace qsdk

@@ -1,0 +1,76 @@
+// Discovery and loading of backend plugins through the versioned ABI
+// (sdk/include/qsdk/abi.h), with Boost.DLL.
+//
+// Every failure is contained to its file: the registry records one error
+// line for it and goes on with the other plugins.
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "qsdk/backend.h"
+
+namespace qsdk {
+
+struct LoadedPlugin {
+  // Keeps the plugin library loaded for as long as this pointer (or any copy
+  // of it) lives: rules hold code (constraints) that lives in the library.
+  std::shared_ptr<const Backend> backend;
+  std::filesystem::path file;
+  std::uint32_t abi_version = 0;
+};
+
+struct PluginError {
+  std::filesystem::path file;
+  std::string cause;
+  std::string message() const { return file.string() + ": " + cause; }
+};
+
+class PluginRegistry {
+ public:
+  PluginRegistry();
+  ~PluginRegistry();
+  PluginRegistry(PluginRegistry&&) noexcept;
+  PluginRegistry& operator=(PluginRegistry&&) noexcept;
+
+  // Loads every "*.so" file in each directory, directories in the given
+  // order, files in name order within one. A directory that does not exist
+  // is an error; a backend name already loaded from an earlier file is one.
+  void load_directory(const std::filesystem::path& dir);
+  // Loads one library. Returns false (and records an error) on failure.
+  bool load_file(const std::filesystem::path& file);
+
+  const std::vector<LoadedPlugin>& plugins() const { return plugins_; }
+  const std::vector<PluginError>& errors() const { return errors_; }
+
+  // nullptr when no loaded plugin has this backend name.
+  const LoadedPlugin* find(const std::string& name) const;
+  // All backend names, in load order.
+  std::vector<std::string> names() const;
+
+  // Calls the plugin's factory again with user options (after checking them
+  // against the options it declares) and validates the result. Throws
+  // InputError naming the plugin file on any failure.
+  std::shared_ptr<const Backend> instantiate(const std::string& name, const BackendOptions& options) const;
+
+  struct Library;  // Boost.DLL handle + factory; defined in the .cpp
+
+ private:
+  std::vector<LoadedPlugin> plugins_;
+  std::vector<std::shared_ptr<Library>> libraries_;  // parallel to plugins_
+  std::vector<PluginError> errors_;
+};
+
+// Where plugins are searched, highest precedence first: each --plugin-dir
+// flag, then QSDK_PLUGIN_PATH (colon separated), then the config file's
+// search paths, then the bundled location next to the executable
+// (<prefix>/lib/qsdk/plugins for bin/qsdk). Duplicates are dropped.
+std::vector<std::filesystem::path> plugin_search_path(const std::vector<std::filesystem::path>& flag_dirs,
+                                                      const std::vector<std::filesystem::path>& config_dirs);
+
+// <directory of the running executable>/../lib/qsdk/plugins
+std::filesystem::path bundled_plugin_dir();
+
+}  // namespace qsdk

@@ -1,0 +1,199 @@
+#include "plugins/rule_validation.h"
+
+#include <algorithm>
+#include <limits>
+#include <regex>
+#include <set>
+
+namespace qsdk {
+namespace {
+
+std::pair<std::int64_t, std::int64_t> dtype_limits(DType d) {
+  switch (d) {
+    case DType::UInt8: return {0, 255};
+    case DType::Int8: return {-128, 127};
+    case DType::Int16: return {-32768, 32767};
+    case DType::Int32: return {std::numeric_limits<std::int32_t>::min(), std::numeric_limits<std::int32_t>::max()};
+  }
+  return {0, 0};
+}
+
+bool has_storage(SpecKind k) { return k != SpecKind::Float && k != SpecKind::Shared; }
+
+class RuleChecker {
+ public:
+  RuleChecker(const Rule& rule, std::size_t index, const OpArityLookup& op_arity, std::vector<std::string>& problems)
+      : rule_(rule), op_arity_(op_arity), problems_(problems) {
+    label_ = "rule " + std::to_string(index) + (rule.name.empty() ? "" : " '" + rule.name + "'");
+  }
+
+  void run() {
+    if (rule_.name.empty()) fail("has no name");
+    if (rule_.pattern.empty()) {
+      fail("has an empty pattern");
+      return;
+    }
+    for (const auto& op : rule_.pattern) {
+      auto arity = op_arity_(op);
+      if (!arity) fail("pattern names unknown op '" + op + "' (expected a qualified LibTorch op such as aten::conv2d)");
+      arities_.push_back(arity.value_or(0));
+    }
+    std::set<std::pair<int, int>> seen;
+    for (const auto& a : rule_.annotations) {
+      check_edge(a.edge, "annotates");
+      if (!seen.insert({a.edge.node, a.edge.input}).second) fail("annotates " + to_string(a.edge) + " twice");
+      check_spec(a);
+    }
+    for (const auto& c : rule_.constraints) {
+      if (c.name.empty()) fail("has a constraint without a name");
+      if (!c.check) fail("constraint '" + c.name + "' has no predicate");
+    }
+  }
+
+ private:
+  void fail(const std::string& what) { problems_.push_back(label_ + " " + what); }
+
+  bool check_edge(const EdgeRef& e, const std::string& verb) {
+    const int last = static_cast<int>(rule_.pattern.size()) - 1;
+    if (e.node < 0 || e.node > last) {
+      fail(verb + " " + to_string(e) + ": node " + std::to_string(e.node) + " is outside the pattern (0.." +
+           std::to_string(last) + ")");
+      return false;
+    }
+    if (e.is_output()) {
+      if (e.node != last) {
+        fail(verb + " " + to_string(e) + ": only the last op's output leaves a pattern");
+        return false;
+      }
+      return true;
+    }
+    if (e.input < 0) {
+      fail(verb + " " + to_string(e) + ": negative input index");
+      return false;
+    }
+    if (e.node > 0 && e.input == 0) {
+      fail(verb + " " + to_string(e) + ": that is the previous op's output, inside the pattern");
+      return false;
+    }
+    const std::size_t arity = arities_[static_cast<std::size_t>(e.node)];
+    if (arity && static_cast<std::size_t>(e.input) >= arity) {
+      fail(verb + " " + to_string(e) + ": " + rule_.pattern[static_cast<std::size_t>(e.node)] + " has only " +
+           std::to_string(arity) + " inputs");
+      return false;
+    }
+    return true;
+  }
+
+  const EdgeAnnotation* annotation_of(const EdgeRef& e) const {
+    for (const auto& a : rule_.annotations)
+      if (a.edge == e) return &a;
+    return nullptr;
+  }
+
+  void check_spec(const EdgeAnnotation& a) {
+    const QuantSpec& s = a.spec;
+    const std::string where = "spec for " + to_string(a.edge);
+    if (has_storage(s.kind)) {
+      if (s.quant_min >= s.quant_max)
+        fail(where + ": quant_min (" + std::to_string(s.quant_min) + ") must be below quant_max (" +
+             std::to_string(s.quant_max) + ")");
+      auto [lo, hi] = dtype_limits(s.dtype);
+      if (s.quant_min < lo || s.quant_max > hi)
+        fail(where + ": range [" + std::to_string(s.quant_min) + ", " + std::to_string(s.quant_max) +
+             "] does not fit " + to_string(s.dtype) + " [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
+    }
+    if ((s.kind == SpecKind::Observed || s.kind == SpecKind::Dynamic) && !(s.eps > 0))
+      fail(where + ": eps must be positive");
+    if (s.kind == SpecKind::Observed && s.granularity == Granularity::PerChannel && s.axis < 0)
+      fail(where + ": per-channel spec needs a channel axis (axis >= 0)");
+    if (s.kind == SpecKind::Dynamic && s.granularity == Granularity::PerChannel)
+      fail(where + ": dynamic specs are per-tensor");
+    if (s.kind == SpecKind::Fixed) {
+      if (!(s.scale > 0)) fail(where + ": fixed scale must be positive");
+      if (s.zero_point < s.quant_min || s.zero_point > s.quant_max)
+        fail(where + ": fixed zero point " + std::to_string(s.zero_point) + " lies outside [" +
+             std::to_string(s.quant_min) + ", " + std::to_string(s.quant_max) + "]");
+    }
+    if (s.kind == SpecKind::Shared) {
+      if (s.shared_with == a.edge)
+        fail(where + ": shares qparams with itself");
+      else if (!check_edge(s.shared_with, "shares with")) {
+      } else if (auto* target = annotation_of(s.shared_with); !target)
+        fail(where + ": shares with " + to_string(s.shared_with) + ", which the rule does not annotate");
+      else if (target->spec.kind == SpecKind::Float)
+        fail(where + ": shares with " + to_string(s.shared_with) + ", which is left in float");
+    }
+    if (s.kind == SpecKind::Derived) {
+      if (s.derived_from.empty()) fail(where + ": derived spec lists no source edges");
+      for (const auto& src : s.derived_from) {
+        if (!check_edge(src, "derives from")) continue;
+        auto* source = annotation_of(src);
+        if (!source || source->spec.kind == SpecKind::Float || source->spec.kind == SpecKind::Derived)
+          fail(where + ": derives from " + to_string(src) + ", which the rule does not quantize");
+      }
+    }
+  }
+
+  const Rule& rule_;
+  const OpArityLookup& op_arity_;
+  std::vector<std::string>& problems_;
+  std::string label_;
+  std::vector<std::size_t> arities_;
+};
+
+}  // namespace
+
+std::vector<std::string> validate_backend(const Backend& backend, const OpArityLookup& op_arity) {
+  std::vector<std::string> problems;
+  static const std::regex kName("[a-z0-9][a-z0-9_.-]*");
+  if (!std::regex_match(backend.name, kName))
+    problems.push_back("backend name '" + backend.name +
+                       "' must be lower-case letters, digits, '-', '_' or '.', starting with a letter or digit");
+  if (backend.version.empty()) problems.push_back("backend has no version");
+
+  std::set<std::string> option_names;
+  for (const auto& o : backend.options) {
+    if (o.name.empty() || !option_names.insert(o.name).second)
+      problems.push_back("option '" + o.name + "' is unnamed or declared twice");
+    if (!o.allowed.empty() && std::find(o.allowed.begin(), o.allowed.end(), o.default_value) == o.allowed.end())
+      problems.push_back("option '" + o.name + "': default '" + o.default_value + "' is not an allowed value");
+  }
+
+  std::set<std::string> rule_names;
+  for (std::size_t i = 0; i < backend.rules.size(); ++i) {
+    const Rule& r = backend.rules[i];
+    if (!r.name.empty() && !rule_names.insert(r.name).second)
+      problems.push_back("rule " + std::to_string(i) + " '" + r.name + "': name used by an earlier rule");
+    RuleChecker(r, i, op_arity, problems).run();
+  }
+  return problems;
+}
+
+QuantSpec normalized(QuantSpec s) {
+  QuantSpec d;  // defaults
+  d.kind = s.kind;
+  switch (s.kind) {
+    case SpecKind::Float: return d;
+    case SpecKind::Shared: d.shared_with = s.shared_with; return d;
+    case SpecKind::Fixed:
+      d.scale = s.scale;
+      d.zero_point = s.zero_point;
+      break;
+    case SpecKind::Derived: d.derived_from = s.derived_from; break;
+    case SpecKind::Observed:
+    case SpecKind::Dynamic:
+      d.granularity = s.granularity;
+      d.axis = s.granularity == Granularity::PerChannel ? s.axis : -1;
+      d.observer = s.observer;
+      d.reduce_range = s.reduce_range;
+      d.eps = s.eps;
+      break;
+  }
+  d.dtype = s.dtype;
+  d.quant_min = s.quant_min;
+  d.quant_max = s.quant_max;
+  d.scheme = s.scheme;
+  return d;
+}
+
+}  // namespace qsdk

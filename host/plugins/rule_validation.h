@@ -1,0 +1,30 @@
+// Checks a backend's declared rules before the host uses them. A plugin
+// whose rules fail is refused at load with every problem listed, so bad
+// rules never surface later as a crash in matching.
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "qsdk/backend.h"
+
+namespace qsdk {
+
+// What the validator needs to know about ops: for a qualified op name, the
+// largest number of inputs any of its overloads takes, or nullopt when the
+// op does not exist.
+using OpArityLookup = std::function<std::optional<std::size_t>(const std::string& op)>;
+
+// LibTorch's operator registry (host/plugins/op_registry.cpp).
+std::optional<std::size_t> torch_op_arity(const std::string& op);
+
+// Every problem found, each a readable sentence naming the rule.
+std::vector<std::string> validate_backend(const Backend& backend, const OpArityLookup& op_arity = torch_op_arity);
+
+// Resets fields that do not matter for a spec's kind to their defaults, so
+// that two specs that mean the same compare equal (and YAML round-trips).
+QuantSpec normalized(QuantSpec spec);
+
+}  // namespace qsdk

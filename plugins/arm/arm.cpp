@@ -1,0 +1,35 @@
+// arm: QNNPACK/XNNPACK-style int8. uint8 affine activations, int8 symmetric
+// per-tensor weights, hardswish, fixed-range sigmoid/hardsigmoid, add, mul
+// and cat.
+#include "../common/rule_families.h"
+
+namespace {
+
+std::unique_ptr<qsdk::Backend> make_backend(const qsdk::BackendOptions& /*options*/) {
+  using namespace qsdk;
+  auto b = std::make_unique<Backend>();
+  b->name = "arm";
+  b->version = "0.1.0";
+  b->vendor = "qsdk";
+  b->description = "ARM CPUs: qnnpack int8 kernels, per-tensor weights";
+  b->lowering = Lowering::QNNPACK;
+
+  bundled::FamilySpecs s;
+  s.activation = spec::uint8_affine().with_observer(ObserverKind::MovingAverageMinMax);
+  s.weight = spec::int8_symmetric();
+
+  auto add = [&](std::vector<Rule> rules) {
+    for (auto& r : rules) b->rules.push_back(std::move(r));
+  };
+  add(bundled::weighted_op_rules(s, {"aten::relu", "aten::hardtanh"}));
+  add(bundled::binary_rules(s, {"aten::add", "aten::mul"}, /*with_relu=*/true));
+  add(bundled::unary_rules(s, {"aten::hardswish"}));
+  add(bundled::fixed_output_rules(s, {"aten::sigmoid", "aten::hardsigmoid"}));
+  add(bundled::shared_qparams_rules(s, {"aten::max_pool2d", "aten::adaptive_avg_pool2d", "aten::flatten",
+                                        "aten::reshape", "aten::view", "aten::cat"}));
+  return b;
+}
+
+}  // namespace
+
+QSDK_PLUGIN(make_backend)

@@ -1,0 +1,110 @@
+#include "rule_families.h"
+
+namespace qsdk::bundled {
+namespace {
+
+std::string short_name(const std::string& op) {
+  auto pos = op.find("::");
+  return pos == std::string::npos ? op : op.substr(pos + 2);
+}
+
+std::string chain_name(const std::vector<std::string>& ops) {
+  std::string name;
+  for (const auto& op : ops) name += (name.empty() ? "" : "_") + short_name(op);
+  return name;
+}
+
+bool input_is_4d(const MatchView& m) {
+  auto shape = m.node(0).input_shape(0);
+  return !shape || shape->size() == 4;  // unknown shape: let the op decide
+}
+
+}  // namespace
+
+std::vector<Rule> weighted_op_rules(const FamilySpecs& s, const std::vector<std::string>& fused_activations) {
+  std::vector<Rule> rules;
+  for (const std::string op : {"aten::conv2d", "aten::linear"}) {
+    std::vector<std::vector<std::string>> chains{{op}};
+    if (op == "aten::conv2d") chains.push_back({op, "aten::batch_norm"});
+    const std::size_t base = chains.size();
+    for (std::size_t i = 0; i < base; ++i)
+      for (const auto& act : fused_activations) {
+        auto chain = chains[i];
+        chain.push_back(act);
+        chains.push_back(chain);
+      }
+    for (const auto& chain : chains) {
+      Rule r(chain_name(chain));
+      r.match(chain).with_priority(static_cast<int>(chain.size()));
+      r.input(s.activation).weight(s.weight).bias(s.bias).output(s.activation);
+      if (op == "aten::conv2d") r.require("input is 4-D (N, C, H, W)", input_is_4d);
+      rules.push_back(std::move(r));
+    }
+  }
+  return rules;
+}
+
+std::vector<Rule> conv_add_rules(const FamilySpecs& s) {
+  std::vector<Rule> rules;
+  for (const auto& chain : {std::vector<std::string>{"aten::conv2d", "aten::add"},
+                            std::vector<std::string>{"aten::conv2d", "aten::add", "aten::relu"},
+                            std::vector<std::string>{"aten::conv2d", "aten::batch_norm", "aten::add"},
+                            std::vector<std::string>{"aten::conv2d", "aten::batch_norm", "aten::add", "aten::relu"}}) {
+    const int add_index = chain[1] == "aten::add" ? 1 : 2;
+    Rule r(chain_name(chain));
+    r.match(chain).with_priority(static_cast<int>(chain.size()));
+    r.input(s.activation).weight(s.weight).bias(s.bias).output(s.activation);
+    r.annotate(in(add_index, 1), s.activation);  // the residual operand
+    r.require("input is 4-D (N, C, H, W)", input_is_4d);
+    rules.push_back(std::move(r));
+  }
+  return rules;
+}
+
+std::vector<Rule> binary_rules(const FamilySpecs& s, const std::vector<std::string>& ops, bool with_relu) {
+  std::vector<Rule> rules;
+  for (const auto& op : ops) {
+    std::vector<std::vector<std::string>> chains{{op}};
+    if (with_relu) chains.push_back({op, "aten::relu"});
+    for (const auto& chain : chains) {
+      Rule r(chain_name(chain));
+      r.match(chain).with_priority(static_cast<int>(chain.size()));
+      r.annotate(in(0, 0), s.activation).annotate(in(0, 1), s.activation).output(s.activation);
+      rules.push_back(std::move(r));
+    }
+  }
+  return rules;
+}
+
+std::vector<Rule> shared_qparams_rules(const FamilySpecs& s, const std::vector<std::string>& ops) {
+  std::vector<Rule> rules;
+  for (const auto& op : ops) {
+    Rule r(short_name(op));
+    r.match({op}).input(s.activation).output(spec::shared_with(in(0, 0)));
+    rules.push_back(std::move(r));
+  }
+  return rules;
+}
+
+std::vector<Rule> unary_rules(const FamilySpecs& s, const std::vector<std::string>& ops) {
+  std::vector<Rule> rules;
+  for (const auto& op : ops) {
+    Rule r(short_name(op));
+    r.match({op}).input(s.activation).output(s.activation);
+    rules.push_back(std::move(r));
+  }
+  return rules;
+}
+
+std::vector<Rule> fixed_output_rules(const FamilySpecs& s, const std::vector<std::string>& ops) {
+  std::vector<Rule> rules;
+  for (const auto& op : ops) {
+    Rule r(short_name(op));
+    const bool is_tanh = op == "aten::tanh";
+    r.match({op}).input(s.activation).output(is_tanh ? spec::fixed(2.0 / 256, 128) : spec::fixed(1.0 / 256, 0));
+    rules.push_back(std::move(r));
+  }
+  return rules;
+}
+
+}  // namespace qsdk::bundled
