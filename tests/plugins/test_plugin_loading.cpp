@@ -1,0 +1,221 @@
+// Plugin discovery and loading through the ABI: good plugins load, each kind
+// of broken plugin is refused with one precise line, and the rest still load.
+#include <doctest/doctest.h>
+#include <yaml-cpp/yaml.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "plugins/backend_yaml.h"
+#include "plugins/plugin_registry.h"
+#include "qsdk/abi.h"
+#include "support/process.h"
+
+using namespace qsdk;
+namespace fs = std::filesystem;
+
+namespace {
+
+const fs::path kBundled = QSDK_TEST_BUNDLED_PLUGIN_DIR;
+const fs::path kBroken = QSDK_TEST_BROKEN_PLUGIN_DIR;
+const std::string kQsdk = QSDK_TEST_EXE;
+
+fs::path broken_file(const std::string& name) { return kBroken / name / ("lib" + name + ".so"); }
+
+// Loads the bundled plugins plus one broken case; returns the registry.
+PluginRegistry load_with(const std::string& broken_case) {
+  PluginRegistry r;
+  r.load_directory(kBundled);
+  r.load_directory(kBroken / broken_case);
+  return r;
+}
+
+void check_refused(const std::string& broken_case, const std::string& expected_cause) {
+  CAPTURE(broken_case);
+  const auto r = load_with(broken_case);
+  REQUIRE(r.errors().size() == 1);
+  CHECK(r.errors()[0].file == broken_file(broken_case));
+  CHECK(r.errors()[0].cause == expected_cause);
+  // The other plugins are unaffected.
+  CHECK(r.names() == std::vector<std::string>{"arm", "per-channel", "x86-int8"});
+}
+
+bool is_mapped(const fs::path& library) {
+  std::ifstream maps("/proc/self/maps");
+  std::string line;
+  while (std::getline(maps, line))
+    if (line.find(library.string()) != std::string::npos) return true;
+  return false;
+}
+
+}  // namespace
+
+TEST_CASE("the three bundled backends load with their identity") {
+  PluginRegistry r;
+  r.load_directory(kBundled);
+  CHECK(r.errors().empty());
+  REQUIRE(r.names() == std::vector<std::string>{"arm", "per-channel", "x86-int8"});
+  const auto* x86 = r.find("x86-int8");
+  CHECK(x86->backend->lowering == Lowering::OneDNN);
+  CHECK(x86->abi_version == kAbiVersion);
+  CHECK(r.find("arm")->backend->lowering == Lowering::QNNPACK);
+  CHECK(r.find("per-channel")->backend->lowering == Lowering::Reference);
+  for (const auto& p : r.plugins()) CHECK(p.backend->rules.size() > 5);
+}
+
+TEST_CASE("broken plugins are refused with their exact cause") {
+  check_refused("not_a_library", "not a shared library (no ELF header)");
+  check_refused("no_entry",
+                "missing entry symbol 'qsdk_abi_version': not a qsdk plugin (declare it with QSDK_PLUGIN(factory) "
+                "from qsdk/plugin.h)");
+  // The abi_mismatch factory calls abort(): reaching this line proves it was never called.
+  check_refused("abi_mismatch",
+                "ABI version mismatch: plugin was built for qsdk ABI 999, this host supports 1; rebuild the plugin "
+                "against this SDK");
+  check_refused("throwing_factory", "factory qsdk_create_backend threw: license server unreachable");
+  check_refused("duplicate_name", "backend name 'x86-int8' is already provided by " +
+                                      (kBundled / "libqsdk_x86_int8.so").string() +
+                                      " (the earlier one in the search path is kept)");
+  check_refused("empty_pattern", "backend 'broken': invalid rules: rule 0 'conv' has an empty pattern");
+  check_refused("no_axis",
+                "backend 'broken': invalid rules: rule 0 'conv' spec for in(0,1): per-channel spec needs a channel "
+                "axis (axis >= 0)");
+  check_refused("bad_range",
+                "backend 'broken': invalid rules: rule 0 'conv' spec for in(0,0): quant_min (255) must be below "
+                "quant_max (0)");
+  check_refused("unknown_op",
+                "backend 'broken': invalid rules: rule 0 'conv' pattern names unknown op 'aten::frobnicate' "
+                "(expected a qualified LibTorch op such as aten::conv2d)");
+}
+
+TEST_CASE("a missing plugin directory is reported") {
+  PluginRegistry r;
+  r.load_directory(kBroken / "does-not-exist");
+  REQUIRE(r.errors().size() == 1);
+  CHECK(r.errors()[0].cause == "plugin directory does not exist");
+}
+
+TEST_CASE("a plugin library stays loaded while its backend lives") {
+  const fs::path lib = kBundled / "libqsdk_x86_int8.so";
+  std::shared_ptr<const Backend> backend;
+  {
+    PluginRegistry r;
+    r.load_file(lib);
+    REQUIRE(r.errors().empty());
+    backend = r.find("x86-int8")->backend;
+  }  // registry gone
+  REQUIRE(is_mapped(lib));
+  // Call code that lives in the plugin: a constraint predicate.
+  const Rule* conv = nullptr;
+  for (const auto& rule : backend->rules)
+    if (rule.pattern == std::vector<std::string>{"aten::conv2d"}) conv = &rule;
+  REQUIRE(conv != nullptr);
+  REQUIRE(conv->constraints.size() == 1);
+
+  struct Node2d : NodeView {
+    std::string_view kind() const override { return "aten::conv2d"; }
+    std::string_view module_path() const override { return "conv"; }
+    std::size_t num_inputs() const override { return 7; }
+    std::optional<std::vector<std::int64_t>> input_shape(std::size_t) const override {
+      return std::vector<std::int64_t>{1, 3};
+    }
+    std::optional<std::vector<std::int64_t>> output_shape() const override { return std::nullopt; }
+    std::optional<std::int64_t> int_arg(std::size_t) const override { return std::nullopt; }
+    std::optional<double> float_arg(std::size_t) const override { return std::nullopt; }
+    std::optional<std::vector<std::int64_t>> int_list_arg(std::size_t) const override { return std::nullopt; }
+  } node;
+  struct OneNode : MatchView {
+    const NodeView& n;
+    explicit OneNode(const NodeView& v) : n(v) {}
+    std::size_t size() const override { return 1; }
+    const NodeView& node(std::size_t) const override { return n; }
+  } match(node);
+  CHECK_FALSE(conv->constraints[0].check(match));  // a 2-D input is not (N, C, H, W)
+
+  backend.reset();
+  CHECK_FALSE(is_mapped(lib));
+}
+
+TEST_CASE("options are checked against what the plugin declares") {
+  PluginRegistry r;
+  r.load_directory(kBundled);
+  auto four_bit = r.instantiate("per-channel", {{"weight_bits", "4"}});
+  bool saw_weight = false;
+  for (const auto& a : four_bit->rules.front().annotations)
+    if (a.edge == in(0, 1)) {
+      saw_weight = true;
+      CHECK(a.spec.quant_min == -7);
+      CHECK(a.spec.quant_max == 7);
+    }
+  CHECK(saw_weight);
+  CHECK_THROWS_WITH(r.instantiate("per-channel", {{"weight_bits", "3"}}),
+                    "backend 'per-channel': option 'weight_bits' = '3' is not one of: 8, 4");
+  CHECK_THROWS_WITH(r.instantiate("per-channel", {{"colour", "red"}}),
+                    "backend 'per-channel': unknown option 'colour'");
+  CHECK_THROWS_WITH(r.instantiate("tpu", {}),
+                    "backend 'tpu': no loaded plugin provides it (loaded: arm, per-channel, "
+                    "x86-int8)");
+}
+
+TEST_CASE("describe YAML parses back into the same rules, for every bundled backend") {
+  PluginRegistry r;
+  r.load_directory(kBundled);
+  for (const auto& p : r.plugins()) {
+    CAPTURE(p.backend->name);
+    const std::string yaml = backend_to_yaml(*p.backend);
+    const Backend back = backend_from_yaml(yaml, "describe");
+    CHECK(compare_backends(*p.backend, back).empty());
+  }
+  // And the comparison notices a change.
+  Backend changed = backend_from_yaml(backend_to_yaml(*r.find("arm")->backend), "describe");
+  changed.rules[0].annotations[0].spec.quant_max = 127;
+  auto diffs = compare_backends(*r.find("arm")->backend, changed);
+  REQUIRE(diffs.size() == 1);
+  CHECK(diffs[0].find("spec for in(0,0) differs") != std::string::npos);
+}
+
+TEST_CASE("bad describe YAML names file, line and column") {
+  CHECK_THROWS_WITH(backend_from_yaml("name: x\nversion: 1\nlowering: [\n", "rules.yaml"),
+                    doctest::Contains("rules.yaml:4:1: YAML syntax error"));
+  CHECK_THROWS_WITH(backend_from_yaml("name: x\nversion: '1'\nlowering: gpu\nrules: []\n", "rules.yaml"),
+                    "rules.yaml:3:11: unknown lowering 'gpu'");
+}
+
+TEST_CASE("qsdk plugins list: prints backends, reports each broken plugin, exits 2") {
+  auto ok = test::run_command(kQsdk + " plugins list");
+  CHECK(ok.exit_code == 0);
+  for (const char* name : {"x86-int8", "arm", "per-channel"}) CHECK(ok.out.find(name) != std::string::npos);
+  CHECK(ok.out.find("onednn") != std::string::npos);
+
+  auto bad =
+      test::run_command(kQsdk + " --plugin-dir " + test::shell_quote((kBroken / "throwing_factory").string()) +
+                        " --plugin-dir " + test::shell_quote((kBroken / "abi_mismatch").string()) + " plugins list");
+  CHECK(bad.exit_code == 2);
+  CHECK(bad.err ==
+        "qsdk: error: plugin " + broken_file("throwing_factory").string() +
+            ": factory qsdk_create_backend threw: license server unreachable\n"
+            "qsdk: error: plugin " +
+            broken_file("abi_mismatch").string() +
+            ": ABI version mismatch: plugin was built for qsdk ABI 999, this host supports 1; rebuild the plugin "
+            "against this SDK\n");
+  for (const char* name : {"x86-int8", "arm", "per-channel"}) CHECK(bad.out.find(name) != std::string::npos);
+}
+
+TEST_CASE("QSDK_PLUGIN_PATH is searched before the bundled directory") {
+  auto r = test::run_command("QSDK_PLUGIN_PATH=" + test::shell_quote((kBroken / "duplicate_name").string()) + " " +
+                             kQsdk + " plugins list");
+  CHECK(r.exit_code == 2);
+  // The environment's x86-int8 wins; the bundled one is the duplicate.
+  CHECK(r.err.find((kBundled / "libqsdk_x86_int8.so").string() + ": backend name 'x86-int8' is already provided by " +
+                   broken_file("duplicate_name").string()) != std::string::npos);
+}
+
+TEST_CASE("qsdk plugins describe prints YAML that yaml-cpp reads") {
+  auto r = test::run_command(kQsdk + " plugins describe x86-int8");
+  REQUIRE(r.exit_code == 0);
+  YAML::Node doc = YAML::Load(r.out);
+  CHECK(doc["name"].as<std::string>() == "x86-int8");
+  CHECK(doc["lowering"].as<std::string>() == "onednn");
+  CHECK(doc["rules"].size() > 5);
+}

@@ -1,0 +1,146 @@
+// Rule validation: every way a plugin's declared rules can be wrong is
+// caught at load, with a message naming the rule.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+
+#include "plugins/rule_validation.h"
+
+using namespace qsdk;
+
+namespace {
+
+// A stand-in op registry, so these tests need no LibTorch ops.
+std::optional<std::size_t> fake_arity(const std::string& op) {
+  if (op == "aten::conv2d") return 7;
+  if (op == "aten::relu") return 1;
+  if (op == "aten::add") return 3;
+  if (op == "aten::max_pool2d") return 6;
+  return std::nullopt;
+}
+
+Backend valid_backend() {
+  Backend b;
+  b.name = "test-backend";
+  b.version = "1.0";
+  Rule conv("conv_relu");
+  conv.match({"aten::conv2d", "aten::relu"})
+      .input(spec::uint8_affine())
+      .weight(spec::int8_symmetric_per_channel(0))
+      .bias(spec::derived_bias())
+      .output(spec::uint8_affine());
+  Rule pool("pool");
+  pool.match({"aten::max_pool2d"}).input(spec::uint8_affine()).output(spec::shared_with(in(0, 0)));
+  b.rules = {conv, pool};
+  return b;
+}
+
+std::string only_problem(const Backend& b) {
+  auto problems = validate_backend(b, fake_arity);
+  REQUIRE(problems.size() == 1);
+  return problems.front();
+}
+
+}  // namespace
+
+TEST_CASE("a well-formed backend has no problems") { CHECK(validate_backend(valid_backend(), fake_arity).empty()); }
+
+TEST_CASE("empty pattern") {
+  auto b = valid_backend();
+  b.rules[1].pattern.clear();
+  CHECK(only_problem(b) == "rule 1 'pool' has an empty pattern");
+}
+
+TEST_CASE("per-channel spec without an axis") {
+  auto b = valid_backend();
+  b.rules[0].annotations[1].spec.axis = -1;
+  CHECK(only_problem(b) == "rule 0 'conv_relu' spec for in(0,1): per-channel spec needs a channel axis (axis >= 0)");
+}
+
+TEST_CASE("quant_min >= quant_max") {
+  auto b = valid_backend();
+  b.rules[0].annotations[0].spec.with_range(10, 10);
+  CHECK(only_problem(b) == "rule 0 'conv_relu' spec for in(0,0): quant_min (10) must be below quant_max (10)");
+}
+
+TEST_CASE("range outside the storage type") {
+  auto b = valid_backend();
+  b.rules[0].annotations[0].spec.with_range(0, 300);
+  CHECK(only_problem(b) == "rule 0 'conv_relu' spec for in(0,0): range [0, 300] does not fit uint8 [0, 255]");
+}
+
+TEST_CASE("unknown op name") {
+  auto b = valid_backend();
+  b.rules[0].pattern[1] = "aten::relu7";
+  CHECK(only_problem(b) ==
+        "rule 0 'conv_relu' pattern names unknown op 'aten::relu7' (expected a qualified LibTorch op such as "
+        "aten::conv2d)");
+}
+
+TEST_CASE("edges outside the pattern or inside it") {
+  auto b = valid_backend();
+  SUBCASE("node index past the end") {
+    b.rules[0].annotate(in(5, 1), spec::uint8_affine());
+    CHECK(only_problem(b).find("node 5 is outside the pattern (0..1)") != std::string::npos);
+  }
+  SUBCASE("inner output") {
+    b.rules[0].annotate(out(0), spec::uint8_affine());
+    CHECK(only_problem(b).find("only the last op's output leaves a pattern") != std::string::npos);
+  }
+  SUBCASE("operand index past the op's arity") {
+    b.rules[0].annotate(in(1, 3), spec::uint8_affine());
+    CHECK(only_problem(b).find("aten::relu has only 1 inputs") != std::string::npos);
+  }
+  SUBCASE("the chained value") {
+    b.rules[0].annotate(in(1, 0), spec::uint8_affine());
+    CHECK(only_problem(b).find("previous op's output") != std::string::npos);
+  }
+}
+
+TEST_CASE("shared and derived specs must point at quantized edges of the same rule") {
+  auto b = valid_backend();
+  SUBCASE("shared with an unannotated edge") {
+    b.rules[1].annotations[1].spec = spec::shared_with(in(0, 1));
+    CHECK(only_problem(b).find("shares with in(0,1), which the rule does not annotate") != std::string::npos);
+  }
+  SUBCASE("derived from a float edge") {
+    b.rules[0].annotations[0].spec = spec::float_();
+    auto problems = validate_backend(b, fake_arity);
+    CHECK(std::any_of(problems.begin(), problems.end(), [](const std::string& p) {
+      return p.find("derives from in(0,0), which the rule does not quantize") != std::string::npos;
+    }));
+  }
+}
+
+TEST_CASE("fixed qparams need a positive scale and an in-range zero point") {
+  auto b = valid_backend();
+  b.rules[1].annotations[1].spec = spec::fixed(0.0, 300);
+  auto problems = validate_backend(b, fake_arity);
+  CHECK(problems.size() == 2);
+}
+
+TEST_CASE("backend identity and duplicate rule names") {
+  auto b = valid_backend();
+  b.name = "Bad Name";
+  b.rules[1].name = "conv_relu";
+  auto problems = validate_backend(b, fake_arity);
+  REQUIRE(problems.size() == 2);
+  CHECK(problems[0].find("backend name 'Bad Name'") == 0);
+  CHECK(problems[1] == "rule 1 'conv_relu': name used by an earlier rule");
+}
+
+TEST_CASE("normalized specs drop fields their kind ignores") {
+  QuantSpec shared = spec::shared_with(in(0, 0));
+  shared.quant_max = 17;  // meaningless for a shared spec
+  CHECK(normalized(shared) == spec::shared_with(in(0, 0)));
+  QuantSpec per_tensor = spec::uint8_affine();
+  per_tensor.axis = 3;  // meaningless per-tensor
+  CHECK(normalized(per_tensor) == spec::uint8_affine());
+}
+
+TEST_CASE("LibTorch's registry knows aten ops and not invented ones") {
+  CHECK(torch_op_arity("aten::conv2d").value_or(0) == 7);
+  CHECK_FALSE(torch_op_arity("aten::conv9d").has_value());
+  CHECK_FALSE(torch_op_arity("conv2d").has_value());
+  CHECK_FALSE(torch_op_arity("::").has_value());
+}
