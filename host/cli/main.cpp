@@ -22,7 +22,7 @@ int main(int argc, char** argv) {
 
   int result = kExitOk;
   cli::add_plugins_command(app, global, result);
-  // inspect: added with capture
+  cli::add_inspect_command(app, global, result);
 
   try {
     app.parse(argc, argv);

@@ -1,0 +1,359 @@
+#include "capture/capture.h"
+
+#include <torch/csrc/jit/frontend/tracer.h>
+#include <torch/csrc/jit/passes/constant_pooling.h>
+#include <torch/csrc/jit/passes/constant_propagation.h>
+#include <torch/csrc/jit/passes/dead_code_elimination.h>
+#include <torch/csrc/jit/passes/freeze_module.h>
+#include <torch/csrc/jit/passes/fuse_linear.h>
+#include <torch/csrc/jit/passes/graph_rewrite_helper.h>
+#include <torch/csrc/jit/passes/inliner.h>
+#include <torch/csrc/jit/passes/remove_dropout.h>
+#include <torch/csrc/jit/passes/remove_mutation.h>
+#include <torch/csrc/jit/serialization/import.h>
+#include <torch/script.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+#include <set>
+#include <sstream>
+
+#include "capture/zoo/zoo_models.h"
+#include "common/error.h"
+
+namespace qsdk {
+namespace {
+
+namespace fs = std::filesystem;
+using torch::jit::Node;
+using torch::jit::Value;
+
+// LibTorch's messages carry a C++ backtrace after the first line.
+std::string first_line(const std::string& message) {
+  auto end = message.find('\n');
+  return message.substr(0, end);
+}
+
+std::string shape_text(const std::vector<std::int64_t>& shape) {
+  std::string s = "[";
+  for (std::size_t i = 0; i < shape.size(); ++i) s += (i ? "," : "") + std::to_string(shape[i]);
+  return s + "]";
+}
+
+// Module path of a node from its inlining call stack (scripted/loaded
+// modules: "layer1" -> "0" -> "conv1"), else from its tracer scope (zoo).
+std::string module_path_of(Node* n) {
+  std::string path;
+  if (auto cs = n->callstack()) {
+    for (const auto& entry : (*cs)->vec()) {
+      const auto& info = std::get<2>(entry);
+      if (!info) continue;
+      const std::string& name = info->instance_name();
+      if (name.empty() || name == "SELF" || name == "INSTANCE_NAME_UNKNOWN") continue;
+      path += (path.empty() ? "" : ".") + name;
+    }
+    if (!path.empty()) return path;
+  }
+  if (n->scope() && !n->scope()->isBlank()) {
+    path = n->scope()->namesFromRoot();
+    std::replace(path.begin(), path.end(), '/', '.');
+  }
+  return path;
+}
+
+void reject_control_flow(torch::jit::Graph& g, const std::string& where) {
+  for (Node* n : g.nodes()) {
+    if (n->kind() == c10::prim::If || n->kind() == c10::prim::Loop) {
+      const std::string path = module_path_of(n);
+      throw InputError(where, std::string("control flow left after freezing: ") + n->kind().toQualString() +
+                                  (path.empty() ? "" : " in module '" + path + "'") +
+                                  "; export the model with torch.jit.trace, or make the condition a constant");
+    }
+  }
+}
+
+// A scope whose single name is the dotted module path.
+torch::jit::ScopePtr scope_for(const std::string& path) {
+  return c10::make_intrusive<torch::jit::Scope>()->push(c10::Symbol::scope(path));
+}
+
+// Runs one canonicalization pass. Rewriting passes (FuseLinear, conv
+// replacement) create nodes without scope or call stack; those nodes take
+// the module path of the nodes they replaced, found through the values the
+// old and new nodes both consume (the weight constant, typically). Values
+// are keyed by unique(), which is never reused within a graph. When
+// QSDK_DUMP_PASSES is set, prints the graph after the pass.
+template <typename Pass>
+void run_pass(const char* name, std::shared_ptr<torch::jit::Graph>& g, Pass pass) {
+  std::unordered_map<std::size_t, std::set<std::string>> consumer_paths;
+  // New nodes are told apart by their outputs' unique(), which only grows:
+  // node pointers may be reused by the allocator.
+  std::size_t last_unique = 0;
+  for (Value* v : g->inputs()) last_unique = std::max(last_unique, v->unique());
+  for (Node* n : g->nodes()) {
+    for (Value* v : n->outputs()) last_unique = std::max(last_unique, v->unique());
+    const std::string path = module_path_of(n);
+    if (!path.empty())
+      for (Value* v : n->inputs()) consumer_paths[v->unique()].insert(path);
+  }
+  pass(g);
+  auto path_through = [&](Value* v) -> std::string {
+    if (!v->type()->cast<c10::TensorType>()) return {};  // ints and lists are pooled, shared by all
+    for (Value* candidate : {v, v->node()->kind() == c10::aten::t ? v->node()->input(0) : v}) {
+      auto it = consumer_paths.find(candidate->unique());
+      if (it != consumer_paths.end() && it->second.size() == 1) return *it->second.begin();
+    }
+    return {};
+  };
+  for (Node* n : g->nodes()) {
+    const bool is_new = n->outputs().size() > 0 && n->output(0)->unique() > last_unique;
+    if (n->kind() == c10::prim::Constant || !is_new || !module_path_of(n).empty()) continue;
+    // Weights and other operands first: the activation input is shared by sibling ops.
+    std::string path;
+    for (std::size_t i = 1; i < n->inputs().size() && path.empty(); ++i) path = path_through(n->input(i));
+    if (path.empty() && n->inputs().size() > 0) path = path_through(n->input(0));
+    if (!path.empty()) n->setScope(scope_for(path));
+  }
+  static const bool dump = std::getenv("QSDK_DUMP_PASSES") != nullptr;
+  if (dump) std::cerr << "=== after " << name << "\n" << *g << "\n";
+}
+
+// matmul(x, W) [+ b] with W a constant 2-D tensor (and b a constant 1-D one)
+// becomes linear(x, W^T, b). FuseLinear only knows matmul(x, t(W)), and
+// freezing has usually folded that t() into the constant already.
+void fuse_constant_matmul(std::shared_ptr<torch::jit::Graph>& g) {
+  std::vector<Node*> candidates;
+  for (Node* n : g->nodes())
+    if (n->kind() == c10::aten::matmul) candidates.push_back(n);
+  for (Node* mm : candidates) {
+    auto weight = torch::jit::toIValue(mm->input(1));
+    if (!weight || !weight->isTensor() || weight->toTensor().dim() != 2) continue;
+    const at::Tensor w = weight->toTensor();
+    Node* add = nullptr;
+    c10::IValue bias;  // None unless an add of a matching constant follows
+    if (mm->output()->uses().size() == 1) {
+      Node* user = mm->output()->uses()[0].user;
+      if ((user->kind() == c10::aten::add || user->kind() == c10::aten::add_) && user->inputs().size() == 3 &&
+          user->input(0) == mm->output()) {
+        auto b = torch::jit::toIValue(user->input(1));
+        auto alpha = torch::jit::toIValue(user->input(2));
+        if (b && b->isTensor() && b->toTensor().dim() == 1 && b->toTensor().size(0) == w.size(1) && alpha &&
+            alpha->isInt() && alpha->toInt() == 1) {
+          add = user;
+          bias = *b;
+        }
+      }
+    }
+    Node* last = add ? add : mm;
+    torch::jit::WithInsertPoint guard(last);
+    Value* wt = g->insertConstant(w.t().contiguous());
+    Value* b = g->insertConstant(bias);
+    Node* linear = g->create(c10::aten::linear, {mm->input(0), wt, b});
+    linear->insertBefore(last);
+    linear->output()->setType(last->output()->type());
+    linear->setScope(mm->scope());
+    if (auto cs = mm->callstack()) linear->setCallStack(*cs);
+    last->output()->replaceAllUsesWith(linear->output());
+    if (add) add->destroy();
+    mm->destroy();
+  }
+}
+
+// Brings a graph from any source to canonical form (see capture.h).
+void canonicalize(std::shared_ptr<torch::jit::Graph>& g) {
+  using G = std::shared_ptr<torch::jit::Graph>;
+  run_pass("Inline", g, [](G& x) { torch::jit::Inline(*x); });
+  run_pass("removeDropout", g, [](G& x) { torch::jit::removeDropout(x); });
+  // Before the conv rewrite, which constant-folds the aten::t FuseLinear matches on.
+  run_pass("FuseLinear", g, [](G& x) { torch::jit::FuseLinear(x); });
+  run_pass("replaceConvolutionWithAtenConv", g,
+           [](G& x) { torch::jit::graph_rewrite_helper::replaceConvolutionWithAtenConv(x); });
+  // relu_ and friends become relu: rules match functional ops only.
+  run_pass("RemoveTensorMutation", g, [](G& x) { torch::jit::RemoveTensorMutation(x); });
+  run_pass("RemoveListMutation", g, [](G& x) { torch::jit::RemoveListMutation(x); });
+  run_pass("ConstantPropagation", g, [](G& x) { torch::jit::ConstantPropagation(x); });
+  run_pass("fuse_constant_matmul", g, fuse_constant_matmul);
+  run_pass("ConstantPooling", g, [](G& x) { torch::jit::ConstantPooling(x); });
+  run_pass("EliminateDeadCode", g, [](G& x) { torch::jit::EliminateDeadCode(x); });
+  // A frozen module's forward still takes `self`; nothing uses it any more.
+  if (!g->inputs().empty() && g->inputs()[0]->type()->cast<c10::ClassType>() && !g->inputs()[0]->hasUses())
+    g->eraseInput(0);
+}
+
+// Types every tensor value with the shape and dtype it has on `inputs`: runs
+// a copy of the graph in which every tensor value is also an output. Exact
+// for every op, unlike static shape analysis.
+void propagate_shapes(torch::jit::Graph& g, const std::vector<at::Tensor>& inputs) {
+  auto probe = g.copy();
+  std::vector<Value*> originals, copies;
+  auto collect = [](torch::jit::Graph& graph, std::vector<Value*>& out) {
+    for (Value* v : graph.inputs())
+      if (v->type()->cast<c10::TensorType>()) out.push_back(v);
+    for (Node* n : graph.nodes())
+      for (Value* v : n->outputs())
+        if (v->type()->cast<c10::TensorType>()) out.push_back(v);
+  };
+  collect(g, originals);
+  collect(*probe, copies);
+  for (Value* v : copies) probe->registerOutput(v);
+  Graph runnable(probe, "shape probe");
+  // run() flattens the graph's own outputs first; the probes come last.
+  auto values = runnable.run(inputs);
+  const std::size_t first = values.size() - copies.size();
+  for (std::size_t i = 0; i < originals.size(); ++i) {
+    const at::Tensor& t = values[first + i];
+    originals[i]->setType(c10::TensorType::create(t)->withRequiresGrad(false));
+  }
+}
+
+std::vector<at::Tensor> make_inputs(const std::vector<std::vector<std::int64_t>>& shapes, std::uint64_t seed) {
+  torch::manual_seed(seed);
+  std::vector<at::Tensor> inputs;
+  for (const auto& s : shapes) inputs.push_back(torch::randn(s));
+  return inputs;
+}
+
+std::string shapes_text(const std::vector<std::vector<std::int64_t>>& shapes) {
+  std::string s;
+  for (const auto& shape : shapes) s += (s.empty() ? "" : " ") + shape_text(shape);
+  return s;
+}
+
+// Canonicalizes, checks and types `g`; builds the shared Graph.
+std::unique_ptr<Graph> finish_capture(std::shared_ptr<torch::jit::Graph> g, const std::string& source,
+                                      const std::vector<at::Tensor>& inputs,
+                                      const std::vector<std::vector<std::int64_t>>& shapes) {
+  canonicalize(g);
+  reject_control_flow(*g, source);
+  if (g->inputs().size() != inputs.size())
+    throw InputError(source, "model takes " + std::to_string(g->inputs().size()) + " input(s), " +
+                                 std::to_string(inputs.size()) + " input shape(s) given (" + shapes_text(shapes) +
+                                 "); pass one --input-shape per input");
+  try {
+    propagate_shapes(*g, inputs);
+  } catch (const c10::Error& e) {
+    throw InputError(source, "input shape " + shapes_text(shapes) + " does not fit the model: " +
+                                 first_line(e.what_without_backtrace()));
+  }
+  std::unordered_map<const Node*, std::string> paths;
+  for (Node* n : g->nodes())
+    if (auto p = module_path_of(n); !p.empty()) paths[n] = p;
+  return std::make_unique<Graph>(std::move(g), source, std::move(paths));
+}
+
+CapturedModel capture_zoo(const std::string& name, const CaptureOptions& options) {
+  const std::string source = "zoo:" + name;
+  const zoo::ZooInfo* info = zoo::find_zoo_model(name);
+  if (!info) {
+    std::string known;
+    for (const auto& z : zoo::zoo_models()) known += (known.empty() ? "" : ", ") + z.name;
+    throw InputError(source, "no such zoo model (known: " + known + ")");
+  }
+  const auto shapes = options.input_shapes.empty() ? info->input_shapes : options.input_shapes;
+  auto model = std::make_shared<zoo::ZooModel>(zoo::build_zoo_model(name, options.seed));
+  auto inputs = make_inputs(shapes, options.seed);
+
+  torch::NoGradGuard no_grad;
+  torch::jit::Stack stack(inputs.begin(), inputs.end());
+  std::shared_ptr<torch::jit::Graph> traced;
+  try {
+    auto traced_state = torch::jit::tracer::trace(
+        stack,
+        [&](torch::jit::Stack in) -> torch::jit::Stack {
+          std::vector<at::Tensor> tensors;
+          for (auto& v : in) tensors.push_back(v.toTensor());
+          return {model->forward(tensors)};
+        },
+        [](const at::Tensor&) { return std::string(); }, /*strict=*/false, /*force_outplace=*/false);
+    traced = traced_state.first->graph;
+  } catch (const c10::Error& e) {
+    torch::jit::tracer::abandon();
+    throw InputError(source, "input shape " + shapes_text(shapes) + " does not fit the model: " +
+                                 first_line(e.what_without_backtrace()));
+  }
+  CapturedModel out;
+  out.graph = finish_capture(traced, source, inputs, shapes);
+  out.example_inputs = std::move(inputs);
+  out.original = [model](const std::vector<at::Tensor>& in) {
+    torch::NoGradGuard guard;
+    return std::vector<at::Tensor>{model->forward(in)};
+  };
+  return out;
+}
+
+CapturedModel capture_file(const std::string& path, const CaptureOptions& options) {
+  std::error_code ec;
+  if (!fs::exists(path, ec)) throw InputError(path, "no such file");
+  if (fs::is_directory(path, ec)) throw InputError(path, "is a directory, expected a TorchScript file (.pt)");
+  if (fs::file_size(path, ec) == 0) throw InputError(path, "file is empty, expected a TorchScript archive");
+  if (options.input_shapes.empty())
+    throw InputError(path, "input shapes unknown: pass --input-shape (e.g. --input-shape 1,3,224,224) per input");
+
+  auto module = std::make_shared<torch::jit::Module>();
+  try {
+    *module = torch::jit::load(path);
+  } catch (const c10::Error& e) {
+    const std::string msg = first_line(e.what_without_backtrace());
+    const bool zip = msg.find("zip archive") != std::string::npos || msg.find("central directory") != std::string::npos;
+    throw InputError(path, std::string(zip ? "not a TorchScript archive, or a truncated one" : "cannot load model") +
+                               " (" + msg + ")");
+  } catch (const std::exception& e) {
+    throw InputError(path, std::string("cannot load model (") + first_line(e.what()) + ")");
+  }
+  if (!module->find_method("forward")) throw InputError(path, "the TorchScript module has no forward method");
+  module->eval();
+
+  auto inputs = make_inputs(options.input_shapes, options.seed);
+  std::shared_ptr<torch::jit::Graph> graph;
+  try {
+    torch::jit::Module frozen = torch::jit::freeze_module(*module);
+    graph = frozen.get_method("forward").graph()->copy();
+  } catch (const c10::Error& e) {
+    throw InputError(path, "cannot freeze the module: " + first_line(e.what_without_backtrace()));
+  }
+  CapturedModel out;
+  out.graph = finish_capture(graph, path, inputs, options.input_shapes);
+  out.example_inputs = std::move(inputs);
+  out.original = [module](const std::vector<at::Tensor>& in) {
+    torch::NoGradGuard guard;
+    std::vector<c10::IValue> args(in.begin(), in.end());
+    auto result = module->forward(args);
+    std::vector<at::Tensor> outs;
+    if (result.isTuple())
+      for (const auto& e : result.toTupleRef().elements()) outs.push_back(e.toTensor());
+    else
+      outs.push_back(result.toTensor());
+    return outs;
+  };
+  return out;
+}
+
+}  // namespace
+
+CapturedModel capture_model(const std::string& model, const CaptureOptions& options) {
+  if (model.rfind("zoo:", 0) == 0) return capture_zoo(model.substr(4), options);
+  return capture_file(model, options);
+}
+
+std::vector<std::int64_t> parse_shape(const std::string& text) {
+  std::vector<std::int64_t> shape;
+  std::stringstream ss(text);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    std::size_t used = 0;
+    long long v = 0;
+    try {
+      v = std::stoll(item, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used != item.size() || item.empty() || v <= 0)
+      throw InputError("--input-shape " + text, "expected positive integers separated by commas, e.g. 1,3,224,224");
+    shape.push_back(v);
+  }
+  if (shape.empty()) throw InputError("--input-shape", "empty shape");
+  return shape;
+}
+
+}  // namespace qsdk

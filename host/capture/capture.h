@@ -1,0 +1,44 @@
+// Capture: a model (TorchScript file or zoo:<name>) to the canonical graph
+// every backend's rules are matched against. The C++ counterpart of PT2E's
+// graph capture:
+//   eval mode, frozen (weights are constants), inlined, dropout removed,
+//   aten::_convolution -> conv2d/conv1d, t+addmm / matmul+add -> linear,
+//   in-place ops made functional, no control flow, and every tensor value
+//   typed with the shape and dtype it has on the example inputs.
+// BatchNorm stays a node (rules match conv-bn-relu; convert folds it).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "capture/graph.h"
+
+namespace qsdk {
+
+struct CaptureOptions {
+  // One shape per model input. Required for files; overrides a zoo entry's.
+  std::vector<std::vector<std::int64_t>> input_shapes;
+  std::uint64_t seed = 0;  // weights of zoo models and the example inputs
+};
+
+struct CapturedModel {
+  std::unique_ptr<Graph> graph;
+  std::vector<at::Tensor> example_inputs;
+  // The model before capture (the loaded module or the C++ zoo module), for
+  // checking that capture preserved its function.
+  std::function<std::vector<at::Tensor>(const std::vector<at::Tensor>&)> original;
+};
+
+// `model` is "zoo:<name>" or a path to a TorchScript file. Throws InputError
+// naming the model and the cause: missing or unreadable file, not a
+// TorchScript archive, truncated archive, control flow left after freezing,
+// input shapes that do not fit.
+CapturedModel capture_model(const std::string& model, const CaptureOptions& options = {});
+
+// Parses "1,3,224,224" (as given to --input-shape). Throws InputError.
+std::vector<std::int64_t> parse_shape(const std::string& text);
+
+}  // namespace qsdk
