@@ -233,8 +233,8 @@ std::unique_ptr<Graph> finish_capture(std::shared_ptr<torch::jit::Graph> g, cons
   try {
     propagate_shapes(*g, inputs);
   } catch (const c10::Error& e) {
-    throw InputError(source, "input shape " + shapes_text(shapes) + " does not fit the model: " +
-                                 first_line(e.what_without_backtrace()));
+    throw InputError(source, "input shape " + shapes_text(shapes) +
+                                 " does not fit the model: " + first_line(e.what_without_backtrace()));
   }
   std::unordered_map<const Node*, std::string> paths;
   for (Node* n : g->nodes())
@@ -269,8 +269,8 @@ CapturedModel capture_zoo(const std::string& name, const CaptureOptions& options
     traced = traced_state.first->graph;
   } catch (const c10::Error& e) {
     torch::jit::tracer::abandon();
-    throw InputError(source, "input shape " + shapes_text(shapes) + " does not fit the model: " +
-                                 first_line(e.what_without_backtrace()));
+    throw InputError(source, "input shape " + shapes_text(shapes) +
+                                 " does not fit the model: " + first_line(e.what_without_backtrace()));
   }
   CapturedModel out;
   out.graph = finish_capture(traced, source, inputs, shapes);

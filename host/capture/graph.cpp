@@ -44,7 +44,8 @@ std::vector<at::Tensor> Graph::run(const std::vector<at::Tensor>& inputs) const 
   torch::jit::InterpreterState(*code_).run(stack);
   std::vector<at::Tensor> out;
   for (const auto& v : stack) {
-    if (v.isTensor()) out.push_back(v.toTensor());
+    if (v.isTensor())
+      out.push_back(v.toTensor());
     else if (v.isTuple())
       for (const auto& e : v.toTupleRef().elements()) out.push_back(e.toTensor());
     else if (v.isTensorList())

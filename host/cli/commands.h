@@ -18,5 +18,6 @@ struct GlobalOptions {
 // Each returns a callback the app runs when that subcommand was chosen.
 void add_plugins_command(CLI::App& app, GlobalOptions& global, int& result);
 void add_inspect_command(CLI::App& app, GlobalOptions& global, int& result);
+void add_annotate_command(CLI::App& app, GlobalOptions& global, int& result);
 
 }  // namespace qsdk::cli

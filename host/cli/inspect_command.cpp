@@ -38,9 +38,10 @@ int run_inspect(const InspectArgs& args) {
 
 void add_inspect_command(CLI::App& app, GlobalOptions& /*global*/, int& result) {
   auto args = std::make_shared<InspectArgs>();
-  auto* cmd = app.add_subcommand(
-      "inspect", "Capture a model and show its canonical graph: op histogram, nodes with ids, module paths "
-                 "and shapes; optionally a Graphviz picture. Without MODEL, lists the zoo.");
+  auto* cmd =
+      app.add_subcommand("inspect",
+                         "Capture a model and show its canonical graph: op histogram, nodes with ids, module paths "
+                         "and shapes; optionally a Graphviz picture. Without MODEL, lists the zoo.");
   cmd->add_option("model", args->model, "zoo:<name> or a TorchScript file (.pt)");
   cmd->add_option("--input-shape", args->input_shapes,
                   "Shape of one model input, e.g. 1,3,224,224; repeat once per input (required for files)")

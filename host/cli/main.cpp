@@ -23,6 +23,7 @@ int main(int argc, char** argv) {
   int result = kExitOk;
   cli::add_plugins_command(app, global, result);
   cli::add_inspect_command(app, global, result);
+  cli::add_annotate_command(app, global, result);
 
   try {
     app.parse(argc, argv);

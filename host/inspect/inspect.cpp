@@ -63,7 +63,8 @@ std::string describe_graph(const Graph& graph) {
   std::stable_sort(hist.begin(), hist.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
   for (const auto& [op, count] : hist) out << "  " << std::setw(6) << count << "  " << op << "\n";
 
-  out << "\n" << std::left << std::setw(6) << "ID" << std::setw(28) << "OP" << std::setw(28) << "MODULE"
+  out << "\n"
+      << std::left << std::setw(6) << "ID" << std::setw(28) << "OP" << std::setw(28) << "MODULE"
       << "INPUTS -> OUTPUT\n";
   for (const Node* n : graph.nodes()) {
     if (is_plumbing(n)) continue;
@@ -79,7 +80,7 @@ std::string describe_graph(const Graph& graph) {
   return out.str();
 }
 
-std::string graph_to_dot(const Graph& graph) {
+std::string graph_to_dot(const Graph& graph, const std::function<DotStyle(const torch::jit::Node*)>& style) {
   std::ostringstream dot;
   const auto& g = graph.ir();
   dot << "digraph qsdk {\n  rankdir=TB;\n  node [shape=box, style=\"rounded,filled\", fillcolor=\"#eef3fb\", "
@@ -105,8 +106,10 @@ std::string graph_to_dot(const Graph& graph) {
     if (is_plumbing(n)) continue;
     const std::string id = "n" + std::to_string(graph.id(n));
     const std::string& path = graph.module_path(n);
+    const DotStyle st = style ? style(n) : DotStyle{};
     dot << "  " << id << " [label=\"%" << graph.id(n) << " " << dot_escape(n->kind().toQualString())
-        << (path.empty() ? "" : "\\n" + dot_escape(path)) << "\"];\n";
+        << (path.empty() ? "" : "\\n" + dot_escape(path)) << (st.note.empty() ? "" : "\\n" + dot_escape(st.note))
+        << "\"" << (st.fill.empty() ? "" : ", fillcolor=\"" + st.fill + "\"") << "];\n";
     for (const Value* in : n->inputs())
       for (const Value* src : sources_of(in))
         if (auto it = producer.find(src); it != producer.end())

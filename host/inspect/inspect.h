@@ -3,8 +3,13 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <string>
+
+namespace torch::jit {
+struct Node;
+}
 
 namespace qsdk {
 
@@ -18,7 +23,13 @@ std::string describe_graph(const Graph& graph);
 
 // DOT source: one box per op node ("%id op" and its module path), graph
 // inputs and outputs as ellipses, edges labelled with tensor shapes.
-std::string graph_to_dot(const Graph& graph);
+// `style`, when given, returns a node's fill colour and an extra label line
+// (the annotate report colours quantized and float ops this way).
+struct DotStyle {
+  std::string fill;
+  std::string note;
+};
+std::string graph_to_dot(const Graph& graph, const std::function<DotStyle(const torch::jit::Node*)>& style = nullptr);
 
 // Writes `dot` to `path` atomically.
 void write_dot(const std::string& dot, const std::filesystem::path& path);

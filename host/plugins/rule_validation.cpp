@@ -93,27 +93,7 @@ class RuleChecker {
   void check_spec(const EdgeAnnotation& a) {
     const QuantSpec& s = a.spec;
     const std::string where = "spec for " + to_string(a.edge);
-    if (has_storage(s.kind)) {
-      if (s.quant_min >= s.quant_max)
-        fail(where + ": quant_min (" + std::to_string(s.quant_min) + ") must be below quant_max (" +
-             std::to_string(s.quant_max) + ")");
-      auto [lo, hi] = dtype_limits(s.dtype);
-      if (s.quant_min < lo || s.quant_max > hi)
-        fail(where + ": range [" + std::to_string(s.quant_min) + ", " + std::to_string(s.quant_max) +
-             "] does not fit " + to_string(s.dtype) + " [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
-    }
-    if ((s.kind == SpecKind::Observed || s.kind == SpecKind::Dynamic) && !(s.eps > 0))
-      fail(where + ": eps must be positive");
-    if (s.kind == SpecKind::Observed && s.granularity == Granularity::PerChannel && s.axis < 0)
-      fail(where + ": per-channel spec needs a channel axis (axis >= 0)");
-    if (s.kind == SpecKind::Dynamic && s.granularity == Granularity::PerChannel)
-      fail(where + ": dynamic specs are per-tensor");
-    if (s.kind == SpecKind::Fixed) {
-      if (!(s.scale > 0)) fail(where + ": fixed scale must be positive");
-      if (s.zero_point < s.quant_min || s.zero_point > s.quant_max)
-        fail(where + ": fixed zero point " + std::to_string(s.zero_point) + " lies outside [" +
-             std::to_string(s.quant_min) + ", " + std::to_string(s.quant_max) + "]");
-    }
+    for (const auto& p : spec_problems(s)) fail(where + ": " + p);
     if (s.kind == SpecKind::Shared) {
       if (s.shared_with == a.edge)
         fail(where + ": shares qparams with itself");
@@ -143,6 +123,32 @@ class RuleChecker {
 
 }  // namespace
 
+std::vector<std::string> spec_problems(const QuantSpec& s) {
+  std::vector<std::string> out;
+  if (has_storage(s.kind)) {
+    if (s.quant_min >= s.quant_max)
+      out.push_back("quant_min (" + std::to_string(s.quant_min) + ") must be below quant_max (" +
+                    std::to_string(s.quant_max) + ")");
+    auto [lo, hi] = dtype_limits(s.dtype);
+    if (s.quant_min < lo || s.quant_max > hi)
+      out.push_back("range [" + std::to_string(s.quant_min) + ", " + std::to_string(s.quant_max) + "] does not fit " +
+                    to_string(s.dtype) + " [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
+  }
+  if ((s.kind == SpecKind::Observed || s.kind == SpecKind::Dynamic) && !(s.eps > 0))
+    out.push_back("eps must be positive");
+  if (s.kind == SpecKind::Observed && s.granularity == Granularity::PerChannel && s.axis < 0)
+    out.push_back("per-channel spec needs a channel axis (axis >= 0)");
+  if (s.kind == SpecKind::Dynamic && s.granularity == Granularity::PerChannel)
+    out.push_back("dynamic specs are per-tensor");
+  if (s.kind == SpecKind::Fixed) {
+    if (!(s.scale > 0)) out.push_back("fixed scale must be positive");
+    if (s.zero_point < s.quant_min || s.zero_point > s.quant_max)
+      out.push_back("fixed zero point " + std::to_string(s.zero_point) + " lies outside [" +
+                    std::to_string(s.quant_min) + ", " + std::to_string(s.quant_max) + "]");
+  }
+  return out;
+}
+
 std::vector<std::string> validate_backend(const Backend& backend, const OpArityLookup& op_arity) {
   std::vector<std::string> problems;
   static const std::regex kName("[a-z0-9][a-z0-9_.-]*");
@@ -165,6 +171,21 @@ std::vector<std::string> validate_backend(const Backend& backend, const OpArityL
     if (!r.name.empty() && !rule_names.insert(r.name).second)
       problems.push_back("rule " + std::to_string(i) + " '" + r.name + "': name used by an earlier rule");
     RuleChecker(r, i, op_arity, problems).run();
+    // Same pattern, priority and constraints as an earlier rule: matching
+    // would always pick the earlier one, so this rule's annotations could
+    // never apply. Almost always a copy-paste mistake; refuse it.
+    for (std::size_t k = 0; k < i; ++k) {
+      const Rule& e = backend.rules[k];
+      if (e.pattern != r.pattern || e.priority != r.priority || e.constraints.size() != r.constraints.size()) continue;
+      bool same_constraints = true;
+      for (std::size_t c = 0; c < e.constraints.size(); ++c)
+        same_constraints = same_constraints && e.constraints[c].name == r.constraints[c].name;
+      if (same_constraints)
+        problems.push_back("rule " + std::to_string(i) + " '" + r.name + "' conflicts with rule " + std::to_string(k) +
+                           " '" + e.name +
+                           "': same pattern, priority and constraints, so it can never apply; give one a "
+                           "priority or a constraint");
+    }
   }
   return problems;
 }

@@ -23,6 +23,10 @@ std::optional<std::size_t> torch_op_arity(const std::string& op);
 // Every problem found, each a readable sentence naming the rule.
 std::vector<std::string> validate_backend(const Backend& backend, const OpArityLookup& op_arity = torch_op_arity);
 
+// Problems with one spec taken alone (range, dtype fit, axis, scale, eps),
+// each a phrase such as "quant_min (10) must be below quant_max (10)".
+std::vector<std::string> spec_problems(const QuantSpec& spec);
+
 // Resets fields that do not matter for a spec's kind to their defaults, so
 // that two specs that mean the same compare equal (and YAML round-trips).
 QuantSpec normalized(QuantSpec spec);

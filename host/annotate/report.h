@@ -1,0 +1,24 @@
+// The annotation report: for every op, the rule that matched or why none did.
+#pragma once
+
+#include <string>
+
+#include "annotate/annotation.h"
+
+namespace qsdk {
+
+class Graph;
+
+// Human-readable table (`qsdk annotate` prints it) with a summary line,
+// override effects and warnings.
+std::string annotation_table(const Graph& graph, const Annotation& a);
+
+// Machine-readable form of the same, with every edge's spec and the shared
+// groups; node ids and module paths name things.
+std::string annotation_json(const Graph& graph, const Annotation& a);
+
+// DOT source with quantized ops green, skipped grey, float ops orange, each
+// labelled with its rule or reason.
+std::string annotation_dot(const Graph& graph, const Annotation& a);
+
+}  // namespace qsdk
