@@ -1,6 +1,4 @@
 // Capture: zoo models and TorchScript files to the canonical graph.
-#include "support/torch_doctest.h"
-
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -12,6 +10,7 @@
 #include "inspect/inspect.h"
 #include "support/canonical_form.h"
 #include "support/process.h"
+#include "support/torch_doctest.h"
 
 using namespace qsdk;
 namespace fs = std::filesystem;

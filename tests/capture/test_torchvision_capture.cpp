@@ -1,17 +1,16 @@
 // Capture of real architectures exported by tools/export_models.py with
 // Debian's python3-torch/torchvision (CTest runs the export first, as the
 // fixture "torchvision_models").
-#include "support/torch_doctest.h"
-
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <random>
 #include <set>
-#include <nlohmann/json.hpp>
 
 #include "capture/capture.h"
 #include "inspect/inspect.h"
 #include "support/canonical_form.h"
+#include "support/torch_doctest.h"
 
 using namespace qsdk;
 namespace fs = std::filesystem;
@@ -26,7 +25,8 @@ CapturedModel capture_exported(const std::string& name) {
   std::ifstream in(meta);
   const auto info = nlohmann::json::parse(in);
   CaptureOptions options;
-  for (const auto& shape : info.at("input_shapes")) options.input_shapes.push_back(shape.get<std::vector<std::int64_t>>());
+  for (const auto& shape : info.at("input_shapes"))
+    options.input_shapes.push_back(shape.get<std::vector<std::int64_t>>());
   return capture_model(pt.string(), options);
 }
 

@@ -1,11 +1,10 @@
 // Assertions shared by capture tests: the canonical form every stage relies on.
 #pragma once
 
-#include "support/torch_doctest.h"
-
 #include <string>
 
 #include "capture/capture.h"
+#include "support/torch_doctest.h"
 
 namespace qsdk::test {
 
