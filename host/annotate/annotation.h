@@ -41,7 +41,8 @@ struct EdgeKey {
 
 struct EdgeKeyHash {
   std::size_t operator()(const EdgeKey& e) const {
-    return std::hash<const void*>()(e.node) ^ (std::hash<int>()(e.operand) * 31u) ^ (std::hash<int>()(e.element) * 131u);
+    return std::hash<const void*>()(e.node) ^ (std::hash<int>()(e.operand) * 31u) ^
+           (std::hash<int>()(e.element) * 131u);
   }
 };
 

@@ -179,8 +179,8 @@ class Annotator {
         if (is_prim(n) || !selects(o, n)) continue;
         rep.node_ids.push_back(g_.id(n));
         if (!o.quantize && !taken_.count(n))
-          skipped_.emplace(n, "skipped by override" + (o.where.empty() ? "" : " at " + o.where) + " (" +
-                                  o.describe() + ")");
+          skipped_.emplace(
+              n, "skipped by override" + (o.where.empty() ? "" : " at " + o.where) + " (" + o.describe() + ")");
       }
       if (rep.node_ids.empty())
         result_.warnings.push_back("override" + (o.where.empty() ? "" : " at " + o.where) + " (" + o.describe() +
@@ -202,8 +202,10 @@ class Annotator {
       Node* next = use.user;
       if (next->kind().toQualString() != r.pattern[k] || !available(next)) return false;
       bool swap = false;
-      if (use.offset == 1 && is_commutative(next)) swap = true;
-      else if (use.offset != 0) return false;
+      if (use.offset == 1 && is_commutative(next))
+        swap = true;
+      else if (use.offset != 0)
+        return false;
       chain.push_back(next);
       swapped.push_back(swap);
     }
@@ -218,9 +220,9 @@ class Annotator {
       try {
         ok = c.check(view);
       } catch (const std::exception& e) {
-        throw InputError("backend '" + backend_.name + "'", "rule '" + r.name + "' constraint '" + c.name +
-                                                                "' threw on " + node_label(g_, chain[0]) + ": " +
-                                                                e.what());
+        throw InputError(
+            "backend '" + backend_.name + "'",
+            "rule '" + r.name + "' constraint '" + c.name + "' threw on " + node_label(g_, chain[0]) + ": " + e.what());
       } catch (...) {
         throw InputError("backend '" + backend_.name + "'", "rule '" + r.name + "' constraint '" + c.name +
                                                                 "' threw a non-standard exception on " +
@@ -324,7 +326,8 @@ class Annotator {
     if (p->kind() == c10::prim::Param) return true;
     auto it = taken_.find(p);
     if (it == taken_.end() || it->second < 0) return false;
-    const AnnotatedEdge* out = find_edge(result_.matches[static_cast<std::size_t>(it->second)], {p, EdgeKey::kOutput, -1});
+    const AnnotatedEdge* out =
+        find_edge(result_.matches[static_cast<std::size_t>(it->second)], {p, EdgeKey::kOutput, -1});
     return out && out->spec.kind != SpecKind::Float;
   }
 
@@ -355,8 +358,7 @@ class Annotator {
     for (std::size_t i = first_new_match_; i < result_.matches.size(); ++i)
       if (!result_.matches[i].nodes.empty()) kept.push_back(std::move(result_.matches[i]));
     result_.matches = std::move(kept);
-    for (auto it = taken_.begin(); it != taken_.end();)
-      it = it->second < 0 ? taken_.erase(it) : std::next(it);
+    for (auto it = taken_.begin(); it != taken_.end();) it = it->second < 0 ? taken_.erase(it) : std::next(it);
     for (std::size_t i = 0; i < result_.matches.size(); ++i) {
       result_.matches[i].id = static_cast<int>(i);
       for (const Node* n : result_.matches[i].nodes) taken_[n] = static_cast<int>(i);
@@ -376,8 +378,8 @@ class Annotator {
         for (auto& ae : result_.matches[mi].edges) {
           if (!selects(o, ae.edge.node)) continue;
           if (ae.spec.kind != SpecKind::Observed && ae.spec.kind != SpecKind::Dynamic) continue;
-          const SpecPatch* patch = is_weight_edge(ae.edge) ? (o.weight ? &*o.weight : nullptr)
-                                                           : (o.activation ? &*o.activation : nullptr);
+          const SpecPatch* patch =
+              is_weight_edge(ae.edge) ? (o.weight ? &*o.weight : nullptr) : (o.activation ? &*o.activation : nullptr);
           if (!patch) continue;
           QuantSpec next = patch->apply(ae.spec);
           if (auto problems = spec_problems(next); !problems.empty())
@@ -404,9 +406,9 @@ class Annotator {
                                 return src && src->spec.kind != SpecKind::Float && src->spec.kind != SpecKind::Derived;
                               });
         if (!complete)
-          throw InputError("backend '" + backend_.name + "'",
-                           "rule '" + m.rule + "' on " + node_label(g_, m.nodes[0]) + ": derived spec for " +
-                               edge_label(g_, ae.edge) + " lacks a quantized source");
+          throw InputError("backend '" + backend_.name + "'", "rule '" + m.rule + "' on " + node_label(g_, m.nodes[0]) +
+                                                                  ": derived spec for " + edge_label(g_, ae.edge) +
+                                                                  " lacks a quantized source");
       }
     }
   }
@@ -424,13 +426,27 @@ class Annotator {
     for (const auto* ae : edges)
       if (ae->spec.kind == SpecKind::Shared)
         if (auto it = index.find(ae->sources.front()); it != index.end()) uf.unite(index[ae->edge], it->second);
-    // Edges of one value with the same representation share one observer.
+    // A Shared edge is represented like the edge it (transitively) shares with.
+    std::unordered_map<EdgeKey, const AnnotatedEdge*, EdgeKeyHash> by_key;
+    for (const auto* ae : edges) by_key[ae->edge] = ae;
+    auto effective = [&](const AnnotatedEdge* ae) {
+      for (std::size_t hops = 0; ae->spec.kind == SpecKind::Shared && hops < by_key.size(); ++hops) {
+        auto it = by_key.find(ae->sources.front());
+        if (it == by_key.end()) break;
+        ae = it->second;
+      }
+      return ae->spec;
+    };
+    // Edges of one value with the same representation share one observer
+    // (PT2E: equal specs from the same producer), e.g. a conv's output and
+    // the cat input it feeds.
     std::unordered_map<const Value*, std::vector<const AnnotatedEdge*>> by_value;
     for (const auto* ae : edges) by_value[value_of(ae->edge)].push_back(ae);
     for (auto& [value, list] : by_value)
       for (std::size_t i = 0; i < list.size(); ++i)
         for (std::size_t j = i + 1; j < list.size(); ++j)
-          if (same_representation(list[i]->spec, list[j]->spec)) uf.unite(index[list[i]->edge], index[list[j]->edge]);
+          if (same_representation(effective(list[i]), effective(list[j])))
+            uf.unite(index[list[i]->edge], index[list[j]->edge]);
 
     std::map<int, std::vector<const AnnotatedEdge*>> groups;
     for (const auto* ae : edges) groups[uf.find(index[ae->edge])].push_back(ae);
@@ -438,7 +454,8 @@ class Annotator {
       const AnnotatedEdge* reference = nullptr;
       for (const auto* ae : members) {
         if (ae->spec.kind == SpecKind::Shared) continue;
-        if (!reference) reference = ae;
+        if (!reference)
+          reference = ae;
         else if (!same_representation(reference->spec, ae->spec))
           throw InputError("backend '" + backend_.name + "'",
                            "edges that must share qparams disagree: " + edge_label(g_, reference->edge) + " is " +

@@ -65,20 +65,28 @@ E named(const std::string& source, const YAML::Node& n, const std::string& what)
 
 SpecPatch parse_patch(const std::string& source, const YAML::Node& n) {
   if (!n.IsMap()) throw InputError(where_of(source, n), "expected a mapping of spec fields");
-  static const std::vector<std::string> kKeys{"dtype", "quant_min", "quant_max", "scheme",
-                                              "granularity", "axis", "observer"};
+  static const std::vector<std::string> kKeys{"dtype",       "quant_min", "quant_max", "scheme",
+                                              "granularity", "axis",      "observer"};
   SpecPatch p;
   for (const auto& kv : n) {
     const std::string key = kv.first.Scalar();
     const YAML::Node& v = kv.second;
-    if (key == "dtype") p.dtype = named<DType>(source, v, "dtype");
-    else if (key == "quant_min") p.quant_min = scalar<std::int64_t>(source, v, "quant_min");
-    else if (key == "quant_max") p.quant_max = scalar<std::int64_t>(source, v, "quant_max");
-    else if (key == "scheme") p.scheme = named<Scheme>(source, v, "scheme");
-    else if (key == "granularity") p.granularity = named<Granularity>(source, v, "granularity");
-    else if (key == "axis") p.axis = scalar<int>(source, v, "axis");
-    else if (key == "observer") p.observer = named<ObserverKind>(source, v, "observer");
-    else unknown_key(source, kv.first, kKeys);
+    if (key == "dtype")
+      p.dtype = named<DType>(source, v, "dtype");
+    else if (key == "quant_min")
+      p.quant_min = scalar<std::int64_t>(source, v, "quant_min");
+    else if (key == "quant_max")
+      p.quant_max = scalar<std::int64_t>(source, v, "quant_max");
+    else if (key == "scheme")
+      p.scheme = named<Scheme>(source, v, "scheme");
+    else if (key == "granularity")
+      p.granularity = named<Granularity>(source, v, "granularity");
+    else if (key == "axis")
+      p.axis = scalar<int>(source, v, "axis");
+    else if (key == "observer")
+      p.observer = named<ObserverKind>(source, v, "observer");
+    else
+      unknown_key(source, kv.first, kKeys);
   }
   if (p.empty()) throw InputError(where_of(source, n), "empty spec override");
   return p;
@@ -138,7 +146,8 @@ std::vector<Override> parse_overrides(const YAML::Node& list, const std::string&
     for (const auto& kv : item) {
       const std::string key = kv.first.Scalar();
       const YAML::Node& v = kv.second;
-      if (key == "module") o.module_glob = scalar<std::string>(source, v, "module");
+      if (key == "module")
+        o.module_glob = scalar<std::string>(source, v, "module");
       else if (key == "op") {
         o.op = scalar<std::string>(source, v, "op");
         if (o.op.find("::") == std::string::npos)
@@ -149,9 +158,12 @@ std::vector<Override> parse_overrides(const YAML::Node& list, const std::string&
       } else if (key == "quantize") {
         o.quantize = scalar<bool>(source, v, "quantize");
         has_quantize = true;
-      } else if (key == "activation") o.activation = parse_patch(source, v);
-      else if (key == "weight") o.weight = parse_patch(source, v);
-      else unknown_key(source, kv.first, kKeys);
+      } else if (key == "activation")
+        o.activation = parse_patch(source, v);
+      else if (key == "weight")
+        o.weight = parse_patch(source, v);
+      else
+        unknown_key(source, kv.first, kKeys);
     }
     if (o.module_glob.empty() && o.op.empty() && o.node_id < 0)
       throw InputError(o.where, "override selects nothing: give module, op or node");

@@ -33,9 +33,7 @@ struct SpecPatch {
   std::optional<int> axis;
   std::optional<ObserverKind> observer;
 
-  bool empty() const {
-    return !dtype && !quant_min && !quant_max && !scheme && !granularity && !axis && !observer;
-  }
+  bool empty() const { return !dtype && !quant_min && !quant_max && !scheme && !granularity && !axis && !observer; }
   QuantSpec apply(QuantSpec s) const;
   std::string describe() const;  // "dtype=uint8, quant_max=15"
 };

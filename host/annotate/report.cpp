@@ -12,8 +12,10 @@ namespace {
 
 nlohmann::json edge_json(const Graph& g, const EdgeKey& e) {
   nlohmann::json j{{"node", g.id(e.node)}, {"module", g.module_path(e.node)}};
-  if (e.is_output()) j["output"] = true;
-  else j["operand"] = e.operand;
+  if (e.is_output())
+    j["output"] = true;
+  else
+    j["operand"] = e.operand;
   if (e.element >= 0) j["element"] = e.element;
   return j;
 }
@@ -101,10 +103,8 @@ std::string annotation_json(const Graph& g, const Annotation& a) {
   }
   j["overrides"] = nlohmann::json::array();
   for (const auto& o : a.overrides)
-    j["overrides"].push_back({{"override", o.description},
-                              {"where", o.where},
-                              {"nodes", o.node_ids},
-                              {"edges_changed", o.edges_changed}});
+    j["overrides"].push_back(
+        {{"override", o.description}, {"where", o.where}, {"nodes", o.node_ids}, {"edges_changed", o.edges_changed}});
   j["warnings"] = a.warnings;
   return j.dump(2) + "\n";
 }

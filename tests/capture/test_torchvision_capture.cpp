@@ -1,4 +1,4 @@
-// Capture of real architectures exported by tools/export_models.py with
+// Capture (and annotation) of real architectures exported by tools/export_models.py with
 // Debian's python3-torch/torchvision (CTest runs the export first, as the
 // fixture "torchvision_models").
 #include <filesystem>
@@ -7,8 +7,10 @@
 #include <random>
 #include <set>
 
+#include "annotate/annotator.h"
 #include "capture/capture.h"
 #include "inspect/inspect.h"
+#include "plugins/plugin_registry.h"
 #include "support/canonical_form.h"
 #include "support/torch_doctest.h"
 
@@ -62,4 +64,30 @@ TEST_CASE("mobilenet_v3_small keeps hardswish and its squeeze-excite multiply") 
   CHECK(h.count("aten::hardswish") == 1);
   CHECK(h.count("aten::hardsigmoid") == 1);
   CHECK(h.count("aten::mul") == 1);
+}
+
+TEST_CASE("x86-int8 annotates every conv and linear of resnet18 and mobilenet_v3_small, and explains every float op") {
+  PluginRegistry registry;
+  registry.load_directory(QSDK_TEST_BUNDLED_PLUGIN_DIR);
+  const Backend& x86 = *registry.find("x86-int8")->backend;
+  for (const char* name : {"resnet18", "mobilenet_v3_small"}) {
+    CAPTURE(name);
+    auto m = capture_exported(name);
+    auto a = annotate(*m.graph, x86);
+    int convs = 0, floats = 0;
+    for (const auto& r : a.nodes) {
+      CAPTURE(r.id);
+      CAPTURE(r.kind);
+      if (r.kind == "aten::conv2d" || r.kind == "aten::linear") {
+        ++convs;
+        CHECK(r.status == NodeStatus::Quantized);
+      }
+      if (r.status == NodeStatus::Float) {
+        ++floats;
+        CHECK_FALSE(r.reason.empty());
+      }
+    }
+    CHECK(convs > 20);
+    if (std::string(name) == "mobilenet_v3_small") CHECK(floats > 0);  // hardswish has no x86 rule
+  }
 }

@@ -1,0 +1,322 @@
+// Annotate: the exact annotation of each pattern for each bundled backend,
+// sharing, derived and fixed specs, overrides, constraints, composition.
+#include "support/torch_doctest.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <nlohmann/json.hpp>
+
+#include "annotate/annotator.h"
+#include "annotate/report.h"
+#include "capture/capture.h"
+#include "common/error.h"
+#include "plugins/plugin_registry.h"
+#include "plugins/rule_validation.h"
+
+using namespace qsdk;
+using torch::jit::Node;
+
+namespace {
+
+const PluginRegistry& bundled() {
+  static PluginRegistry registry = [] {
+    PluginRegistry r;
+    r.load_directory(QSDK_TEST_BUNDLED_PLUGIN_DIR);
+    return r;
+  }();
+  return registry;
+}
+
+const Backend& backend(const std::string& name) { return *bundled().find(name)->backend; }
+
+// The n-th node of a kind, in graph order.
+const Node* nth(const Graph& g, const std::string& kind, int n = 0) {
+  for (const Node* node : g.nodes())
+    if (node->kind().toQualString() == kind && n-- == 0) return node;
+  FAIL("no " << kind << " node");
+  return nullptr;
+}
+
+const NodeReport& report(const Annotation& a, const Node* n) {
+  for (const auto& r : a.nodes)
+    if (r.node == n) return r;
+  FAIL("node not in report");
+  return a.nodes.front();
+}
+
+const QuantSpec& spec_of(const Annotation& a, EdgeKey e) {
+  const AnnotatedEdge* ae = a.edge(e);
+  REQUIRE(ae != nullptr);
+  return ae->spec;
+}
+
+EdgeKey input(const Node* n, int operand, int element = -1) { return EdgeKey{n, operand, element}; }
+EdgeKey output(const Node* n) { return EdgeKey{n, EdgeKey::kOutput, -1}; }
+
+std::string rule_of(const Annotation& a, const Node* n) {
+  const MatchRecord* m = a.match_of(n);
+  return m ? m->rule : "";
+}
+
+}  // namespace
+
+TEST_CASE("conv-bn-relu: one fused match, per backend weight specs, derived bias") {
+  auto m = capture_model("zoo:conv_bn_relu");
+  const Graph& g = *m.graph;
+  const Node* conv = nth(g, "aten::conv2d");
+  const Node* relu = nth(g, "aten::relu");
+
+  SUBCASE("x86-int8: int8 symmetric per-channel weights on axis 0") {
+    auto a = annotate(g, backend("x86-int8"));
+    REQUIRE(a.matches.size() == 1);
+    CHECK(a.matches[0].rule == "conv2d_batch_norm_relu");
+    CHECK(a.matches[0].nodes.size() == 3);
+    const auto& in = spec_of(a, input(conv, 0));
+    CHECK(in.kind == SpecKind::Observed);
+    CHECK(in.dtype == DType::UInt8);
+    CHECK(in.quant_max == 255);
+    const auto& w = spec_of(a, input(conv, 1));
+    CHECK(w.dtype == DType::Int8);
+    CHECK(w.scheme == Scheme::Symmetric);
+    CHECK(w.granularity == Granularity::PerChannel);
+    CHECK(w.axis == 0);
+    const AnnotatedEdge* bias = a.edge(input(conv, 2));
+    REQUIRE(bias != nullptr);
+    CHECK(bias->spec.kind == SpecKind::Derived);
+    CHECK(bias->spec.dtype == DType::Int32);
+    REQUIRE(bias->sources.size() == 2);
+    CHECK(bias->sources[0] == input(conv, 0));
+    CHECK(bias->sources[1] == input(conv, 1));
+    CHECK(spec_of(a, output(relu)).dtype == DType::UInt8);
+    // The inner outputs of the fused chain carry no spec.
+    CHECK(a.edge(output(conv)) == nullptr);
+  }
+  SUBCASE("arm: per-tensor weights") {
+    auto a = annotate(g, backend("arm"));
+    const auto& w = spec_of(a, input(conv, 1));
+    CHECK(w.granularity == Granularity::PerTensor);
+    CHECK(w.quant_min == -127);
+  }
+  SUBCASE("per-channel with 4-bit weights and 16-bit activations") {
+    auto b = bundled().instantiate("per-channel", {{"weight_bits", "4"}, {"activation_bits", "16"}});
+    auto a = annotate(g, *b);
+    CHECK(spec_of(a, input(conv, 1)).quant_min == -7);
+    CHECK(spec_of(a, input(conv, 1)).quant_max == 7);
+    CHECK(spec_of(a, input(conv, 0)).dtype == DType::Int16);
+  }
+}
+
+TEST_CASE("cat of two conv branches: every tensor around the cat shares one group") {
+  auto m = capture_model("zoo:conv_cat");
+  const Graph& g = *m.graph;
+  auto a = annotate(g, backend("x86-int8"));
+  const Node* cat = nth(g, "aten::cat");
+  CHECK(rule_of(a, cat) == "cat");
+  CHECK(spec_of(a, input(cat, 0, 1)).kind == SpecKind::Shared);
+  CHECK(spec_of(a, output(cat)).kind == SpecKind::Shared);
+  const int group = a.group_of(input(cat, 0, 0));
+  REQUIRE(group >= 0);
+  CHECK(a.group_of(input(cat, 0, 1)) == group);
+  CHECK(a.group_of(output(cat)) == group);
+  // The branch convs' outputs are the cat's inputs: the same observer.
+  CHECK(a.group_of(output(nth(g, "aten::conv2d", 0))) == group);
+  CHECK(a.group_of(output(nth(g, "aten::conv2d", 1))) == group);
+}
+
+TEST_CASE("max_pool2d shares its input's qparams; after a float op it stays float") {
+  auto m = capture_model("zoo:pooling");
+  const Graph& g = *m.graph;
+  auto a = annotate(g, backend("x86-int8"));
+  const Node* pool = nth(g, "aten::max_pool2d");
+  CHECK(spec_of(a, output(pool)).kind == SpecKind::Shared);
+  CHECK(a.group_of(output(pool)) == a.group_of(input(pool, 0)));
+  CHECK(a.group_of(output(pool)) == a.group_of(output(nth(g, "aten::conv2d", 0))));
+
+  // Skip the conv that feeds the pool: the pool has nothing to pass through.
+  Override skip;
+  skip.node_id = g.id(nth(g, "aten::conv2d", 0));
+  skip.quantize = false;
+  auto b = annotate(g, backend("x86-int8"), {{skip}});
+  CHECK(report(b, pool).status == NodeStatus::Float);
+  CHECK(report(b, pool).reason.find("input not quantized: its producer %") == 0);
+}
+
+TEST_CASE("arm: hardsigmoid gets fixed qparams, hardswish and mul are quantized") {
+  auto m = capture_model("zoo:mbv3_block");
+  const Graph& g = *m.graph;
+  auto a = annotate(g, backend("arm"));
+  const auto& out = spec_of(a, output(nth(g, "aten::hardsigmoid")));
+  CHECK(out.kind == SpecKind::Fixed);
+  CHECK(out.scale == doctest::Approx(1.0 / 256));
+  CHECK(out.zero_point == 0);
+  CHECK(report(a, nth(g, "aten::hardswish")).status == NodeStatus::Quantized);
+  CHECK(rule_of(a, nth(g, "aten::mul")) == "mul");
+  // x86-int8 declares no hardswish: float, with the reason.
+  auto x = annotate(g, backend("x86-int8"));
+  CHECK(report(x, nth(g, "aten::hardswish")).reason == "no rule for aten::hardswish in backend 'x86-int8'");
+}
+
+TEST_CASE("an override skips one module; one that matches nothing warns") {
+  auto m = capture_model("zoo:resnet18");
+  const Graph& g = *m.graph;
+  YAML::Node list = YAML::Load("- {module: 'layer4.*', quantize: false}\n- {module: 'layer9.*', quantize: false}\n");
+  auto overrides = parse_overrides(list, "cfg.yaml");
+  auto a = annotate(g, backend("x86-int8"), {overrides});
+  int skipped = 0;
+  for (const auto& r : a.nodes) {
+    const bool in_layer4 = r.module_path.rfind("layer4.", 0) == 0;
+    CHECK((r.status == NodeStatus::Skipped) == in_layer4);
+    if (in_layer4) {
+      ++skipped;
+      CHECK(r.reason.find("skipped by override at cfg.yaml:1:3") == 0);
+    }
+  }
+  CHECK(skipped > 10);
+  REQUIRE(a.warnings.size() == 1);
+  CHECK(a.warnings[0] == "override at cfg.yaml:2:3 (module 'layer9.*': quantize: false) matched no node");
+  CHECK(a.overrides[0].node_ids.size() == std::size_t(skipped));
+}
+
+TEST_CASE("an override re-specs the activations of one op kind and says so") {
+  auto m = capture_model("zoo:linear_relu");
+  const Graph& g = *m.graph;
+  auto overrides = parse_overrides(YAML::Load("- {op: aten::linear, activation: {quant_max: 15}}"), "cfg.yaml");
+  auto a = annotate(g, backend("x86-int8"), {overrides});
+  const Node* fc1 = nth(g, "aten::linear", 0);
+  CHECK(spec_of(a, input(fc1, 0)).quant_max == 15);
+  CHECK(spec_of(a, input(fc1, 1)).quant_max == 127);  // weights untouched
+  CHECK(a.edge(input(fc1, 0))->overridden_by == "cfg.yaml:1:3");
+  CHECK(a.overrides[0].edges_changed > 0);
+}
+
+TEST_CASE("override YAML errors name file, line and column") {
+  CHECK_THROWS_WITH(parse_overrides(YAML::Load("- {modul: 'x'}"), "c.yaml"),
+                    doctest::Contains("c.yaml:1:4: unknown key 'modul' (did you mean 'module'?)"));
+  CHECK_THROWS_WITH(parse_overrides(YAML::Load("- {module: x, quantize: false, weight: {dtype: int8}}"), "c.yaml"),
+                    doctest::Contains("c.yaml:1:3: conflicting override"));
+  CHECK_THROWS_WITH(parse_overrides(YAML::Load("- {op: conv2d, quantize: false}"), "c.yaml"),
+                    doctest::Contains("op must be qualified, e.g. aten::conv2d"));
+  CHECK_THROWS_WITH(parse_overrides(YAML::Load("- {node: 3, activation: {dtype: uint9}}"), "c.yaml"),
+                    doctest::Contains("c.yaml:1:33: unknown dtype 'uint9'"));
+}
+
+TEST_CASE("a constraint rejects grouped convs, and the report says which constraint") {
+  Backend b;
+  b.name = "no-groups";
+  b.version = "1";
+  Rule conv("conv2d");
+  conv.match({"aten::conv2d"})
+      .input(spec::uint8_affine())
+      .weight(spec::int8_symmetric())
+      .output(spec::uint8_affine())
+      .require("groups == 1", [](const MatchView& mv) { return mv.node(0).int_arg(6).value_or(1) == 1; });
+  b.rules = {conv};
+  REQUIRE(validate_backend(b).empty());
+  auto m = capture_model("zoo:mbv3_block");
+  const Graph& g = *m.graph;
+  auto a = annotate(g, b);
+  const Node* depthwise = nth(g, "aten::conv2d", 1);
+  CHECK(report(a, depthwise).status == NodeStatus::Float);
+  CHECK(report(a, depthwise).reason == "rule 'conv2d': constraint failed: groups == 1");
+  CHECK(report(a, nth(g, "aten::conv2d", 0)).status == NodeStatus::Quantized);
+}
+
+TEST_CASE("a constraint that throws becomes an error naming backend, rule and node") {
+  Backend b;
+  b.name = "throws";
+  b.version = "1";
+  Rule relu("relu");
+  relu.match({"aten::relu"}).input(spec::uint8_affine()).output(spec::uint8_affine());
+  relu.require("explodes", [](const MatchView&) -> bool { throw std::runtime_error("boom"); });
+  b.rules = {relu};
+  auto m = capture_model("zoo:linear_relu");
+  CHECK_THROWS_WITH(annotate(*m.graph, b),
+                    "backend 'throws': rule 'relu' constraint 'explodes' threw on %1 (aten::relu, relu): boom");
+}
+
+TEST_CASE("two conflicting rules fail validation") {
+  Backend b;
+  b.name = "conflict";
+  b.version = "1";
+  Rule first("add_u8"), second("add_i8");
+  first.match({"aten::add"}).input(spec::uint8_affine()).output(spec::uint8_affine());
+  second.match({"aten::add"}).input(spec::int_affine()).output(spec::int_affine());
+  b.rules = {first, second};
+  auto problems = validate_backend(b);
+  REQUIRE(problems.size() == 1);
+  CHECK(problems[0] ==
+        "rule 1 'add_i8' conflicts with rule 0 'add_u8': same pattern, priority and constraints, so it can never "
+        "apply; give one a priority or a constraint");
+}
+
+TEST_CASE("priority decides between rules of one op, then pattern length") {
+  Backend b;
+  b.name = "prio";
+  b.version = "1";
+  Rule plain("conv_relu"), special("conv_alone");
+  plain.match({"aten::conv2d", "aten::relu"}).input(spec::uint8_affine()).output(spec::uint8_affine());
+  special.match({"aten::conv2d"}).with_priority(5).input(spec::uint8_affine()).output(spec::uint8_affine());
+  b.rules = {plain, special};
+  auto m = capture_model("zoo:mbv3_block");  // its squeeze-excite has conv -> relu
+  const Graph& g = *m.graph;
+  auto a = annotate(g, b);
+  const Node* se_conv = nth(g, "aten::conv2d", 2);
+  CHECK(rule_of(a, se_conv) == "conv_alone");
+  b.rules[1].priority = 0;
+  auto c = annotate(g, b);
+  CHECK(rule_of(c, se_conv) == "conv_relu");  // equal priority: the longer pattern
+}
+
+TEST_CASE("a residual add whose operands arrive in either order matches conv-bn-add-relu") {
+  auto m = capture_model("zoo:residual_add");
+  const Graph& g = *m.graph;
+  auto a = annotate(g, backend("x86-int8"));
+  const Node* add = nth(g, "aten::add");
+  CHECK(rule_of(a, add) == "conv2d_batch_norm_add_relu");
+  // The residual operand (the one not coming from the conv chain) is annotated.
+  const Node* bn2 = nth(g, "aten::batch_norm", 1);
+  const int chain_operand = add->input(0)->node() == bn2 ? 0 : 1;
+  CHECK(a.edge(input(add, 1 - chain_operand)) != nullptr);
+  CHECK(a.edge(input(add, chain_operand)) == nullptr);
+}
+
+TEST_CASE("composition: a second backend annotates only what the first left, without changing it") {
+  Backend adds;
+  adds.name = "adds-only";
+  adds.version = "1";
+  Rule add("add");
+  add.match({"aten::add"})
+      .annotate(in(0, 0), spec::int_affine())
+      .annotate(in(0, 1), spec::int_affine())
+      .output(spec::int_affine());
+  adds.rules = {add};
+  auto m = capture_model("zoo:resnet18");
+  const Graph& g = *m.graph;
+  auto first = annotate(g, adds);
+  REQUIRE(first.matches.size() == 8);
+  auto both = annotate(g, backend("x86-int8"), {}, &first);
+  CHECK(both.backends == "adds-only+x86-int8");
+  for (std::size_t i = 0; i < first.matches.size(); ++i) {
+    CHECK(both.matches[i].backend == "adds-only");
+    CHECK(both.matches[i].nodes == first.matches[i].nodes);
+    REQUIRE(both.matches[i].edges.size() == first.matches[i].edges.size());
+    for (std::size_t e = 0; e < first.matches[i].edges.size(); ++e)
+      CHECK(both.matches[i].edges[e].spec == first.matches[i].edges[e].spec);
+  }
+  // x86-int8 took the rest: every conv, and no add.
+  for (const auto& r : both.nodes) {
+    if (r.kind == "aten::add") CHECK(r.reason == "adds-only: add");
+    if (r.kind == "aten::conv2d") CHECK(r.reason.rfind("x86-int8: ", 0) == 0);
+  }
+}
+
+TEST_CASE("the JSON report carries every node with its status and every match's edges") {
+  auto m = capture_model("zoo:mnist_cnn");
+  auto a = annotate(*m.graph, backend("x86-int8"));
+  auto j = nlohmann::json::parse(annotation_json(*m.graph, a));
+  CHECK(j["backends"] == "x86-int8");
+  CHECK(j["nodes"].size() == a.nodes.size());
+  CHECK(j["matches"].size() == a.matches.size());
+  CHECK(j["matches"][0]["edges"][0]["spec"]["dtype"] == "uint8");
+  for (const auto& n : j["nodes"]) CHECK_FALSE(n["reason"].get<std::string>().empty());
+}
