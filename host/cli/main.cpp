@@ -3,6 +3,7 @@
 
 #include "cli/commands.h"
 #include "common/error.h"
+#include "common/threads.h"
 
 int main(int argc, char** argv) {
   using namespace qsdk;
@@ -19,6 +20,11 @@ int main(int argc, char** argv) {
                  "and the bundled plugins")
       ->type_name("DIR");
   app.add_flag("-v,--verbose", global.verbose, "Say more: every plugin file loaded, every pass run");
+  int threads = 0;
+  app.add_option("--threads", threads,
+                 "Threads for LibTorch kernels (default: OMP_NUM_THREADS if set, else every logical CPU)")
+      ->type_name("N");
+  app.parse_complete_callback([&threads] { configure_compute_threads(threads); });
 
   int result = kExitOk;
   cli::add_plugins_command(app, global, result);

@@ -1,10 +1,11 @@
 // Annotate: the exact annotation of each pattern for each bundled backend,
 // sharing, derived and fixed specs, overrides, constraints, composition.
-#include "support/torch_doctest.h"
-
 #include <yaml-cpp/yaml.h>
 
+#include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
+#include <random>
 
 #include "annotate/annotator.h"
 #include "annotate/report.h"
@@ -12,6 +13,8 @@
 #include "common/error.h"
 #include "plugins/plugin_registry.h"
 #include "plugins/rule_validation.h"
+#include "support/process.h"
+#include "support/torch_doctest.h"
 
 using namespace qsdk;
 using torch::jit::Node;
@@ -319,4 +322,35 @@ TEST_CASE("the JSON report carries every node with its status and every match's 
   CHECK(j["matches"].size() == a.matches.size());
   CHECK(j["matches"][0]["edges"][0]["spec"]["dtype"] == "uint8");
   for (const auto& n : j["nodes"]) CHECK_FALSE(n["reason"].get<std::string>().empty());
+}
+
+TEST_CASE("qsdk annotate: table and JSON, overrides file, bad overrides exit 2 and write nothing") {
+  namespace fs = std::filesystem;
+  const std::string qsdk = QSDK_TEST_EXE;
+  const fs::path dir = fs::temp_directory_path() / ("qsdk-annotate-cli-" + std::to_string(std::random_device{}()));
+  fs::create_directories(dir);
+  const fs::path json = dir / "a.json";
+  const std::string example = std::string(QSDK_TEST_SOURCE_DIR) + "/configs/overrides-example.yaml";
+  auto ok = test::run_command(qsdk + " annotate zoo:resnet18 -b x86-int8 --overrides " + test::shell_quote(example) +
+                              " --json " + test::shell_quote(json.string()));
+  CHECK(ok.exit_code == 0);
+  CHECK(ok.out.find("layer4.0.conv1") != std::string::npos);
+  CHECK(ok.out.find("skipped") != std::string::npos);
+  CHECK(ok.out.find("edge spec(s) changed") != std::string::npos);
+  REQUIRE(fs::exists(json));
+  CHECK(nlohmann::json::parse(std::ifstream(json))["backends"] == "x86-int8");
+
+  const fs::path bad = dir / "bad.yaml";
+  std::ofstream(bad) << "overrides:\n  - {module: 'x', quantise: false}\n";
+  const fs::path json2 = dir / "b.json";
+  auto err = test::run_command(qsdk + " annotate zoo:resnet18 -b x86-int8 --overrides " +
+                               test::shell_quote(bad.string()) + " --json " + test::shell_quote(json2.string()));
+  CHECK(err.exit_code == 2);
+  CHECK(err.err.find(bad.string() + ":2:19: unknown key 'quantise' (did you mean 'quantize'?)") != std::string::npos);
+  CHECK_FALSE(fs::exists(json2));
+
+  auto unknown = test::run_command(qsdk + " annotate zoo:resnet18 -b tpu");
+  CHECK(unknown.exit_code == 2);
+  CHECK(unknown.err.find("backend 'tpu': no loaded plugin provides it") != std::string::npos);
+  fs::remove_all(dir);
 }
