@@ -1,7 +1,8 @@
 // per-channel: a reference backend (quantize/dequantize only, no kernels)
 // for studying widths: symmetric per-channel weights of 8 or 4 bits and
 // activations of 16, 8 or 4 bits, chosen per run in the config:
-//   backends: {per-channel: {weight_bits: 4, activation_bits: 8}}
+//   backends: {per-channel: {weight_bits: 4, activation_bits: 8, linear: dynamic}}
+#include <algorithm>
 #include <stdexcept>
 
 #include "../common/rule_families.h"
@@ -26,7 +27,11 @@ std::unique_ptr<qsdk::Backend> make_backend(const qsdk::BackendOptions& options)
   b->description = "reference Q/DQ with per-channel symmetric weights of selectable width";
   b->lowering = Lowering::Reference;
   b->options = {{"weight_bits", "weight width in bits (int8 storage)", "8", {"8", "4"}},
-                {"activation_bits", "activation width in bits", "8", {"16", "8", "4"}}};
+                {"activation_bits", "activation width in bits", "8", {"16", "8", "4"}},
+                {"linear",
+                 "static: calibrated activation qparams; dynamic: computed per batch at run time",
+                 "static",
+                 {"static", "dynamic"}}};
 
   const int weight_bits = bits_option(*b, options, "weight_bits");
   const int activation_bits = bits_option(*b, options, "activation_bits");
@@ -38,7 +43,18 @@ std::unique_ptr<qsdk::Backend> make_backend(const qsdk::BackendOptions& options)
   auto add = [&](std::vector<Rule> rules) {
     for (auto& r : rules) b->rules.push_back(std::move(r));
   };
-  add(bundled::weighted_op_rules(s, {"aten::relu"}));
+  auto weighted = bundled::weighted_op_rules(s, {"aten::relu"});
+  if (option_value(*b, options, "linear") == "dynamic") {
+    // Dynamic linear (PyTorch's dynamic quantization): weights quantized
+    // ahead of time, input qparams computed per batch, output in float.
+    weighted.erase(std::remove_if(weighted.begin(), weighted.end(),
+                                  [](const Rule& r) { return r.pattern.front() == "aten::linear"; }),
+                   weighted.end());
+    Rule dyn("linear_dynamic");
+    dyn.match({"aten::linear"}).input(spec::dynamic_uint8()).weight(s.weight);
+    weighted.push_back(dyn);
+  }
+  add(std::move(weighted));
   add(bundled::binary_rules(s, {"aten::add", "aten::mul", "aten::matmul"}, /*with_relu=*/false));
   add(bundled::unary_rules(s, {"aten::hardswish", "aten::gelu", "aten::layer_norm"}));
   add(bundled::shared_qparams_rules(

@@ -354,3 +354,16 @@ TEST_CASE("qsdk annotate: table and JSON, overrides file, bad overrides exit 2 a
   CHECK(unknown.err.find("backend 'tpu': no loaded plugin provides it") != std::string::npos);
   fs::remove_all(dir);
 }
+
+TEST_CASE("per-channel with linear: dynamic gives linear a run-time input spec and a float output") {
+  auto b = bundled().instantiate("per-channel", {{"linear", "dynamic"}});
+  auto m = capture_model("zoo:linear_relu");
+  const Graph& g = *m.graph;
+  auto a = annotate(g, *b);
+  const Node* fc1 = nth(g, "aten::linear", 0);
+  CHECK(rule_of(a, fc1) == "linear_dynamic");
+  CHECK(spec_of(a, input(fc1, 0)).kind == SpecKind::Dynamic);
+  CHECK(spec_of(a, input(fc1, 1)).granularity == Granularity::PerChannel);
+  CHECK(a.edge(output(fc1)) == nullptr);
+  CHECK(a.edge(input(fc1, 2)) == nullptr);  // bias stays float
+}
