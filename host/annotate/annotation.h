@@ -16,7 +16,8 @@
 
 namespace torch::jit {
 struct Node;
-}
+struct Value;
+}  // namespace torch::jit
 
 namespace qsdk {
 
@@ -106,5 +107,12 @@ struct Annotation {
   const AnnotatedEdge* edge(const EdgeKey& e) const;
   int group_of(const EdgeKey& e) const;  // index into shared_groups, or -1
 };
+
+class Graph;
+
+// The value an edge carries (a list operand's element for cat's tensors).
+const torch::jit::Value* edge_value(const EdgeKey& e);
+// "%3 (aten::conv2d, layer1.0.conv1) input 1", for messages and reports.
+std::string edge_label(const Graph& g, const EdgeKey& e);
 
 }  // namespace qsdk

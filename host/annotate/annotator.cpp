@@ -80,20 +80,7 @@ std::string node_label(const Graph& g, const Node* n) {
   return "%" + std::to_string(g.id(n)) + " (" + n->kind().toQualString() + (path.empty() ? "" : ", " + path) + ")";
 }
 
-std::string edge_label(const Graph& g, const EdgeKey& e) {
-  std::string s = node_label(g, e.node) + (e.is_output() ? " output" : " input " + std::to_string(e.operand));
-  if (e.element >= 0) s += "[" + std::to_string(e.element) + "]";
-  return s;
-}
-
-// The value an edge carries.
-const Value* value_of(const EdgeKey& e) {
-  Node* n = const_cast<Node*>(e.node);
-  if (e.is_output()) return n->output(0);
-  const Value* v = n->input(static_cast<std::size_t>(e.operand));
-  if (e.element >= 0) return v->node()->input(static_cast<std::size_t>(e.element));
-  return v;
-}
+const Value* value_of(const EdgeKey& e) { return edge_value(e); }
 
 bool is_tensor(const Value* v) { return v->type()->cast<c10::TensorType>() != nullptr; }
 
@@ -516,6 +503,20 @@ class Annotator {
 };
 
 }  // namespace
+
+std::string edge_label(const Graph& g, const EdgeKey& e) {
+  std::string s = node_label(g, e.node) + (e.is_output() ? " output" : " input " + std::to_string(e.operand));
+  if (e.element >= 0) s += "[" + std::to_string(e.element) + "]";
+  return s;
+}
+
+const torch::jit::Value* edge_value(const EdgeKey& e) {
+  Node* n = const_cast<Node*>(e.node);
+  if (e.is_output()) return n->output(0);
+  const Value* v = n->input(static_cast<std::size_t>(e.operand));
+  if (e.element >= 0) return v->node()->input(static_cast<std::size_t>(e.element));
+  return v;
+}
 
 const char* to_string(NodeStatus s) {
   switch (s) {

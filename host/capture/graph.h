@@ -39,6 +39,9 @@ class Graph {
   // unless set_module_path gives one.
   void renumber();
   void set_module_path(const torch::jit::Node* n, std::string path);
+  // After a pass that only added nodes (prepare's observers): keeps ids and
+  // paths of existing nodes, recompiles before the next run.
+  void invalidate_compiled() { code_.reset(); }
 
   // Runs the graph with LibTorch's interpreter. Outputs are the graph's
   // outputs, with tuples flattened.

@@ -19,5 +19,6 @@ struct GlobalOptions {
 void add_plugins_command(CLI::App& app, GlobalOptions& global, int& result);
 void add_inspect_command(CLI::App& app, GlobalOptions& global, int& result);
 void add_annotate_command(CLI::App& app, GlobalOptions& global, int& result);
+void add_calibrate_command(CLI::App& app, GlobalOptions& global, int& result);
 
 }  // namespace qsdk::cli

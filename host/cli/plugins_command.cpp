@@ -2,7 +2,7 @@
 #include <iomanip>
 #include <iostream>
 
-#include "cli/commands.h"
+#include "cli/cli_support.h"
 #include "common/error.h"
 #include "plugins/backend_yaml.h"
 #include "plugins/plugin_registry.h"
@@ -10,27 +10,10 @@
 namespace qsdk::cli {
 namespace {
 
-PluginRegistry load_plugins(const GlobalOptions& global) {
-  PluginRegistry registry;
-  for (const auto& dir : plugin_search_path(global.plugin_dirs, {})) {
-    if (global.verbose) std::cerr << "qsdk: searching plugins in " << dir.string() << "\n";
-    // The bundled directory may legitimately be absent (a bare build); others were asked for.
-    if (dir == bundled_plugin_dir() && !std::filesystem::exists(dir)) continue;
-    registry.load_directory(dir);
-  }
-  if (global.verbose)
-    for (const auto& p : registry.plugins())
-      std::cerr << "qsdk: loaded " << p.backend->name << " from " << p.file.string() << "\n";
-  return registry;
-}
-
-int report_errors(const PluginRegistry& registry) {
-  for (const auto& e : registry.errors()) std::cerr << "qsdk: error: plugin " << e.message() << "\n";
-  return registry.errors().empty() ? kExitOk : kExitBadInput;
-}
+int exit_code(const PluginRegistry& registry) { return registry.errors().empty() ? kExitOk : kExitBadInput; }
 
 int list_plugins(const GlobalOptions& global) {
-  const auto registry = load_plugins(global);
+  const auto registry = load_plugins(global, /*failures_are_errors=*/true);
   const char* headers[] = {"NAME", "VERSION", "VENDOR", "LOWERING", "RULES", "FILE"};
   std::vector<std::vector<std::string>> rows;
   for (const auto& p : registry.plugins())
@@ -49,20 +32,14 @@ int list_plugins(const GlobalOptions& global) {
   print_row([&](std::size_t c) { return std::string(headers[c]); });
   for (const auto& r : rows) print_row([&](std::size_t c) { return r[c]; });
   if (rows.empty()) std::cout << "(no plugins found)\n";
-  return report_errors(registry);
+  return exit_code(registry);
 }
 
 int describe_plugin(const GlobalOptions& global, const std::string& name, const std::vector<std::string>& raw_options) {
-  const auto registry = load_plugins(global);
-  BackendOptions options;
-  for (const auto& kv : raw_options) {
-    const auto eq = kv.find('=');
-    if (eq == std::string::npos || eq == 0) throw InputError("--option " + kv, "expected KEY=VALUE");
-    options[kv.substr(0, eq)] = kv.substr(eq + 1);
-  }
-  const auto backend = registry.instantiate(name, options);
+  const auto registry = load_plugins(global, /*failures_are_errors=*/true);
+  const auto backend = registry.instantiate(name, parse_backend_options(raw_options));
   std::cout << backend_to_yaml(*backend);
-  return report_errors(registry);
+  return exit_code(registry);
 }
 
 }  // namespace

@@ -1,0 +1,69 @@
+#include "cli/cli_support.h"
+
+#include <iostream>
+
+#include "annotate/overrides.h"
+#include "common/error.h"
+
+namespace qsdk::cli {
+
+PluginRegistry load_plugins(const GlobalOptions& global, bool failures_are_errors) {
+  PluginRegistry registry;
+  for (const auto& dir : plugin_search_path(global.plugin_dirs, {})) {
+    if (global.verbose) std::cerr << "qsdk: searching plugins in " << dir.string() << "\n";
+    // The bundled directory may legitimately be absent (a bare build); others were asked for.
+    if (dir == bundled_plugin_dir() && !std::filesystem::exists(dir)) continue;
+    registry.load_directory(dir);
+  }
+  if (global.verbose)
+    for (const auto& p : registry.plugins())
+      std::cerr << "qsdk: loaded " << p.backend->name << " from " << p.file.string() << "\n";
+  for (const auto& e : registry.errors())
+    std::cerr << "qsdk: " << (failures_are_errors ? "error" : "warning") << ": plugin " << e.message() << "\n";
+  return registry;
+}
+
+BackendOptions parse_backend_options(const std::vector<std::string>& items) {
+  BackendOptions options;
+  for (const auto& kv : items) {
+    const auto eq = kv.find('=');
+    if (eq == std::string::npos || eq == 0) throw InputError("--option " + kv, "expected KEY=VALUE");
+    options[kv.substr(0, eq)] = kv.substr(eq + 1);
+  }
+  return options;
+}
+
+void ModelArgs::add_to(CLI::App& cmd) {
+  cmd.add_option("model", model, "zoo:<name> or a TorchScript file (.pt)")->required();
+  cmd.add_option("-b,--backend", backends, "Backend name (repeatable, composed in order)")->required();
+  cmd.add_option("--input-shape", input_shapes, "Shape of one model input, e.g. 1,3,224,224 (files)")
+      ->type_name("SHAPE");
+  cmd.add_option("-o,--option", options, "Option KEY=VALUE for the first backend; repeatable");
+  cmd.add_option("--overrides", overrides_file,
+                 "YAML file with an overrides list (or a config with an `overrides:` key)")
+      ->type_name("FILE");
+}
+
+AnnotatedModel capture_and_annotate(const GlobalOptions& global, const ModelArgs& args) {
+  const auto registry = load_plugins(global, /*failures_are_errors=*/false);
+  const BackendOptions first_options = parse_backend_options(args.options);
+  AnnotatedModel out;
+  // Options go to the first backend; a composition's later backends use their defaults.
+  for (std::size_t i = 0; i < args.backends.size(); ++i)
+    out.backends.push_back(registry.instantiate(args.backends[i], i == 0 ? first_options : BackendOptions{}));
+
+  AnnotateOptions options;
+  if (!args.overrides_file.empty()) options.overrides = load_overrides_file(args.overrides_file);
+
+  CaptureOptions capture_options;
+  for (const auto& s : args.input_shapes) capture_options.input_shapes.push_back(parse_shape(s));
+  out.captured = capture_model(args.model, capture_options);
+
+  std::optional<Annotation> annotation;
+  for (const auto& b : out.backends)
+    annotation = annotate(*out.captured.graph, *b, options, annotation ? &*annotation : nullptr);
+  out.annotation = std::move(*annotation);
+  return out;
+}
+
+}  // namespace qsdk::cli

@@ -1,0 +1,45 @@
+// Pieces several subcommands share: loading plugins from the search path,
+// parsing KEY=VALUE backend options, capturing and annotating a model.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "annotate/annotator.h"
+#include "capture/capture.h"
+#include "cli/commands.h"
+#include "plugins/plugin_registry.h"
+
+namespace qsdk::cli {
+
+// Loads every plugin on the search path. Failures are printed as errors
+// (`plugins list`) or warnings (commands that only need some backends).
+PluginRegistry load_plugins(const GlobalOptions& global, bool failures_are_errors);
+
+// "weight_bits=4" -> {weight_bits: 4}; InputError on a malformed item.
+BackendOptions parse_backend_options(const std::vector<std::string>& items);
+
+// Model, backends and overrides as the annotate-like commands take them.
+struct ModelArgs {
+  std::string model;
+  std::vector<std::string> input_shapes;
+  std::vector<std::string> backends;
+  std::vector<std::string> options;  // for the first backend
+  std::string overrides_file;
+
+  void add_to(CLI::App& cmd);
+};
+
+struct AnnotatedModel {
+  CapturedModel captured;
+  std::vector<std::shared_ptr<const Backend>> backends;
+  Annotation annotation;
+};
+
+// Loads plugins, captures the model and annotates it with the backends
+// composed in order.
+AnnotatedModel capture_and_annotate(const GlobalOptions& global, const ModelArgs& args);
+
+}  // namespace qsdk::cli
