@@ -69,6 +69,14 @@ for ((r = 1; r <= ROUNDS; r++)); do
   }
   if ((r % 2)); then run_qsdk; run_peer; else run_peer; run_qsdk; fi
 done
+# Calibration cost (issue "Prepare and calibrate"): prepared resnet18 batch
+# against the float graph, qsdk and FX each in their own process.
+echo "bench: calibration: qsdk" >&2
+cmake --build "$BUILD_DIR" --target qsdk_bench_calibrate -j"$(nproc)" >/dev/null
+"$BUILD_DIR/bin/qsdk_bench_calibrate" zoo:resnet18 --batch-size 8 --repeat "$REPEAT" --threads "$THREADS" \
+  >"$WORK/calib_qsdk.json"
+echo "bench: calibration: pytorch" >&2
+"$PY" bench/peer_calibrate.py --batch-size 8 --repeat "$REPEAT" --threads "$THREADS" >"$WORK/calib_peer.json"
 LOAD_AFTER=$(uptime_load)
 
 export WORK ROUNDS REPEAT MODEL SHAPE TARGET_S LOAD_BEFORE LOAD_AFTER BUSY_BEFORE
@@ -171,6 +179,29 @@ for row in table:
     holds = ("yes" if row["holds"] else "no") if "holds" in row else "-"
     lines.append(f"| {row['measure']} | {row['qsdk_median_s']:.4g} | {row['peer_median_s']:.4g} | "
                  f"{row['ratio']:.3g} | {tgt} | {holds} |")
+calib_q = json.load(open(f"{work}/calib_qsdk.json"))
+calib_p = json.load(open(f"{work}/calib_peer.json"))
+CALIB_TARGET = 1.2
+calib_rows = [
+    ("arm (moving-average min/max)", "arm", "moving_average_minmax"),
+    ("x86-int8 (MSE = PyTorch's HistogramObserver)", "x86-int8", "histogram (onednn default)"),
+]
+results["calibration"] = {"qsdk": calib_q, "pytorch": calib_p, "target_ratio": CALIB_TARGET}
+lines += [
+    "",
+    "## Calibration batch cost: prepared graph / float graph (resnet18, batch 8)",
+    "",
+    f"Issue \"Prepare and calibrate\" target: qsdk's prepared resnet18 at most {CALIB_TARGET}x the float graph per "
+    "calibration batch. FX: prepare_fx on torchvision resnet18 with the same observer kind, same batch size.",
+    "",
+    "| backend (activation observer) | qsdk float (s) | qsdk prepared (s) | qsdk ratio | FX ratio | target | holds |",
+    "| --- | ---: | ---: | ---: | ---: | --- | --- |",
+]
+for label, backend, peer_name in calib_rows:
+    q = calib_q["backends"][backend]
+    p = calib_p["observers"][peer_name]
+    lines.append(f"| {label} | {q['float_batch_s']:.4g} | {q['prepared_batch_s']:.4g} | {q['ratio']:.3g} | "
+                 f"{p['ratio']:.3g} | <= {CALIB_TARGET} | {'yes' if q['ratio'] <= CALIB_TARGET else 'no'} |")
 nodes = results["nodes"]
 lines += [
     "",
