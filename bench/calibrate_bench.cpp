@@ -59,7 +59,10 @@ int main(int argc, char** argv) {
     qsdk::PluginRegistry registry;
     registry.load_directory(qsdk::bundled_plugin_dir());
 
-    nlohmann::json result{{"tool", "qsdk"}, {"model", model}, {"batch_size", batch_size}, {"repeat", repeat},
+    nlohmann::json result{{"tool", "qsdk"},
+                          {"model", model},
+                          {"batch_size", batch_size},
+                          {"repeat", repeat},
                           {"threads", at::get_num_threads()}};
     for (const auto& name : backends) {
       auto captured = qsdk::capture_model(model, options);

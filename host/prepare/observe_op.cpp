@@ -23,9 +23,7 @@ TORCH_LIBRARY(qsdk, m) {
         observe_impl);
 }
 
-ScopedObservationSink::ScopedObservationSink(ObservationSink& sink) : previous_(current_sink) {
-  current_sink = &sink;
-}
+ScopedObservationSink::ScopedObservationSink(ObservationSink& sink) : previous_(current_sink) { current_sink = &sink; }
 ScopedObservationSink::~ScopedObservationSink() { current_sink = previous_; }
 
 c10::Symbol observe_symbol() { return c10::Symbol::fromQualString("qsdk::observe"); }

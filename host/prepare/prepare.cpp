@@ -83,9 +83,12 @@ PreparedModel::PreparedModel(Graph& graph, const Annotation& annotation) : graph
       } catch (const InputError& e) {
         throw InputError("backend '" + annotation_.backends + "'", slot.label + ": " + e.what());
       }
-      if (rep->spec.kind == SpecKind::Fixed) slot.kind = SlotKind::Fixed;
-      else if (all_constant) slot.kind = SlotKind::Weight;
-      else slot.kind = SlotKind::Activation;
+      if (rep->spec.kind == SpecKind::Fixed)
+        slot.kind = SlotKind::Fixed;
+      else if (all_constant)
+        slot.kind = SlotKind::Weight;
+      else
+        slot.kind = SlotKind::Activation;
       for (const Value* v : values) {
         if (auto t = constant_tensor(v)) {
           if (slot.kind != SlotKind::Fixed) slot.observer->observe(*t);

@@ -32,10 +32,10 @@ const char* to_string(SlotKind);
 struct ObserverSlot {
   int id = 0;
   SlotKind kind = SlotKind::Activation;
-  QuantSpec spec;                    // the group's spec (its first non-shared member)
-  std::vector<EdgeKey> edges;        // annotated edges this slot serves
+  QuantSpec spec;                      // the group's spec (its first non-shared member)
+  std::vector<EdgeKey> edges;          // annotated edges this slot serves
   std::unique_ptr<Observer> observer;  // null for Dynamic
-  std::string label;                 // "%3 (aten::conv2d, layer1.0.conv1) output", for reports and stats files
+  std::string label;                   // "%3 (aten::conv2d, layer1.0.conv1) output", for reports and stats files
 };
 
 // A derived spec (bias): scale = product of its sources' scales.

@@ -55,8 +55,11 @@ std::string qparams_table(const PreparedModel& p) {
 std::string qparams_json(const PreparedModel& p) {
   nlohmann::json j = nlohmann::json::array();
   for (const auto& s : p.slots()) {
-    nlohmann::json sj{{"slot", s.id}, {"kind", to_string(s.kind)}, {"label", s.label},
-                      {"dtype", to_string(s.spec.dtype)}, {"quant_min", s.spec.quant_min},
+    nlohmann::json sj{{"slot", s.id},
+                      {"kind", to_string(s.kind)},
+                      {"label", s.label},
+                      {"dtype", to_string(s.spec.dtype)},
+                      {"quant_min", s.spec.quant_min},
                       {"quant_max", s.spec.quant_max}};
     if (s.observer && s.observer->has_data()) {
       const QParams q = s.observer->qparams();

@@ -1,10 +1,10 @@
 // Prepare: observer slots from annotations, observe nodes in a runnable
 // graph, calibration, saved statistics.
-#include "support/torch_doctest.h"
-
 #include <yaml-cpp/yaml.h>
 
+#include <filesystem>
 #include <nlohmann/json.hpp>
+#include <random>
 
 #include "annotate/annotator.h"
 #include "calibrate/data_source.h"
@@ -13,6 +13,8 @@
 #include "plugins/plugin_registry.h"
 #include "prepare/observe_op.h"
 #include "prepare/prepare.h"
+#include "support/process.h"
+#include "support/torch_doctest.h"
 
 using namespace qsdk;
 using torch::jit::Node;
@@ -164,9 +166,44 @@ TEST_CASE("calibration on real MNIST digits") {
   auto source = open_data_source(config, {{1, 1, 28, 28}});
   for (std::size_t i = 0; i < source->num_batches(); ++i) p.model->calibrate(source->batch(i).inputs);
   // The input observer saw normalised digits: background pixels map to about -0.42.
-  const auto q = p.model->slots()[static_cast<std::size_t>(
-                                      p.model->slot_of(input(nth(*p.captured.graph, "aten::conv2d"), 0)))]
-                     .observer->qparams();
+  const auto q =
+      p.model->slots()[static_cast<std::size_t>(p.model->slot_of(input(nth(*p.captured.graph, "aten::conv2d"), 0)))]
+          .observer->qparams();
   CHECK(q.scale[0] > 0.005);
   CHECK(q.scale[0] < 0.05);
+}
+
+TEST_CASE("qsdk calibrate: qparams table, stats saved and reloaded, bad data exits 2 and writes nothing") {
+  namespace fs = std::filesystem;
+  const std::string qsdk = QSDK_TEST_EXE;
+  const fs::path dir = fs::temp_directory_path() / ("qsdk-calibrate-cli-" + std::to_string(std::random_device{}()));
+  fs::create_directories(dir);
+  const fs::path stats = dir / "stats.json";
+  auto ok = test::run_command(qsdk + " calibrate zoo:conv_bn_relu -b arm --data random --batches 2 --batch-size 2" +
+                              " --save-stats " + test::shell_quote(stats.string()));
+  CHECK(ok.exit_code == 0);
+  CHECK(ok.out.find("observer slots") != std::string::npos);
+  CHECK(ok.err.find("calibrating: 2/2") != std::string::npos);  // not a TTY: plain progress lines
+  REQUIRE(fs::exists(stats));
+
+  auto again =
+      test::run_command(qsdk + " calibrate zoo:conv_bn_relu -b arm --load-stats " + test::shell_quote(stats.string()));
+  CHECK(again.exit_code == 0);
+  CHECK(again.out == ok.out);  // same qparams without calibrating
+  CHECK(again.err.find("calibrating") == std::string::npos);
+
+  const fs::path missing = dir / "no-such-dir";
+  const fs::path stats2 = dir / "stats2.json";
+  auto bad =
+      test::run_command(qsdk + " calibrate zoo:conv_bn_relu -b arm --data " + test::shell_quote(missing.string()) +
+                        " --save-stats " + test::shell_quote(stats2.string()));
+  CHECK(bad.exit_code == 2);
+  CHECK(bad.err.find(missing.string()) != std::string::npos);
+  CHECK_FALSE(fs::exists(stats2));
+
+  auto wrong = test::run_command(qsdk + " calibrate zoo:conv_bn_relu -b x86-int8 --load-stats " +
+                                 test::shell_quote(stats.string()));
+  CHECK(wrong.exit_code == 2);
+  CHECK(wrong.err.find("stats were saved for backend 'arm', not 'x86-int8'") != std::string::npos);
+  fs::remove_all(dir);
 }
