@@ -15,25 +15,14 @@
 #include <nlohmann/json.hpp>
 
 #include "annotate/annotator.h"
+#include "bench_timing.h"
 #include "capture/capture.h"
 #include "common/error.h"
 #include "plugins/plugin_registry.h"
 #include "prepare/prepare.h"
 
-namespace {
-
-double seconds_of(const std::function<void()>& work) {
-  const auto start = std::chrono::steady_clock::now();
-  work();
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2.0;
-}
-
-}  // namespace
+using qsdk::bench::median;
+using qsdk::bench::seconds_of;
 
 int main(int argc, char** argv) {
   std::string model = "zoo:resnet18";

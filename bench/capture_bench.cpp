@@ -24,25 +24,17 @@
 #include <vector>
 
 #include "annotate/annotator.h"
+#include "bench_timing.h"
 #include "capture/capture.h"
 #include "common/error.h"
 #include "plugins/plugin_registry.h"
 
 namespace {
 
+using qsdk::bench::median;
+using qsdk::bench::seconds_of;
+
 using json = nlohmann::json;
-
-double seconds_of(const std::function<void()>& work) {
-  const auto start = std::chrono::steady_clock::now();
-  work();
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const std::size_t n = v.size();
-  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2.0;
-}
 
 // One warm-up run, then `repeat` timed runs.
 json measure(int repeat, const std::function<void()>& work) {

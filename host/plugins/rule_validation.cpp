@@ -8,16 +8,6 @@
 namespace qsdk {
 namespace {
 
-std::pair<std::int64_t, std::int64_t> dtype_limits(DType d) {
-  switch (d) {
-    case DType::UInt8: return {0, 255};
-    case DType::Int8: return {-128, 127};
-    case DType::Int16: return {-32768, 32767};
-    case DType::Int32: return {std::numeric_limits<std::int32_t>::min(), std::numeric_limits<std::int32_t>::max()};
-  }
-  return {0, 0};
-}
-
 bool has_storage(SpecKind k) { return k != SpecKind::Float && k != SpecKind::Shared; }
 
 class RuleChecker {

@@ -23,16 +23,6 @@ std::int64_t floor_div(std::int64_t a, std::int64_t b) {
   return q;
 }
 
-std::pair<std::int64_t, std::int64_t> dtype_limits(DType dtype) {
-  switch (dtype) {
-    case DType::UInt8: return {0, 255};
-    case DType::Int8: return {-128, 127};
-    case DType::Int16: return {-32768, 32767};
-    case DType::Int32: return {std::numeric_limits<std::int32_t>::min(), std::numeric_limits<std::int32_t>::max()};
-  }
-  return {0, 0};
-}
-
 int storage_bits(DType dtype) {
   switch (dtype) {
     case DType::UInt8:

@@ -117,6 +117,16 @@ QuantSpec dynamic_uint8() {
 
 }  // namespace spec
 
+std::pair<std::int64_t, std::int64_t> dtype_limits(DType d) {
+  switch (d) {
+    case DType::UInt8: return {0, 255};
+    case DType::Int8: return {-128, 127};
+    case DType::Int16: return {-32768, 32767};
+    case DType::Int32: return {-2147483648LL, 2147483647LL};
+  }
+  return {0, 0};
+}
+
 const char* to_string(DType v) { return name_of(kDTypeNames, v); }
 const char* to_string(Granularity v) { return name_of(kGranularityNames, v); }
 const char* to_string(Scheme v) { return name_of(kSchemeNames, v); }

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace qsdk {
@@ -131,6 +132,9 @@ QuantSpec derived_bias(EdgeRef input = in(0, 0), EdgeRef weight = in(0, 1));
 QuantSpec dynamic_uint8();
 
 }  // namespace spec
+
+// The integer range a storage type holds: uint8 [0, 255], int8 [-128, 127], ...
+std::pair<std::int64_t, std::int64_t> dtype_limits(DType dtype);
 
 // Names used in YAML, reports and error messages.
 const char* to_string(DType);
