@@ -19,7 +19,7 @@ int main(int argc, char** argv) {
                  "Directory to load backend plugins from; repeatable, searched before QSDK_PLUGIN_PATH "
                  "and the bundled plugins")
       ->type_name("DIR");
-  app.add_flag("-v,--verbose", global.verbose, "Say more: every plugin file loaded, every pass run");
+  app.add_flag("-v,--verbose", global.verbose, "Say more: plugin directories searched and files loaded");
   int threads = 0;
   app.add_option("--threads", threads,
                  "Threads for LibTorch kernels (default: OMP_NUM_THREADS if set, else every logical CPU)")

@@ -8,6 +8,7 @@
 
 #include "capture/graph.h"
 #include "common/error.h"
+#include "convert/bn_folding.h"
 #include "prepare/observe_op.h"
 
 namespace qsdk {
@@ -20,6 +21,15 @@ std::optional<at::Tensor> constant_tensor(const Value* v) {
   auto iv = torch::jit::toIValue(const_cast<Value*>(v));
   if (iv && iv->isTensor()) return iv->toTensor();
   return std::nullopt;
+}
+
+// The weight convert will quantize: folded with the BatchNorm that follows
+// its conv/linear, if any (convert folds every such pair).
+at::Tensor weight_to_observe(const std::vector<EdgeKey>& group, const Value* v, const at::Tensor& constant) {
+  for (const auto& e : group)
+    if (edge_value(e) == v && e.operand == 1)
+      if (auto folded = folded_weights(e.node)) return folded->weight;
+  return constant;
 }
 
 class SlotSink final : public ObservationSink {
@@ -91,7 +101,7 @@ PreparedModel::PreparedModel(Graph& graph, const Annotation& annotation) : graph
         slot.kind = SlotKind::Activation;
       for (const Value* v : values) {
         if (auto t = constant_tensor(v)) {
-          if (slot.kind != SlotKind::Fixed) slot.observer->observe(*t);
+          if (slot.kind != SlotKind::Fixed) slot.observer->observe(weight_to_observe(group, v, *t));
         } else if (slot.kind == SlotKind::Activation && seen.insert({v, slot.id}).second) {
           to_observe.push_back({const_cast<Value*>(v), slot.id});
         }

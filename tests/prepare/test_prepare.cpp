@@ -10,6 +10,7 @@
 #include "calibrate/data_source.h"
 #include "capture/capture.h"
 #include "common/error.h"
+#include "convert/bn_folding.h"
 #include "plugins/plugin_registry.h"
 #include "prepare/observe_op.h"
 #include "prepare/prepare.h"
@@ -206,4 +207,30 @@ TEST_CASE("qsdk calibrate: qparams table, stats saved and reloaded, bad data exi
   CHECK(wrong.exit_code == 2);
   CHECK(wrong.err.find("stats were saved for backend 'arm', not 'x86-int8'") != std::string::npos);
   fs::remove_all(dir);
+}
+
+TEST_CASE("conv -> batch_norm: weights are observed folded, and folding keeps the float output") {
+  auto p = prepare_zoo("conv_bn_relu", "x86-int8");
+  const Graph& g = *p.captured.graph;
+  const Node* conv = nth(g, "aten::conv2d");
+  auto folded = folded_weights(conv);
+  REQUIRE(folded.has_value());
+  const auto& slot = p.model->slots()[static_cast<std::size_t>(p.model->slot_of(input(conv, 1)))];
+  // Per-channel symmetric int8: scale = max|W_folded| per output channel / 127.
+  const at::Tensor expected = folded->weight.abs().amax({1, 2, 3}).to(at::kDouble) / 127.0;
+  const auto scales = slot.observer->qparams().scale;
+  REQUIRE(scales.size() == std::size_t(expected.size(0)));
+  for (std::size_t c = 0; c < scales.size(); ++c)
+    CHECK(scales[c] == doctest::Approx(expected[long(c)].item<double>()).epsilon(1e-6));
+
+  // Folding in the graph: same output within 1e-5 relative, BatchNorm gone.
+  auto m = capture_model("zoo:conv_bn_relu");
+  const auto before = m.graph->run(m.example_inputs)[0];
+  REQUIRE(fold_batch_norm(const_cast<Node*>(nth(*m.graph, "aten::conv2d"))));
+  m.graph->renumber();
+  int bns = 0;
+  for (const Node* n : m.graph->nodes()) bns += n->kind() == c10::aten::batch_norm;
+  CHECK(bns == 0);
+  const auto after = m.graph->run(m.example_inputs)[0];
+  CHECK((after - before).abs().max().item<double>() <= 1e-5 * before.abs().max().item<double>());
 }
