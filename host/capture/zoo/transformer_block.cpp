@@ -23,16 +23,17 @@ struct SelfAttentionImpl : nn::Module {
         out_proj(register_module("out_proj", nn::Linear(kModel, kModel))) {}
 
   torch::Tensor forward(torch::Tensor x) {
-    const auto batch = x.size(0), seq = x.size(1);
+    // -1 for the batch: the tracer bakes sizes in, and calibration batches are larger than the example.
+    const auto seq = x.size(1);
     constexpr std::int64_t head_dim = kModel / kHeads;
     // [batch, seq, model] -> [batch, heads, seq, head_dim]
-    auto heads = [&](torch::Tensor t) { return t.reshape({batch, seq, kHeads, head_dim}).transpose(1, 2); };
+    auto heads = [&](torch::Tensor t) { return t.reshape({-1, seq, kHeads, head_dim}).transpose(1, 2); };
     auto q = heads(scoped("q_proj", [&] { return q_proj(x); }));
     auto k = heads(scoped("k_proj", [&] { return k_proj(x); }));
     auto v = heads(scoped("v_proj", [&] { return v_proj(x); }));
     auto scores = torch::matmul(q, k.transpose(-2, -1)) * (1.0 / std::sqrt(static_cast<double>(head_dim)));
     auto attn = torch::matmul(torch::softmax(scores, -1), v);
-    attn = attn.transpose(1, 2).reshape({batch, seq, kModel});
+    attn = attn.transpose(1, 2).reshape({-1, seq, kModel});
     return scoped("out_proj", [&] { return out_proj(attn); });
   }
 

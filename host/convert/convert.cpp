@@ -1,0 +1,196 @@
+#include "convert/convert.h"
+
+#include <torch/csrc/jit/api/module.h>
+#include <torch/csrc/jit/ir/ir.h>
+#include <torch/script.h>
+
+#include <cmath>
+#include <limits>
+#include <random>
+
+#include "capture/graph.h"
+#include "common/error.h"
+#include "convert/bn_folding.h"
+#include "prepare/observe_op.h"
+#include "prepare/prepare.h"
+
+namespace qsdk {
+namespace {
+
+using torch::jit::Node;
+using torch::jit::Value;
+
+// Can a LibTorch quantized dtype hold this spec's range exactly?
+std::optional<at::ScalarType> native_qdtype(const QParams& q) {
+  if (q.dtype == DType::UInt8 && q.quant_min == 0 && q.quant_max == 255) return at::kQUInt8;
+  if (q.dtype == DType::Int8 && q.quant_min == -128 && q.quant_max == 127) return at::kQInt8;
+  return std::nullopt;
+}
+
+// quantize -> dequantize (or fake_quantize) of `v`, inserted after
+// `after`; returns the float value consumers should use.
+Value* insert_activation_qdq(torch::jit::Graph& g, Value* v, const QParams& q, Node* after) {
+  torch::jit::WithInsertPoint guard(after->next());
+  const double scale = q.scale.at(0);
+  const std::int64_t zp = q.zero_point.at(0);
+  if (auto dtype = native_qdtype(q)) {
+    Value* quantized = g.insert(c10::aten::quantize_per_tensor, {v, scale, zp, *dtype});
+    return g.insert(c10::aten::dequantize, {quantized});
+  }
+  return g.insert(c10::aten::fake_quantize_per_tensor_affine, {v, scale, zp, q.quant_min, q.quant_max});
+}
+
+// The weight as a quantized constant (values clamped to the spec's range),
+// or fake-quantized float where the range is narrower than qint8's.
+at::Tensor quantize_weight(const at::Tensor& w, const QParams& q, bool& is_quantized) {
+  const bool per_channel = q.axis >= 0;
+  at::Tensor scales = at::tensor(q.scale, at::kDouble);
+  at::Tensor zps = at::tensor(q.zero_point, at::kLong);
+  at::Tensor ints;
+  if (per_channel) {
+    std::vector<std::int64_t> shape(static_cast<std::size_t>(w.dim()), 1);
+    shape[static_cast<std::size_t>(q.axis)] = -1;
+    ints = (w.to(at::kDouble) / scales.reshape(shape)).round() + zps.reshape(shape).to(at::kDouble);
+  } else {
+    ints = (w.to(at::kDouble) / q.scale[0]).round() + double(q.zero_point[0]);
+  }
+  ints = ints.clamp(double(q.quant_min), double(q.quant_max));
+  const bool int8_storage = q.dtype == DType::Int8 || q.dtype == DType::UInt8;
+  is_quantized = int8_storage;
+  if (int8_storage) {
+    const auto storage = q.dtype == DType::Int8 ? at::kChar : at::kByte;
+    const auto qdtype = q.dtype == DType::Int8 ? at::kQInt8 : at::kQUInt8;
+    if (per_channel)
+      return at::_make_per_channel_quantized_tensor(ints.to(storage), scales, zps, q.axis).to(qdtype);
+    return at::_make_per_tensor_quantized_tensor(ints.to(storage), q.scale[0], q.zero_point[0]);
+  }
+  // Wider storage (int16/int32 weights): keep the dequantized values in float.
+  if (per_channel) {
+    std::vector<std::int64_t> shape(static_cast<std::size_t>(w.dim()), 1);
+    shape[static_cast<std::size_t>(q.axis)] = -1;
+    return ((ints - zps.reshape(shape).to(at::kDouble)) * scales.reshape(shape)).to(w.scalar_type());
+  }
+  return ((ints - double(q.zero_point[0])) * q.scale[0]).to(w.scalar_type());
+}
+
+}  // namespace
+
+double sqnr_db(const at::Tensor& reference, const at::Tensor& quantized) {
+  const double signal = reference.to(at::kDouble).norm().item<double>();
+  const double noise = (reference.to(at::kDouble) - quantized.to(at::kDouble)).norm().item<double>();
+  if (noise == 0) return std::numeric_limits<double>::infinity();
+  return 20.0 * std::log10(signal / noise);
+}
+
+ConversionSummary convert_to_reference(PreparedModel& prepared) {
+  ConversionSummary summary;
+  Graph& graph = prepared.graph();
+  auto& g = graph.ir();
+  const auto& slots = prepared.slots();
+
+  auto qparams_of = [&](int slot_id) {
+    const auto& s = slots.at(static_cast<std::size_t>(slot_id));
+    if (!s.observer || !s.observer->has_data())
+      throw InputError("slot " + std::to_string(slot_id) + " (" + s.label + ")",
+                       "no statistics: calibrate (or --load-stats) before converting");
+    return s.observer->qparams();
+  };
+
+  // Weight and bias edges refer to conv/linear nodes, which folding keeps.
+  struct WeightEdge {
+    Node* node;
+    int slot;
+  };
+  std::vector<WeightEdge> weights;
+  for (const auto& s : slots)
+    if (s.kind == SlotKind::Weight)
+      for (const auto& e : s.edges)
+        if (!e.is_output()) weights.push_back({const_cast<Node*>(e.node), s.id});
+
+  // 1. Fold every conv/linear -> batch_norm pair (prepare observed the folded weights).
+  std::vector<Node*> candidates;
+  for (Node* n : g.nodes())
+    if (foldable_batch_norm(n)) candidates.push_back(n);
+  for (Node* n : candidates) summary.folded_batch_norms += fold_batch_norm(n) ? 1 : 0;
+
+  // 2. Weights: quantized constant -> dequantize.
+  for (const auto& w : weights) {
+    auto current = torch::jit::toIValue(w.node->input(1));
+    if (!current || !current->isTensor()) continue;
+    bool is_quantized = false;
+    const at::Tensor stored = quantize_weight(current->toTensor(), qparams_of(w.slot), is_quantized);
+    torch::jit::WithInsertPoint guard(w.node);
+    Value* c = g.insertConstant(stored);
+    w.node->replaceInput(1, is_quantized ? g.insert(c10::aten::dequantize, {c}) : c);
+    ++summary.quantized_weights;
+  }
+
+  // 3. Derived (bias): round to int32 steps of input scale x weight scale.
+  for (const auto& d : prepared.derived()) {
+    Node* node = const_cast<Node*>(d.edge.node);
+    auto current = torch::jit::toIValue(node->input(static_cast<std::size_t>(d.edge.operand)));
+    if (!current || !current->isTensor()) continue;
+    at::Tensor scale = at::ones({1}, at::kDouble);
+    for (int src : d.source_slots) scale = scale * at::tensor(qparams_of(src).scale, at::kDouble);
+    const at::Tensor b = current->toTensor().to(at::kDouble);
+    const at::Tensor q = (b / scale).round().clamp(double(d.spec.quant_min), double(d.spec.quant_max));
+    torch::jit::WithInsertPoint guard(node);
+    node->replaceInput(static_cast<std::size_t>(d.edge.operand),
+                       g.insertConstant((q * scale).to(current->toTensor().scalar_type())));
+    ++summary.quantized_biases;
+  }
+
+  // 4. Activations: each observe node becomes quantize -> dequantize.
+  std::vector<Node*> observes;
+  for (Node* n : g.nodes())
+    if (n->kind() == observe_symbol()) observes.push_back(n);
+  for (Node* obs : observes) {
+    const int slot = static_cast<int>(torch::jit::toIValue(obs->input(1))->toInt());
+    Value* in = obs->input(0);
+    Value* replacement = insert_activation_qdq(g, in, qparams_of(slot), obs);
+    obs->output()->replaceAllUsesWith(replacement);
+    obs->destroy();
+    ++summary.quantized_activations;
+  }
+
+  // 5. Dynamic inputs: qparams computed from each batch at run time.
+  for (const auto& s : slots) {
+    if (s.kind != SlotKind::Dynamic) continue;
+    for (const auto& e : s.edges) {
+      if (e.is_output()) continue;
+      Node* consumer = const_cast<Node*>(e.node);
+      Value* v = consumer->input(static_cast<std::size_t>(e.operand));
+      torch::jit::WithInsertPoint guard(consumer);
+      const at::ScalarType dtype = s.spec.dtype == DType::Int8 ? at::kQInt8 : at::kQUInt8;
+      Value* q = g.insert(c10::Symbol::fromQualString("aten::quantize_per_tensor_dynamic"),
+                          {v, dtype, s.spec.reduce_range});
+      consumer->replaceInput(static_cast<std::size_t>(e.operand), g.insert(c10::aten::dequantize, {q}));
+      ++summary.dynamic_inputs;
+    }
+  }
+  graph.renumber();
+  return summary;
+}
+
+void export_torchscript(const Graph& graph, const std::filesystem::path& path) {
+  namespace fs = std::filesystem;
+  torch::jit::Module module("qsdk_quantized_model");
+  auto g = graph.ir().copy();
+  // A method's graph takes `self` first.
+  g->insertInput(0, "self")->setType(module.type());
+  auto cu = module._ivalue()->compilation_unit();
+  auto* fn = cu->create_function(c10::QualifiedName(*module.type()->name(), "forward"), g);
+  module.type()->addMethod(fn);
+  std::error_code ec;
+  if (path.has_parent_path()) fs::create_directories(path.parent_path(), ec);
+  const fs::path tmp = path.string() + ".tmp-" + std::to_string(std::random_device{}());
+  try {
+    module.save(tmp.string());
+    fs::rename(tmp, path);
+  } catch (const std::exception& e) {
+    fs::remove(tmp, ec);
+    throw InputError(path.string(), std::string("cannot write model: ") + e.what());
+  }
+}
+
+}  // namespace qsdk

@@ -1,0 +1,43 @@
+// Convert (PT2E's convert_pt2e), reference form: BatchNorm folded into the
+// conv/linear before it; every observe node replaced by quantize ->
+// dequantize with its slot's qparams; weights stored already quantized (a
+// quantized constant followed by dequantize: PT2E's fold_quantize); derived
+// (bias) specs rounded to int32 steps of input scale x weight scale and kept
+// as float; dynamic specs quantized at run time. Ranges that LibTorch's
+// quantized dtypes cannot hold exactly (4-bit, 16-bit) use
+// fake_quantize_per_{tensor,channel}_affine, which clamps to the spec's range.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace qsdk {
+
+class Graph;
+class PreparedModel;
+
+struct ConversionSummary {
+  int folded_batch_norms = 0;
+  int quantized_activations = 0;  // observe nodes replaced
+  int quantized_weights = 0;
+  int quantized_biases = 0;
+  int dynamic_inputs = 0;
+};
+
+// Converts `prepared`'s graph in place. Needs calibrated (or loaded)
+// statistics for every activation slot; throws InputError naming the slot
+// otherwise.
+ConversionSummary convert_to_reference(PreparedModel& prepared);
+
+// Signal-to-quantization-noise ratio of `quantized` against `reference`, in
+// dB: 20 log10(|reference| / |reference - quantized|). +inf when equal.
+double sqnr_db(const at::Tensor& reference, const at::Tensor& quantized);
+
+// Writes `graph` as a TorchScript module file (forward = the graph) that
+// torch::jit::load and Python's torch.jit.load both run. Atomic.
+void export_torchscript(const Graph& graph, const std::filesystem::path& path);
+
+}  // namespace qsdk

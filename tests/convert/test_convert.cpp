@@ -1,0 +1,153 @@
+// Convert (reference Q/DQ): BatchNorm folded, observers replaced by
+// quantize/dequantize, weights stored quantized, SQNR against float, and a
+// TorchScript export that LibTorch and Python's torch.jit.load both run.
+#include "support/torch_doctest.h"
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <random>
+
+#include "annotate/annotator.h"
+#include "calibrate/data_source.h"
+#include "capture/capture.h"
+#include "convert/convert.h"
+#include "plugins/plugin_registry.h"
+#include "prepare/prepare.h"
+#include "support/process.h"
+
+using namespace qsdk;
+namespace fs = std::filesystem;
+
+namespace {
+
+const PluginRegistry& registry() {
+  static PluginRegistry r = [] {
+    PluginRegistry x;
+    x.load_directory(QSDK_TEST_BUNDLED_PLUGIN_DIR);
+    return x;
+  }();
+  return r;
+}
+
+struct Converted {
+  CapturedModel captured;
+  std::vector<at::Tensor> float_out;
+  std::unique_ptr<PreparedModel> prepared;
+  ConversionSummary summary;
+};
+
+// Capture, annotate, prepare, calibrate on 3 random batches, convert.
+Converted convert_zoo(const std::string& model, const std::string& backend, const BackendOptions& options = {}) {
+  Converted c;
+  c.captured = capture_model("zoo:" + model);
+  c.float_out = c.captured.graph->run(c.captured.example_inputs);
+  const auto b = registry().instantiate(backend, options);
+  const auto annotation = annotate(*c.captured.graph, *b);
+  c.prepared = std::make_unique<PreparedModel>(*c.captured.graph, annotation);
+  CalibrationConfig config;
+  config.batches = 3;
+  config.batch_size = 4;
+  std::vector<std::vector<std::int64_t>> shapes;
+  for (const auto& t : c.captured.example_inputs) shapes.push_back(t.sizes().vec());
+  auto source = open_data_source(config, shapes);
+  for (std::size_t i = 0; i < source->num_batches(); ++i) c.prepared->calibrate(source->batch(i).inputs);
+  c.prepared->calibrate(c.captured.example_inputs);
+  c.summary = convert_to_reference(*c.prepared);
+  return c;
+}
+
+std::map<std::string, int> histogram(const Graph& g) {
+  std::map<std::string, int> h;
+  for (const auto* n : g.ir().nodes()) ++h[n->kind().toQualString()];
+  return h;
+}
+
+}  // namespace
+
+TEST_CASE("conv-bn-relu on x86-int8: folded, Q/DQ around the fused op, per-channel int8 weight constant") {
+  auto c = convert_zoo("conv_bn_relu", "x86-int8");
+  auto h = histogram(*c.captured.graph);
+  CHECK(c.summary.folded_batch_norms == 1);
+  CHECK(h["aten::batch_norm"] == 0);
+  CHECK(h["qsdk::observe"] == 0);
+  CHECK(h["aten::quantize_per_tensor"] == 2);  // input, output
+  CHECK(h["aten::dequantize"] == 3);           // input, weight, output
+  bool saw_weight = false;
+  for (const auto* n : c.captured.graph->ir().nodes()) {
+    if (n->kind() != c10::prim::Constant) continue;
+    auto v = torch::jit::toIValue(n->output());
+    if (v && v->isTensor() && v->toTensor().is_quantized()) {
+      saw_weight = true;
+      CHECK((v->toTensor().qscheme() == at::kPerChannelAffine));
+      CHECK(v->toTensor().q_per_channel_zero_points().abs().max().item<int64_t>() == 0);  // symmetric
+      CHECK(v->toTensor().int_repr().abs().max().item<int>() <= 127);
+    }
+  }
+  CHECK(saw_weight);
+  const auto q = c.captured.graph->run(c.captured.example_inputs);
+  CHECK(sqnr_db(c.float_out[0], q[0]) > 30.0);
+}
+
+TEST_CASE("every zoo model converts for every bundled backend and stays close to float") {
+  for (const char* model : {"conv_bn_relu", "linear_relu", "residual_add", "conv_cat", "pooling", "mbv3_block",
+                            "mnist_cnn", "transformer_block"}) {
+    for (const char* backend : {"x86-int8", "arm", "per-channel"}) {
+      CAPTURE(model);
+      CAPTURE(backend);
+      auto c = convert_zoo(model, backend);
+      const auto q = c.captured.graph->run(c.captured.example_inputs);
+      CHECK(histogram(*c.captured.graph)["qsdk::observe"] == 0);
+      CHECK(sqnr_db(c.float_out[0], q[0]) > 15.0);
+    }
+  }
+}
+
+TEST_CASE("4-bit weights use the narrow range and lose more than 8-bit") {
+  auto eight = convert_zoo("mnist_cnn", "per-channel");
+  auto four = convert_zoo("mnist_cnn", "per-channel", {{"weight_bits", "4"}, {"activation_bits", "4"}});
+  const double s8 = sqnr_db(eight.float_out[0], eight.captured.graph->run(eight.captured.example_inputs)[0]);
+  const double s4 = sqnr_db(four.float_out[0], four.captured.graph->run(four.captured.example_inputs)[0]);
+  CHECK(histogram(*four.captured.graph)["aten::fake_quantize_per_tensor_affine"] > 0);
+  CHECK(s4 < s8 - 6.0);
+}
+
+TEST_CASE("dynamic linear quantizes its input at run time") {
+  auto c = convert_zoo("linear_relu", "per-channel", {{"linear", "dynamic"}});
+  CHECK(c.summary.dynamic_inputs == 2);
+  CHECK(histogram(*c.captured.graph)["aten::quantize_per_tensor_dynamic"] == 2);
+  const auto q = c.captured.graph->run(c.captured.example_inputs);
+  CHECK(sqnr_db(c.float_out[0], q[0]) > 25.0);
+}
+
+TEST_CASE("the exported model loads in LibTorch and in Python's torch.jit.load with the same output") {
+  auto c = convert_zoo("mnist_cnn", "x86-int8");
+  const fs::path dir = fs::temp_directory_path() / ("qsdk-export-" + std::to_string(std::random_device{}()));
+  fs::create_directories(dir);
+  const fs::path model = dir / "model.pt";
+  export_torchscript(*c.captured.graph, model);
+  const auto expected = c.captured.graph->run(c.captured.example_inputs)[0];
+
+  auto loaded = torch::jit::load(model.string());
+  const auto cpp_out = loaded.forward({c.captured.example_inputs[0]}).toTensor();
+  CHECK(torch::equal(cpp_out, expected));
+
+  // Python: load the model, run it on the same input, compare with C++.
+  const fs::path io = dir / "io.pkl";
+  {
+    auto bytes = torch::jit::pickle_save(c10::ivalue::Tuple::create({c.captured.example_inputs[0], expected}));
+    std::ofstream(io, std::ios::binary).write(bytes.data(), std::streamsize(bytes.size()));
+  }
+  const std::string script =
+      "import sys, torch\n"
+      "m = torch.jit.load(sys.argv[1])\n"
+      "x, expected = torch.load(sys.argv[2])\n"
+      "d = (m(x) - expected).abs().max().item()\n"
+      "print(d)\n"
+      "sys.exit(0 if d <= 1e-6 else 1)\n";
+  std::ofstream(dir / "check.py") << script;
+  auto r = test::run_command("/usr/bin/python3 " + test::shell_quote((dir / "check.py").string()) + " " +
+                             test::shell_quote(model.string()) + " " + test::shell_quote(io.string()));
+  CHECK_MESSAGE(r.exit_code == 0, r.out << r.err);
+  fs::remove_all(dir);
+}
