@@ -1,9 +1,13 @@
 #include "cli/cli_support.h"
 
+#include <fstream>
 #include <iostream>
+#include <sstream>
 
 #include "annotate/overrides.h"
+#include "calibrate/progress.h"
 #include "common/error.h"
+#include "prepare/prepare.h"
 
 namespace qsdk::cli {
 
@@ -64,6 +68,43 @@ AnnotatedModel capture_and_annotate(const GlobalOptions& global, const ModelArgs
     annotation = annotate(*out.captured.graph, *b, options, annotation ? &*annotation : nullptr);
   out.annotation = std::move(*annotation);
   return out;
+}
+
+void CalibrationArgs::add_to(CLI::App& cmd) {
+  cmd.add_option("--data", data.source, "Calibration data: mnist, random, or a tensor file/directory")
+      ->capture_default_str();
+  cmd.add_option("--batches", data.batches, "Number of batches")->capture_default_str();
+  cmd.add_option("--batch-size", data.batch_size, "Batch size")->capture_default_str();
+  cmd.add_option("--seed", data.seed, "Seed for data order and random data")->capture_default_str();
+  cmd.add_option("--observer", observer,
+                 "Replace the activation observers: minmax, moving_average_minmax, histogram_percentile, "
+                 "histogram_entropy, mse");
+  cmd.add_option("--load-stats", load_stats, "Use statistics saved earlier instead of calibrating")->type_name("FILE");
+}
+
+void calibrate_prepared(PreparedModel& prepared, const CapturedModel& captured, const CalibrationArgs& args) {
+  if (!args.observer.empty()) {
+    ObserverKind kind{};
+    if (!parse(args.observer, kind)) throw InputError("--observer " + args.observer, "unknown observer kind");
+    prepared.override_activation_observer(kind);
+  }
+  if (!args.load_stats.empty()) {
+    std::ifstream in(args.load_stats, std::ios::binary);
+    if (!in) throw InputError(args.load_stats, "cannot open file");
+    std::stringstream ss;
+    ss << in.rdbuf();
+    prepared.load_stats(ss.str(), args.load_stats);
+    return;
+  }
+  std::vector<std::vector<std::int64_t>> shapes;
+  for (const auto& t : captured.example_inputs) shapes.push_back(t.sizes().vec());
+  const auto source = open_data_source(args.data, shapes);
+  Progress progress("calibrating", source->num_batches());
+  for (std::size_t i = 0; i < source->num_batches(); ++i) {
+    prepared.calibrate(source->batch(i).inputs);
+    progress.step();
+  }
+  progress.finish();
 }
 
 }  // namespace qsdk::cli

@@ -8,9 +8,14 @@
 #include <vector>
 
 #include "annotate/annotator.h"
+#include "calibrate/data_source.h"
 #include "capture/capture.h"
 #include "cli/commands.h"
 #include "plugins/plugin_registry.h"
+
+namespace qsdk {
+class PreparedModel;
+}
 
 namespace qsdk::cli {
 
@@ -41,5 +46,18 @@ struct AnnotatedModel {
 // Loads plugins, captures the model and annotates it with the backends
 // composed in order.
 AnnotatedModel capture_and_annotate(const GlobalOptions& global, const ModelArgs& args);
+
+// Calibration options shared by `calibrate` and `convert`.
+struct CalibrationArgs {
+  CalibrationConfig data;
+  std::string observer;    // replaces the activation observers when set
+  std::string load_stats;  // use saved statistics instead of data
+
+  void add_to(CLI::App& cmd);
+};
+
+// Observer override, then statistics from --load-stats or from calibration
+// batches (with a progress bar on stderr).
+void calibrate_prepared(PreparedModel& prepared, const CapturedModel& captured, const CalibrationArgs& args);
 
 }  // namespace qsdk::cli

@@ -20,5 +20,6 @@ void add_plugins_command(CLI::App& app, GlobalOptions& global, int& result);
 void add_inspect_command(CLI::App& app, GlobalOptions& global, int& result);
 void add_annotate_command(CLI::App& app, GlobalOptions& global, int& result);
 void add_calibrate_command(CLI::App& app, GlobalOptions& global, int& result);
+void add_convert_command(CLI::App& app, GlobalOptions& global, int& result);
 
 }  // namespace qsdk::cli

@@ -31,6 +31,7 @@ int main(int argc, char** argv) {
   cli::add_inspect_command(app, global, result);
   cli::add_annotate_command(app, global, result);
   cli::add_calibrate_command(app, global, result);
+  cli::add_convert_command(app, global, result);
 
   try {
     app.parse(argc, argv);

@@ -60,8 +60,7 @@ at::Tensor quantize_weight(const at::Tensor& w, const QParams& q, bool& is_quant
   if (int8_storage) {
     const auto storage = q.dtype == DType::Int8 ? at::kChar : at::kByte;
     const auto qdtype = q.dtype == DType::Int8 ? at::kQInt8 : at::kQUInt8;
-    if (per_channel)
-      return at::_make_per_channel_quantized_tensor(ints.to(storage), scales, zps, q.axis).to(qdtype);
+    if (per_channel) return at::_make_per_channel_quantized_tensor(ints.to(storage), scales, zps, q.axis).to(qdtype);
     return at::_make_per_tensor_quantized_tensor(ints.to(storage), q.scale[0], q.zero_point[0]);
   }
   // Wider storage (int16/int32 weights): keep the dequantized values in float.
@@ -112,6 +111,13 @@ ConversionSummary convert_to_reference(PreparedModel& prepared) {
   for (Node* n : g.nodes())
     if (foldable_batch_norm(n)) candidates.push_back(n);
   for (Node* n : candidates) summary.folded_batch_norms += fold_batch_norm(n) ? 1 : 0;
+  for (Node* n : g.nodes())
+    if (n->kind() == c10::aten::batch_norm) {
+      const std::string& path = graph.module_path(n);
+      summary.notes.push_back("%" + std::to_string(graph.id(n)) + " (aten::batch_norm" +
+                              (path.empty() ? "" : ", " + path) +
+                              ") left in float: it does not follow a conv/linear whose output only it uses");
+    }
 
   // 2. Weights: quantized constant -> dequantize.
   for (const auto& w : weights) {
@@ -162,8 +168,8 @@ ConversionSummary convert_to_reference(PreparedModel& prepared) {
       Value* v = consumer->input(static_cast<std::size_t>(e.operand));
       torch::jit::WithInsertPoint guard(consumer);
       const at::ScalarType dtype = s.spec.dtype == DType::Int8 ? at::kQInt8 : at::kQUInt8;
-      Value* q = g.insert(c10::Symbol::fromQualString("aten::quantize_per_tensor_dynamic"),
-                          {v, dtype, s.spec.reduce_range});
+      Value* q =
+          g.insert(c10::Symbol::fromQualString("aten::quantize_per_tensor_dynamic"), {v, dtype, s.spec.reduce_range});
       consumer->replaceInput(static_cast<std::size_t>(e.operand), g.insert(c10::aten::dequantize, {q}));
       ++summary.dynamic_inputs;
     }

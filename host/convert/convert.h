@@ -25,6 +25,7 @@ struct ConversionSummary {
   int quantized_weights = 0;
   int quantized_biases = 0;
   int dynamic_inputs = 0;
+  std::vector<std::string> notes;  // e.g. a standalone BatchNorm left in float, and why
 };
 
 // Converts `prepared`'s graph in place. Needs calibrated (or loaded)

@@ -1,12 +1,11 @@
 // Convert (reference Q/DQ): BatchNorm folded, observers replaced by
 // quantize/dequantize, weights stored quantized, SQNR against float, and a
 // TorchScript export that LibTorch and Python's torch.jit.load both run.
-#include "support/torch_doctest.h"
-
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <random>
+#include <sstream>
 
 #include "annotate/annotator.h"
 #include "calibrate/data_source.h"
@@ -15,6 +14,7 @@
 #include "plugins/plugin_registry.h"
 #include "prepare/prepare.h"
 #include "support/process.h"
+#include "support/torch_doctest.h"
 
 using namespace qsdk;
 namespace fs = std::filesystem;
@@ -149,5 +149,35 @@ TEST_CASE("the exported model loads in LibTorch and in Python's torch.jit.load w
   auto r = test::run_command("/usr/bin/python3 " + test::shell_quote((dir / "check.py").string()) + " " +
                              test::shell_quote(model.string()) + " " + test::shell_quote(io.string()));
   CHECK_MESSAGE(r.exit_code == 0, r.out << r.err);
+  fs::remove_all(dir);
+}
+
+TEST_CASE("qsdk convert writes model, manifest, qparams and annotation; a bad output path exits 2") {
+  const fs::path dir = fs::temp_directory_path() / ("qsdk-convert-cli-" + std::to_string(std::random_device{}()));
+  const std::string qsdk = QSDK_TEST_EXE;
+  auto r =
+      test::run_command(qsdk + " convert zoo:conv_bn_relu -b arm --data random --batches 2 --batch-size 2 --output " +
+                        test::shell_quote(dir.string()));
+  REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+  CHECK(r.out.find("folded BN:      1") != std::string::npos);
+  for (const char* f : {"model.pt", "manifest.json", "qparams.json", "annotation.json"})
+    CHECK_MESSAGE(fs::exists(dir / "arm" / f), f);
+  std::ifstream in(dir / "arm" / "manifest.json");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  const std::string manifest = ss.str();
+  for (const char* key : {"\"backends\"", "\"fingerprint\"", "\"libtorch\"", "\"sqnr_db\"", "\"size_bytes\""})
+    CHECK_MESSAGE(manifest.find(key) != std::string::npos, key);
+  auto loaded = torch::jit::load((dir / "arm" / "model.pt").string());
+  CHECK(loaded.forward({torch::randn({1, 3, 32, 32})}).toTensor().sizes().vec() ==
+        std::vector<std::int64_t>{1, 16, 32, 32});
+
+  // An output path under a regular file cannot be created: exit 2, nothing written.
+  const fs::path blocker = dir / "file";
+  std::ofstream(blocker) << "x";
+  auto bad = test::run_command(qsdk + " convert zoo:conv_bn_relu -b arm --data random --batches 1 --output " +
+                               test::shell_quote((blocker / "sub").string()));
+  CHECK(bad.exit_code == 2);
+  CHECK(bad.err.find((blocker / "sub").string()) != std::string::npos);
   fs::remove_all(dir);
 }

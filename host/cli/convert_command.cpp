@@ -1,0 +1,145 @@
+// qsdk convert MODEL -b BACKEND [calibration options] --output DIR
+//
+// Capture, annotate, prepare, calibrate, convert to the reference Q/DQ model,
+// and write DIR/<backend>/{model.pt, manifest.json, qparams.json,
+// annotation.json}. Every file is written atomically; a failure before the
+// writes leaves DIR as it was.
+#include <torch/version.h>
+
+#include <filesystem>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <random>
+
+#include "annotate/report.h"
+#include "cli/cli_support.h"
+#include "common/atomic_file.h"
+#include "common/error.h"
+#include "common/fingerprint.h"
+#include "convert/convert.h"
+#include "prepare/prepare.h"
+#include "prepare/qparams_report.h"
+#include "qsdk/abi.h"
+
+namespace qsdk::cli {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct ConvertArgs {
+  ModelArgs model;
+  CalibrationArgs calibration;
+  std::string output;
+};
+
+// Hash of the calibration inputs actually used, so a manifest says which
+// data made the qparams.
+std::string data_fingerprint(const CalibrationArgs& args, const CapturedModel& captured) {
+  if (!args.load_stats.empty()) return "stats:" + Fingerprint::of_file(args.load_stats);
+  std::vector<std::vector<std::int64_t>> shapes;
+  for (const auto& t : captured.example_inputs) shapes.push_back(t.sizes().vec());
+  const auto source = open_data_source(args.data, shapes);
+  Fingerprint f;
+  for (std::size_t i = 0; i < source->num_batches(); ++i)
+    for (const auto& t : source->batch(i).inputs) {
+      const auto c = t.contiguous();
+      f.add(c.data_ptr(), c.nbytes());
+    }
+  return f.hex();
+}
+
+std::uintmax_t exported_size(const Graph& graph) {
+  const fs::path tmp = fs::temp_directory_path() / ("qsdk-size-" + std::to_string(std::random_device{}()) + ".pt");
+  export_torchscript(graph, tmp);
+  const auto size = fs::file_size(tmp);
+  fs::remove(tmp);
+  return size;
+}
+
+int run_convert(const GlobalOptions& global, const ConvertArgs& args) {
+  auto m = capture_and_annotate(global, args.model);
+  Graph float_graph(m.captured.graph->ir().copy(), m.captured.graph->source());
+  // SQNR is measured on data like the calibration data (its first batch),
+  // or on the example input when statistics were loaded instead.
+  std::vector<at::Tensor> eval_inputs = m.captured.example_inputs;
+  if (args.calibration.load_stats.empty()) {
+    std::vector<std::vector<std::int64_t>> shapes;
+    for (const auto& t : m.captured.example_inputs) shapes.push_back(t.sizes().vec());
+    eval_inputs = open_data_source(args.calibration.data, shapes)->batch(0).inputs;
+  }
+  const auto float_out = float_graph.run(eval_inputs);
+
+  PreparedModel prepared(*m.captured.graph, m.annotation);
+  calibrate_prepared(prepared, m.captured, args.calibration);
+  const std::string qparams = qparams_json(prepared);
+  const std::string annotation = annotation_json(*m.captured.graph, m.annotation);
+  const ConversionSummary summary = convert_to_reference(prepared);
+  const auto quant_out = m.captured.graph->run(eval_inputs);
+  const double sqnr = sqnr_db(float_out.at(0), quant_out.at(0));
+
+  nlohmann::json manifest;
+  manifest["qsdk_manifest_version"] = 1;
+  manifest["backends"] = nlohmann::json::array();
+  for (const auto& b : m.backends)
+    manifest["backends"].push_back({{"name", b->name}, {"version", b->version}, {"vendor", b->vendor}});
+  manifest["model"] = {{"source", args.model.model},
+                       {"input_shapes", nlohmann::json::array()},
+                       {"fingerprint", args.model.model.rfind("zoo:", 0) == 0
+                                           ? "zoo:" + args.model.model.substr(4) + "@seed0"
+                                           : Fingerprint::of_file(args.model.model)}};
+  for (const auto& t : m.captured.example_inputs) manifest["model"]["input_shapes"].push_back(t.sizes().vec());
+  manifest["calibration"] = {{"source", args.calibration.load_stats.empty() ? args.calibration.data.source
+                                                                             : "stats:" + args.calibration.load_stats},
+                             {"batches", args.calibration.data.batches},
+                             {"batch_size", args.calibration.data.batch_size},
+                             {"seed", args.calibration.data.seed},
+                             {"fingerprint", data_fingerprint(args.calibration, m.captured)}};
+  manifest["versions"] = {{"qsdk", "0.1.0"}, {"sdk_abi", kAbiVersion}, {"libtorch", TORCH_VERSION}};
+  manifest["conversion"] = {{"folded_batch_norms", summary.folded_batch_norms},
+                            {"quantized_activations", summary.quantized_activations},
+                            {"quantized_weights", summary.quantized_weights},
+                            {"quantized_biases", summary.quantized_biases},
+                            {"dynamic_inputs", summary.dynamic_inputs},
+                            {"standalone_batch_norms", summary.notes}};
+  const auto float_size = exported_size(float_graph);
+  const auto int8_size = exported_size(*m.captured.graph);
+  manifest["sqnr_db"] = sqnr;
+  manifest["size_bytes"] = {{"float", float_size}, {"quantized", int8_size}};
+  manifest["qparams"] = nlohmann::json::parse(qparams);
+
+  const fs::path dir = fs::path(args.output) / m.annotation.backends;
+  export_torchscript(*m.captured.graph, dir / "model.pt");
+  write_file_atomically(dir / "qparams.json", qparams);
+  write_file_atomically(dir / "annotation.json", annotation);
+  write_file_atomically(dir / "manifest.json", manifest.dump(2) + "\n");
+
+  std::cout << "backend:        " << m.annotation.backends << "\n"
+            << "model:          " << args.model.model << "\n"
+            << "folded BN:      " << summary.folded_batch_norms << "\n"
+            << "quantized:      " << summary.quantized_activations << " activations, " << summary.quantized_weights
+            << " weights, " << summary.quantized_biases << " biases, " << summary.dynamic_inputs
+            << " dynamic inputs\n"
+            << "SQNR vs float:  " << sqnr << " dB\n"
+            << "size:           " << int8_size << " bytes (float " << float_size << ", "
+            << (float_size ? 100.0 * double(int8_size) / double(float_size) : 0.0) << "%)\n"
+            << "written:        " << (dir / "model.pt").string() << " and manifest.json, qparams.json, annotation.json\n";
+  for (const auto& note : summary.notes) std::cout << "note: " << note << "\n";
+  return kExitOk;
+}
+
+}  // namespace
+
+void add_convert_command(CLI::App& app, GlobalOptions& global, int& result) {
+  auto args = std::make_shared<ConvertArgs>();
+  auto* cmd = app.add_subcommand(
+      "convert",
+      "Capture, annotate, prepare, calibrate and convert a model to its reference quantized form (BatchNorm "
+      "folded, quantize/dequantize with the computed qparams, quantized weights); write the TorchScript model "
+      "and a manifest to DIR/<backend>/.");
+  args->model.add_to(*cmd);
+  args->calibration.add_to(*cmd);
+  cmd->add_option("--output", args->output, "Output directory")->required()->type_name("DIR");
+  cmd->callback([&global, &result, args] { result = run_convert(global, *args); });
+}
+
+}  // namespace qsdk::cli
