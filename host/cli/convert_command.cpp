@@ -82,25 +82,23 @@ int run_convert(const GlobalOptions& global, const ConvertArgs& args) {
   manifest["backends"] = nlohmann::json::array();
   for (const auto& b : m.backends)
     manifest["backends"].push_back({{"name", b->name}, {"version", b->version}, {"vendor", b->vendor}});
-  manifest["model"] = {{"source", args.model.model},
-                       {"input_shapes", nlohmann::json::array()},
-                       {"fingerprint", args.model.model.rfind("zoo:", 0) == 0
-                                           ? "zoo:" + args.model.model.substr(4) + "@seed0"
-                                           : Fingerprint::of_file(args.model.model)}};
+  manifest["model"] = {
+      {"source", args.model.model},
+      {"input_shapes", nlohmann::json::array()},
+      {"fingerprint", args.model.model.rfind("zoo:", 0) == 0 ? "zoo:" + args.model.model.substr(4) + "@seed0"
+                                                             : Fingerprint::of_file(args.model.model)}};
   for (const auto& t : m.captured.example_inputs) manifest["model"]["input_shapes"].push_back(t.sizes().vec());
   manifest["calibration"] = {{"source", args.calibration.load_stats.empty() ? args.calibration.data.source
-                                                                             : "stats:" + args.calibration.load_stats},
+                                                                            : "stats:" + args.calibration.load_stats},
                              {"batches", args.calibration.data.batches},
                              {"batch_size", args.calibration.data.batch_size},
                              {"seed", args.calibration.data.seed},
                              {"fingerprint", data_fingerprint(args.calibration, m.captured)}};
   manifest["versions"] = {{"qsdk", "0.1.0"}, {"sdk_abi", kAbiVersion}, {"libtorch", TORCH_VERSION}};
-  manifest["conversion"] = {{"folded_batch_norms", summary.folded_batch_norms},
-                            {"quantized_activations", summary.quantized_activations},
-                            {"quantized_weights", summary.quantized_weights},
-                            {"quantized_biases", summary.quantized_biases},
-                            {"dynamic_inputs", summary.dynamic_inputs},
-                            {"standalone_batch_norms", summary.notes}};
+  manifest["conversion"] = {
+      {"folded_batch_norms", summary.folded_batch_norms}, {"quantized_activations", summary.quantized_activations},
+      {"quantized_weights", summary.quantized_weights},   {"quantized_biases", summary.quantized_biases},
+      {"dynamic_inputs", summary.dynamic_inputs},         {"standalone_batch_norms", summary.notes}};
   const auto float_size = exported_size(float_graph);
   const auto int8_size = exported_size(*m.captured.graph);
   manifest["sqnr_db"] = sqnr;
@@ -117,12 +115,12 @@ int run_convert(const GlobalOptions& global, const ConvertArgs& args) {
             << "model:          " << args.model.model << "\n"
             << "folded BN:      " << summary.folded_batch_norms << "\n"
             << "quantized:      " << summary.quantized_activations << " activations, " << summary.quantized_weights
-            << " weights, " << summary.quantized_biases << " biases, " << summary.dynamic_inputs
-            << " dynamic inputs\n"
+            << " weights, " << summary.quantized_biases << " biases, " << summary.dynamic_inputs << " dynamic inputs\n"
             << "SQNR vs float:  " << sqnr << " dB\n"
             << "size:           " << int8_size << " bytes (float " << float_size << ", "
             << (float_size ? 100.0 * double(int8_size) / double(float_size) : 0.0) << "%)\n"
-            << "written:        " << (dir / "model.pt").string() << " and manifest.json, qparams.json, annotation.json\n";
+            << "written:        " << (dir / "model.pt").string()
+            << " and manifest.json, qparams.json, annotation.json\n";
   for (const auto& note : summary.notes) std::cout << "note: " << note << "\n";
   return kExitOk;
 }
