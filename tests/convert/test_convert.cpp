@@ -13,49 +13,15 @@
 #include "convert/convert.h"
 #include "plugins/plugin_registry.h"
 #include "prepare/prepare.h"
+#include "support/pipeline_fixture.h"
 #include "support/process.h"
-#include "support/torch_doctest.h"
 
 using namespace qsdk;
+using test::convert_zoo;
+using test::Converted;
 namespace fs = std::filesystem;
 
 namespace {
-
-const PluginRegistry& registry() {
-  static PluginRegistry r = [] {
-    PluginRegistry x;
-    x.load_directory(QSDK_TEST_BUNDLED_PLUGIN_DIR);
-    return x;
-  }();
-  return r;
-}
-
-struct Converted {
-  CapturedModel captured;
-  std::vector<at::Tensor> float_out;
-  std::unique_ptr<PreparedModel> prepared;
-  ConversionSummary summary;
-};
-
-// Capture, annotate, prepare, calibrate on 3 random batches, convert.
-Converted convert_zoo(const std::string& model, const std::string& backend, const BackendOptions& options = {}) {
-  Converted c;
-  c.captured = capture_model("zoo:" + model);
-  c.float_out = c.captured.graph->run(c.captured.example_inputs);
-  const auto b = registry().instantiate(backend, options);
-  const auto annotation = annotate(*c.captured.graph, *b);
-  c.prepared = std::make_unique<PreparedModel>(*c.captured.graph, annotation);
-  CalibrationConfig config;
-  config.batches = 3;
-  config.batch_size = 4;
-  std::vector<std::vector<std::int64_t>> shapes;
-  for (const auto& t : c.captured.example_inputs) shapes.push_back(t.sizes().vec());
-  auto source = open_data_source(config, shapes);
-  for (std::size_t i = 0; i < source->num_batches(); ++i) c.prepared->calibrate(source->batch(i).inputs);
-  c.prepared->calibrate(c.captured.example_inputs);
-  c.summary = convert_to_reference(*c.prepared);
-  return c;
-}
 
 std::map<std::string, int> histogram(const Graph& g) {
   std::map<std::string, int> h;
