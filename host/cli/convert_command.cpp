@@ -1,7 +1,9 @@
 // qsdk convert MODEL -b BACKEND [calibration options] --output DIR
 //
 // Capture, annotate, prepare, calibrate, convert to the reference Q/DQ model,
-// and write DIR/<backend>/{model.pt, manifest.json, qparams.json,
+// lower it to the backend's int8 kernels (unless --no-lower or the backend
+// is reference-only), and write DIR/<backend>/{model.pt,
+// model_reference.pt (when lowered), manifest.json, qparams.json,
 // annotation.json}. Every file is written atomically; a failure before the
 // writes leaves DIR as it was.
 #include <torch/version.h>
@@ -17,6 +19,7 @@
 #include "common/error.h"
 #include "common/fingerprint.h"
 #include "convert/convert.h"
+#include "convert/lowering.h"
 #include "prepare/prepare.h"
 #include "prepare/qparams_report.h"
 #include "qsdk/abi.h"
@@ -30,6 +33,8 @@ struct ConvertArgs {
   ModelArgs model;
   CalibrationArgs calibration;
   std::string output;
+  bool no_lower = false;
+  double max_steps = 1.0;
 };
 
 // Hash of the calibration inputs actually used, so a manifest says which
@@ -77,6 +82,24 @@ int run_convert(const GlobalOptions& global, const ConvertArgs& args) {
   const auto quant_out = m.captured.graph->run(eval_inputs);
   const double sqnr = sqnr_db(float_out.at(0), quant_out.at(0));
 
+  // Lowering to the first backend's kernels; the reference Q/DQ model is
+  // kept next to it, and the two must agree within --max-steps output steps.
+  const Lowering target = args.no_lower ? Lowering::Reference : m.backends.front()->lowering;
+  Graph reference(m.captured.graph->ir().copy(), m.captured.graph->source());
+  nlohmann::json lowering_json{{"target", to_string(target)}};
+  double steps = 0;
+  if (target != Lowering::Reference) {
+    const double out_scale = output_scale(reference);
+    const LoweringReport report = lower(*m.captured.graph, target);
+    const auto lowered_out = run_with_engine(*m.captured.graph, target, eval_inputs);
+    steps = out_scale > 0 ? max_difference_in_steps(quant_out.at(0), lowered_out.at(0), out_scale) : 0.0;
+    lowering_json["lowered_ops"] = report.lowered_ops;
+    lowering_json["notes"] = report.notes;
+    lowering_json["output_scale"] = out_scale;
+    lowering_json["max_difference_steps"] = steps;
+    lowering_json["sqnr_db_lowered"] = sqnr_db(float_out.at(0), lowered_out.at(0));
+  }
+
   nlohmann::json manifest;
   manifest["qsdk_manifest_version"] = 1;
   manifest["backends"] = nlohmann::json::array();
@@ -101,12 +124,15 @@ int run_convert(const GlobalOptions& global, const ConvertArgs& args) {
       {"dynamic_inputs", summary.dynamic_inputs},         {"standalone_batch_norms", summary.notes}};
   const auto float_size = exported_size(float_graph);
   const auto int8_size = exported_size(*m.captured.graph);
+  const auto reference_size = exported_size(reference);
   manifest["sqnr_db"] = sqnr;
-  manifest["size_bytes"] = {{"float", float_size}, {"quantized", int8_size}};
+  manifest["size_bytes"] = {{"float", float_size}, {"quantized", int8_size}, {"reference", reference_size}};
   manifest["qparams"] = nlohmann::json::parse(qparams);
+  manifest["lowering"] = lowering_json;
 
   const fs::path dir = fs::path(args.output) / m.annotation.backends;
   export_torchscript(*m.captured.graph, dir / "model.pt");
+  if (target != Lowering::Reference) export_torchscript(reference, dir / "model_reference.pt");
   write_file_atomically(dir / "qparams.json", qparams);
   write_file_atomically(dir / "annotation.json", annotation);
   write_file_atomically(dir / "manifest.json", manifest.dump(2) + "\n");
@@ -121,7 +147,18 @@ int run_convert(const GlobalOptions& global, const ConvertArgs& args) {
             << (float_size ? 100.0 * double(int8_size) / double(float_size) : 0.0) << "%)\n"
             << "written:        " << (dir / "model.pt").string()
             << " and manifest.json, qparams.json, annotation.json\n";
+  if (target != Lowering::Reference)
+    std::cout << "lowered:        " << to_string(target) << ", " << lowering_json["lowered_ops"].get<int>()
+              << " ops on int8 kernels; differs from the reference Q/DQ model by at most " << steps
+              << " output quantization steps (limit " << args.max_steps << ")\n";
   for (const auto& note : summary.notes) std::cout << "note: " << note << "\n";
+  if (target != Lowering::Reference)
+    for (const auto& note : lowering_json["notes"]) std::cout << "lowering: " << note.get<std::string>() << "\n";
+  if (steps > args.max_steps) {
+    std::cerr << "qsdk: check failed: lowered model differs from the reference Q/DQ model by " << steps
+              << " output quantization steps (limit " << args.max_steps << ")\n";
+    return kExitCheckFailed;
+  }
   return kExitOk;
 }
 
@@ -137,6 +174,12 @@ void add_convert_command(CLI::App& app, GlobalOptions& global, int& result) {
   args->model.add_to(*cmd);
   args->calibration.add_to(*cmd);
   cmd->add_option("--output", args->output, "Output directory")->required()->type_name("DIR");
+  cmd->add_flag("--no-lower", args->no_lower,
+                "Keep the reference Q/DQ model; do not lower to the backend's int8 kernels (onednn, qnnpack)");
+  cmd->add_option("--max-steps", args->max_steps,
+                  "Largest allowed difference between lowered and reference outputs, in output quantization steps "
+                  "(exit 1 beyond it)")
+      ->capture_default_str();
   cmd->callback([&global, &result, args] { result = run_convert(global, *args); });
 }
 

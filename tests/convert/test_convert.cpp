@@ -126,13 +126,16 @@ TEST_CASE("qsdk convert writes model, manifest, qparams and annotation; a bad ou
                         test::shell_quote(dir.string()));
   REQUIRE_MESSAGE(r.exit_code == 0, r.err);
   CHECK(r.out.find("folded BN:      1") != std::string::npos);
+  CHECK(r.out.find("lowered:        qnnpack") != std::string::npos);  // arm declares qnnpack
+  CHECK(fs::exists(dir / "arm" / "model_reference.pt"));
   for (const char* f : {"model.pt", "manifest.json", "qparams.json", "annotation.json"})
     CHECK_MESSAGE(fs::exists(dir / "arm" / f), f);
   std::ifstream in(dir / "arm" / "manifest.json");
   std::stringstream ss;
   ss << in.rdbuf();
   const std::string manifest = ss.str();
-  for (const char* key : {"\"backends\"", "\"fingerprint\"", "\"libtorch\"", "\"sqnr_db\"", "\"size_bytes\""})
+  for (const char* key : {"\"backends\"", "\"fingerprint\"", "\"libtorch\"", "\"sqnr_db\"", "\"size_bytes\"",
+                          "\"max_difference_steps\""})
     CHECK_MESSAGE(manifest.find(key) != std::string::npos, key);
   auto loaded = torch::jit::load((dir / "arm" / "model.pt").string());
   CHECK(loaded.forward({torch::randn({1, 3, 32, 32})}).toTensor().sizes().vec() ==
