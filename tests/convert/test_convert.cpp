@@ -134,8 +134,8 @@ TEST_CASE("qsdk convert writes model, manifest, qparams and annotation; a bad ou
   std::stringstream ss;
   ss << in.rdbuf();
   const std::string manifest = ss.str();
-  for (const char* key : {"\"backends\"", "\"fingerprint\"", "\"libtorch\"", "\"sqnr_db\"", "\"size_bytes\"",
-                          "\"max_difference_steps\""})
+  for (const char* key :
+       {"\"backends\"", "\"fingerprint\"", "\"libtorch\"", "\"sqnr_db\"", "\"size_bytes\"", "\"max_difference_steps\""})
     CHECK_MESSAGE(manifest.find(key) != std::string::npos, key);
   auto loaded = torch::jit::load((dir / "arm" / "model.pt").string());
   CHECK(loaded.forward({torch::randn({1, 3, 32, 32})}).toTensor().sizes().vec() ==
