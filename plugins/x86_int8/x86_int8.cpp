@@ -1,7 +1,9 @@
-// x86-int8: what LibTorch's onednn int8 kernels take. uint8 affine
+// x86-int8: what LibTorch 1.13's onednn int8 kernels take. uint8 affine
 // activations, int8 symmetric per-channel weights, conv/linear with fused
-// relu, conv + add (+ relu) for residual tails, pooling and reshapes that
-// keep their input's qparams.
+// relu, add (+ relu), pooling and reshapes that keep their input's qparams.
+// No conv + add (+ relu) fusion: LibTorch 1.13 has no quantized::conv2d_add
+// kernel, so a residual tail is conv (quantized output) then add_relu, as
+// PyTorch's own onednn backend config does in 1.13.
 #include "../common/rule_families.h"
 
 namespace {
@@ -24,7 +26,6 @@ std::unique_ptr<qsdk::Backend> make_backend(const qsdk::BackendOptions& /*option
   auto add = [&](std::vector<Rule> rules) {
     for (auto& r : rules) b->rules.push_back(std::move(r));
   };
-  add(bundled::conv_add_rules(s));
   add(bundled::weighted_op_rules(s, {"aten::relu"}));
   add(bundled::binary_rules(s, {"aten::add"}, /*with_relu=*/true));
   add(bundled::shared_qparams_rules(s, {"aten::max_pool2d", "aten::avg_pool2d", "aten::adaptive_avg_pool2d",

@@ -13,6 +13,7 @@
 #include "common/error.h"
 #include "plugins/plugin_registry.h"
 #include "plugins/rule_validation.h"
+#include "rule_families.h"
 #include "support/process.h"
 #include "support/torch_doctest.h"
 
@@ -21,7 +22,7 @@ using torch::jit::Node;
 
 namespace {
 
-const PluginRegistry& bundled() {
+const PluginRegistry& bundled_registry() {
   static PluginRegistry registry = [] {
     PluginRegistry r;
     r.load_directory(QSDK_TEST_BUNDLED_PLUGIN_DIR);
@@ -30,7 +31,7 @@ const PluginRegistry& bundled() {
   return registry;
 }
 
-const Backend& backend(const std::string& name) { return *bundled().find(name)->backend; }
+const Backend& backend(const std::string& name) { return *bundled_registry().find(name)->backend; }
 
 // The n-th node of a kind, in graph order.
 const Node* nth(const Graph& g, const std::string& kind, int n = 0) {
@@ -101,7 +102,7 @@ TEST_CASE("conv-bn-relu: one fused match, per backend weight specs, derived bias
     CHECK(w.quant_min == -127);
   }
   SUBCASE("per-channel with 4-bit weights and 16-bit activations") {
-    auto b = bundled().instantiate("per-channel", {{"weight_bits", "4"}, {"activation_bits", "16"}});
+    auto b = bundled_registry().instantiate("per-channel", {{"weight_bits", "4"}, {"activation_bits", "16"}});
     auto a = annotate(g, *b);
     CHECK(spec_of(a, input(conv, 1)).quant_min == -7);
     CHECK(spec_of(a, input(conv, 1)).quant_max == 7);
@@ -271,9 +272,18 @@ TEST_CASE("priority decides between rules of one op, then pattern length") {
 }
 
 TEST_CASE("a residual add whose operands arrive in either order matches conv-bn-add-relu") {
+  // The conv + add family, for kernels that fuse a residual add into the conv.
+  Backend fused;
+  fused.name = "conv-add";
+  fused.version = "1";
+  bundled::FamilySpecs specs;
+  specs.activation = spec::uint8_affine();
+  specs.weight = spec::int8_symmetric_per_channel(0);
+  fused.rules = bundled::conv_add_rules(specs);
+  REQUIRE(validate_backend(fused).empty());
   auto m = capture_model("zoo:residual_add");
   const Graph& g = *m.graph;
-  auto a = annotate(g, backend("x86-int8"));
+  auto a = annotate(g, fused);
   const Node* add = nth(g, "aten::add");
   CHECK(rule_of(a, add) == "conv2d_batch_norm_add_relu");
   // The residual operand (the one not coming from the conv chain) is annotated.
@@ -281,6 +291,11 @@ TEST_CASE("a residual add whose operands arrive in either order matches conv-bn-
   const int chain_operand = add->input(0)->node() == bn2 ? 0 : 1;
   CHECK(a.edge(input(add, 1 - chain_operand)) != nullptr);
   CHECK(a.edge(input(add, chain_operand)) == nullptr);
+
+  // x86-int8 (LibTorch 1.13 has no fused conv + add kernel): conv-bn, then add-relu.
+  auto x86 = annotate(g, backend("x86-int8"));
+  CHECK(rule_of(x86, add) == "add_relu");
+  CHECK(rule_of(x86, nth(g, "aten::conv2d", 1)) == "conv2d_batch_norm");
 }
 
 TEST_CASE("composition: a second backend annotates only what the first left, without changing it") {
@@ -356,7 +371,7 @@ TEST_CASE("qsdk annotate: table and JSON, overrides file, bad overrides exit 2 a
 }
 
 TEST_CASE("per-channel with linear: dynamic gives linear a run-time input spec and a float output") {
-  auto b = bundled().instantiate("per-channel", {{"linear", "dynamic"}});
+  auto b = bundled_registry().instantiate("per-channel", {{"linear", "dynamic"}});
   auto m = capture_model("zoo:linear_relu");
   const Graph& g = *m.graph;
   auto a = annotate(g, *b);

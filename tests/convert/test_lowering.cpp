@@ -96,12 +96,14 @@ TEST_CASE("residual add, mnist and resnet18 lower on onednn and qnnpack and agre
       CHECK(l.report.lowered_ops > 0);
       if (model == "mnist_cnn")
         CHECK(count(l.report.ops_after, "quantized::linear") + count(l.report.ops_after, "quantized::linear_relu") > 0);
-      // arm quantizes the conv output before the add: conv2d + add_relu
-      // kernels. x86-int8 fuses conv + add + relu in one rule (no quantize
-      // between them), for which LibTorch 1.13 has no kernel: stays float.
+      // Both backends quantize the conv output before the residual add:
+      // conv2d + add_relu kernels (LibTorch 1.13 has no fused conv + add).
       if (model == "residual_add" && target == Lowering::QNNPACK)
         CHECK(count(l.report.ops_after, "quantized::add_relu") == 1);
-      if (model == "residual_add" && target == Lowering::OneDNN) CHECK(count(l.report.ops_after, "aten::add") == 1);
+      if (model == "residual_add" && target == Lowering::OneDNN) {
+        CHECK(count(l.report.ops_after, "quantized::add_relu") == 1);
+        CHECK(count(l.report.ops_after, "aten::add") == 0);
+      }
       CHECK(l.sqnr > 30.0);
       if (l.scale > 0) CHECK(l.steps <= 4.0);
     }
