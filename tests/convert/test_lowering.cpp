@@ -143,3 +143,24 @@ TEST_CASE("the lowered graph exports and reloads with packed weights") {
   CHECK(torch::equal(out, expected));
   fs::remove_all(dir);
 }
+
+TEST_CASE("every zoo model lowers on onednn and qnnpack within one output step of the reference") {
+  const std::pair<const char*, Lowering> targets[] = {{"x86-int8", Lowering::OneDNN}, {"arm", Lowering::QNNPACK}};
+  for (const char* model : {"conv_bn_relu", "linear_relu", "residual_add", "conv_cat", "pooling", "mbv3_block",
+                            "resnet18", "mnist_cnn", "transformer_block"}) {
+    for (const auto& [backend, target] : targets) {
+      CAPTURE(model);
+      CAPTURE(backend);
+      auto c = convert_zoo(model, backend);
+      Graph reference(c.captured.graph->ir().copy(), model);
+      const auto ref_out = reference.run(c.captured.example_inputs);
+      const double scale = output_scale(reference);
+      lower(*c.captured.graph, target);
+      const auto low_out = run_with_engine(*c.captured.graph, target, c.captured.example_inputs);
+      if (scale > 0)
+        CHECK(max_difference_in_steps(ref_out[0], low_out[0], scale) <= 1.0 + 1e-3);
+      else
+        CHECK(sqnr_db(ref_out[0], low_out[0]) > 40.0);  // float output (e.g. a final linear left float)
+    }
+  }
+}
