@@ -18,6 +18,7 @@
 #include "common/atomic_file.h"
 #include "common/error.h"
 #include "common/fingerprint.h"
+#include "convert/agreement.h"
 #include "convert/convert.h"
 #include "convert/lowering.h"
 #include "prepare/prepare.h"
@@ -88,11 +89,20 @@ int run_convert(const GlobalOptions& global, const ConvertArgs& args) {
   Graph reference(m.captured.graph->ir().copy(), m.captured.graph->source());
   nlohmann::json lowering_json{{"target", to_string(target)}};
   double steps = 0;
+  std::string first_bad_op;
   if (target != Lowering::Reference) {
     const double out_scale = output_scale(reference);
     const LoweringReport report = lower(*m.captured.graph, target);
     const auto lowered_out = run_with_engine(*m.captured.graph, target, eval_inputs);
     steps = out_scale > 0 ? max_difference_in_steps(quant_out.at(0), lowered_out.at(0), out_scale) : 0.0;
+    const AgreementReport ops = op_by_op_agreement(reference, *m.captured.graph, target, eval_inputs);
+    lowering_json["op_by_op"] = {{"checked", ops.checked.size()}, {"skipped", ops.skipped}};
+    if (const OpAgreement* bad = ops.first_over(args.max_steps)) {
+      lowering_json["op_by_op"]["first_over_limit"] = {
+          {"op", bad->op}, {"position", bad->position}, {"steps", bad->steps}};
+      first_bad_op = bad->op + " (node " + std::to_string(bad->position) + " of the lowered graph) differs by " +
+                     std::to_string(bad->steps) + " steps";
+    }
     lowering_json["lowered_ops"] = report.lowered_ops;
     lowering_json["notes"] = report.notes;
     lowering_json["output_scale"] = out_scale;
@@ -150,10 +160,18 @@ int run_convert(const GlobalOptions& global, const ConvertArgs& args) {
   if (target != Lowering::Reference)
     std::cout << "lowered:        " << to_string(target) << ", " << lowering_json["lowered_ops"].get<int>()
               << " ops on int8 kernels; differs from the reference Q/DQ model by at most " << steps
-              << " output quantization steps (limit " << args.max_steps << ")\n";
+              << " output quantization steps (limit " << args.max_steps
+              << "); op by op: " << lowering_json["op_by_op"]["checked"].get<int>()
+              << " kernels checked on the reference's inputs, " << lowering_json["op_by_op"]["skipped"].get<int>()
+              << " not matchable\n";
   for (const auto& note : summary.notes) std::cout << "note: " << note << "\n";
   if (target != Lowering::Reference)
     for (const auto& note : lowering_json["notes"]) std::cout << "lowering: " << note.get<std::string>() << "\n";
+  if (!first_bad_op.empty()) {
+    std::cerr << "qsdk: check failed: lowered kernel " << first_bad_op
+              << " from the reference on the same inputs (limit " << args.max_steps << ")\n";
+    return kExitCheckFailed;
+  }
   // Steps come from dequantized floats: one step can read as 1.00001.
   if (steps > args.max_steps + 1e-3) {
     std::cerr << "qsdk: check failed: lowered model differs from the reference Q/DQ model by " << steps

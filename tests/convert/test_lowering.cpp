@@ -15,6 +15,7 @@
 #include "annotate/annotator.h"
 #include "calibrate/data_source.h"
 #include "capture/capture.h"
+#include "convert/agreement.h"
 #include "convert/convert.h"
 #include "convert/lowering.h"
 #include "plugins/plugin_registry.h"
@@ -163,4 +164,32 @@ TEST_CASE("every zoo model lowers on onednn and qnnpack within one output step o
         CHECK(sqnr_db(ref_out[0], low_out[0]) > 40.0);  // float output (e.g. a final linear left float)
     }
   }
+}
+
+TEST_CASE("op by op: each lowered kernel on the reference's inputs agrees, and a broken kernel is named") {
+  auto c = convert_zoo("resnet18", "x86-int8");
+  Graph reference(c.captured.graph->ir().copy(), "resnet18");
+  lower(*c.captured.graph, Lowering::OneDNN);
+  const auto report = op_by_op_agreement(reference, *c.captured.graph, Lowering::OneDNN, c.captured.example_inputs);
+  CHECK(report.checked.size() >= 10);
+  for (const auto& op : report.checked) CHECK_MESSAGE(op.steps <= 1.0 + 1e-3, op.op << " at " << op.position);
+  CHECK(report.first_over(1.0) == nullptr);
+
+  // Give one conv another same-shaped conv's packed weights: it computes the
+  // wrong thing, and it is named.
+  std::vector<torch::jit::Node*> convs;
+  for (auto* n : c.captured.graph->ir().nodes())
+    if (std::string(n->kind().toQualString()).rfind("quantized::conv2d", 0) == 0) convs.push_back(n);
+  REQUIRE(convs.size() > 3);
+  auto* donor = convs[2]->input(1)->node();
+  REQUIRE(donor->kind() == c10::prim::Constant);
+  auto* copy = c.captured.graph->ir().createClone(donor, [](torch::jit::Value* v) { return v; });
+  copy->insertBefore(convs[1]);
+  convs[1]->replaceInput(1, copy->output());
+  c.captured.graph->invalidate_compiled();
+  const auto broken = op_by_op_agreement(reference, *c.captured.graph, Lowering::OneDNN, c.captured.example_inputs);
+  const OpAgreement* first = broken.first_over(1.0);
+  REQUIRE(first != nullptr);
+  CHECK(first->steps > 3.0);
+  CHECK(first->op.rfind("quantized::conv2d", 0) == 0);
 }
