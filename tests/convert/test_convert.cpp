@@ -141,6 +141,19 @@ TEST_CASE("qsdk convert writes model, manifest, qparams and annotation; a bad ou
   CHECK(loaded.forward({torch::randn({1, 3, 32, 32})}).toTensor().sizes().vec() ==
         std::vector<std::int64_t>{1, 16, 32, 32});
 
+  // Python's torch.jit.load runs the lowered (qnnpack) model too, close to the reference form.
+  std::ofstream(dir / "check_lowered.py") << "import sys, torch\n"
+                                             "torch.backends.quantized.engine = 'qnnpack'\n"
+                                             "m = torch.jit.load(sys.argv[1]); r = torch.jit.load(sys.argv[2])\n"
+                                             "x = torch.randn(1, 3, 32, 32)\n"
+                                             "d = (m(x) - r(x)).abs().max().item()\n"
+                                             "print(d)\n"
+                                             "sys.exit(0 if d < 0.1 else 1)\n";
+  auto py = test::run_command("/usr/bin/python3 " + test::shell_quote((dir / "check_lowered.py").string()) + " " +
+                              test::shell_quote((dir / "arm" / "model.pt").string()) + " " +
+                              test::shell_quote((dir / "arm" / "model_reference.pt").string()));
+  CHECK_MESSAGE(py.exit_code == 0, py.out << py.err);
+
   // An output path under a regular file cannot be created: exit 2, nothing written.
   const fs::path blocker = dir / "file";
   std::ofstream(blocker) << "x";
