@@ -32,14 +32,6 @@ using qsdk::bench::seconds_of;
 
 namespace {
 
-std::uintmax_t exported_size(const qsdk::Graph& g) {
-  const fs::path tmp = fs::temp_directory_path() / ("qsdk-bench-size-" + std::to_string(::getpid()) + ".pt");
-  qsdk::export_torchscript(g, tmp);
-  const auto size = fs::file_size(tmp);
-  fs::remove(tmp);
-  return size;
-}
-
 double latency(const std::function<void()>& run, int repeat) {
   run();  // warm-up: kernel selection, allocations
   std::vector<double> t;
@@ -106,8 +98,8 @@ int main(int argc, char** argv) {
         r["speedup_b8"] = r["float_b8_s"].get<double>() / r["int8_b8_s"].get<double>();
         r["sqnr_db"] =
             qsdk::sqnr_db(float_graph.run(x1).at(0), qsdk::run_with_engine(lowered1, backend->lowering, x1).at(0));
-        r["float_bytes"] = exported_size(float_graph);
-        r["int8_bytes"] = exported_size(lowered1);
+        r["float_bytes"] = qsdk::exported_file_size(float_graph);
+        r["int8_bytes"] = qsdk::exported_file_size(lowered1);
         r["size_ratio"] =
             double(r["int8_bytes"].get<std::uintmax_t>()) / double(r["float_bytes"].get<std::uintmax_t>());
         result["results"][model][name] = r;

@@ -7,6 +7,7 @@
 #include "annotate/overrides.h"
 #include "calibrate/progress.h"
 #include "common/error.h"
+#include "common/fingerprint.h"
 #include "prepare/prepare.h"
 
 namespace qsdk::cli {
@@ -82,7 +83,7 @@ void CalibrationArgs::add_to(CLI::App& cmd) {
   cmd.add_option("--load-stats", load_stats, "Use statistics saved earlier instead of calibrating")->type_name("FILE");
 }
 
-void calibrate_prepared(PreparedModel& prepared, const CapturedModel& captured, const CalibrationArgs& args) {
+CalibrationRun calibrate_prepared(PreparedModel& prepared, const CapturedModel& captured, const CalibrationArgs& args) {
   if (!args.observer.empty()) {
     ObserverKind kind{};
     if (!parse(args.observer, kind)) throw InputError("--observer " + args.observer, "unknown observer kind");
@@ -94,17 +95,27 @@ void calibrate_prepared(PreparedModel& prepared, const CapturedModel& captured, 
     std::stringstream ss;
     ss << in.rdbuf();
     prepared.load_stats(ss.str(), args.load_stats);
-    return;
+    return {"stats:" + Fingerprint::of_file(args.load_stats), {}};
   }
   std::vector<std::vector<std::int64_t>> shapes;
   for (const auto& t : captured.example_inputs) shapes.push_back(t.sizes().vec());
   const auto source = open_data_source(args.data, shapes);
   Progress progress("calibrating", source->num_batches());
+  CalibrationRun run;
+  Fingerprint data;
   for (std::size_t i = 0; i < source->num_batches(); ++i) {
-    prepared.calibrate(source->batch(i).inputs);
+    auto batch = source->batch(i).inputs;
+    for (const auto& t : batch) {
+      const auto c = t.contiguous();
+      data.add(c.data_ptr(), c.nbytes());
+    }
+    prepared.calibrate(batch);
+    if (i == 0) run.first_batch = std::move(batch);
     progress.step();
   }
   progress.finish();
+  run.fingerprint = data.hex();
+  return run;
 }
 
 }  // namespace qsdk::cli

@@ -56,8 +56,16 @@ struct CalibrationArgs {
   void add_to(CLI::App& cmd);
 };
 
+// What calibration used: a fingerprint of the data (or of the stats file),
+// and the first batch (empty with --load-stats), for measuring SQNR on data
+// like the calibration data without reading the source again.
+struct CalibrationRun {
+  std::string fingerprint;
+  std::vector<at::Tensor> first_batch;
+};
+
 // Observer override, then statistics from --load-stats or from calibration
 // batches (with a progress bar on stderr).
-void calibrate_prepared(PreparedModel& prepared, const CapturedModel& captured, const CalibrationArgs& args);
+CalibrationRun calibrate_prepared(PreparedModel& prepared, const CapturedModel& captured, const CalibrationArgs& args);
 
 }  // namespace qsdk::cli

@@ -11,7 +11,6 @@
 #include <filesystem>
 #include <iostream>
 #include <nlohmann/json.hpp>
-#include <random>
 
 #include "annotate/report.h"
 #include "cli/cli_support.h"
@@ -38,45 +37,17 @@ struct ConvertArgs {
   double max_steps = 1.0;
 };
 
-// Hash of the calibration inputs actually used, so a manifest says which
-// data made the qparams.
-std::string data_fingerprint(const CalibrationArgs& args, const CapturedModel& captured) {
-  if (!args.load_stats.empty()) return "stats:" + Fingerprint::of_file(args.load_stats);
-  std::vector<std::vector<std::int64_t>> shapes;
-  for (const auto& t : captured.example_inputs) shapes.push_back(t.sizes().vec());
-  const auto source = open_data_source(args.data, shapes);
-  Fingerprint f;
-  for (std::size_t i = 0; i < source->num_batches(); ++i)
-    for (const auto& t : source->batch(i).inputs) {
-      const auto c = t.contiguous();
-      f.add(c.data_ptr(), c.nbytes());
-    }
-  return f.hex();
-}
-
-std::uintmax_t exported_size(const Graph& graph) {
-  const fs::path tmp = fs::temp_directory_path() / ("qsdk-size-" + std::to_string(std::random_device{}()) + ".pt");
-  export_torchscript(graph, tmp);
-  const auto size = fs::file_size(tmp);
-  fs::remove(tmp);
-  return size;
-}
-
 int run_convert(const GlobalOptions& global, const ConvertArgs& args) {
   auto m = capture_and_annotate(global, args.model);
   Graph float_graph(m.captured.graph->ir().copy(), m.captured.graph->source());
+  PreparedModel prepared(*m.captured.graph, m.annotation);
+  const CalibrationRun calibration = calibrate_prepared(prepared, m.captured, args.calibration);
   // SQNR is measured on data like the calibration data (its first batch),
   // or on the example input when statistics were loaded instead.
-  std::vector<at::Tensor> eval_inputs = m.captured.example_inputs;
-  if (args.calibration.load_stats.empty()) {
-    std::vector<std::vector<std::int64_t>> shapes;
-    for (const auto& t : m.captured.example_inputs) shapes.push_back(t.sizes().vec());
-    eval_inputs = open_data_source(args.calibration.data, shapes)->batch(0).inputs;
-  }
+  const std::vector<at::Tensor> eval_inputs =
+      calibration.first_batch.empty() ? m.captured.example_inputs : calibration.first_batch;
   const auto float_out = float_graph.run(eval_inputs);
 
-  PreparedModel prepared(*m.captured.graph, m.annotation);
-  calibrate_prepared(prepared, m.captured, args.calibration);
   const std::string qparams = qparams_json(prepared);
   const std::string annotation = annotation_json(*m.captured.graph, m.annotation);
   const ConversionSummary summary = convert_to_reference(prepared);
@@ -126,15 +97,15 @@ int run_convert(const GlobalOptions& global, const ConvertArgs& args) {
                              {"batches", args.calibration.data.batches},
                              {"batch_size", args.calibration.data.batch_size},
                              {"seed", args.calibration.data.seed},
-                             {"fingerprint", data_fingerprint(args.calibration, m.captured)}};
+                             {"fingerprint", calibration.fingerprint}};
   manifest["versions"] = {{"qsdk", "0.1.0"}, {"sdk_abi", kAbiVersion}, {"libtorch", TORCH_VERSION}};
   manifest["conversion"] = {
       {"folded_batch_norms", summary.folded_batch_norms}, {"quantized_activations", summary.quantized_activations},
       {"quantized_weights", summary.quantized_weights},   {"quantized_biases", summary.quantized_biases},
       {"dynamic_inputs", summary.dynamic_inputs},         {"standalone_batch_norms", summary.notes}};
-  const auto float_size = exported_size(float_graph);
-  const auto int8_size = exported_size(*m.captured.graph);
-  const auto reference_size = exported_size(reference);
+  const auto float_size = exported_file_size(float_graph);
+  const auto int8_size = exported_file_size(*m.captured.graph);
+  const auto reference_size = exported_file_size(reference);
   manifest["sqnr_db"] = sqnr;
   manifest["size_bytes"] = {{"float", float_size}, {"quantized", int8_size}, {"reference", reference_size}};
   manifest["qparams"] = nlohmann::json::parse(qparams);

@@ -199,4 +199,13 @@ void export_torchscript(const Graph& graph, const std::filesystem::path& path) {
   }
 }
 
+std::uintmax_t exported_file_size(const Graph& graph) {
+  namespace fs = std::filesystem;
+  const fs::path tmp = fs::temp_directory_path() / ("qsdk-size-" + std::to_string(std::random_device{}()) + ".pt");
+  export_torchscript(graph, tmp);
+  const auto size = fs::file_size(tmp);
+  fs::remove(tmp);
+  return size;
+}
+
 }  // namespace qsdk

@@ -41,4 +41,7 @@ double sqnr_db(const at::Tensor& reference, const at::Tensor& quantized);
 // torch::jit::load and Python's torch.jit.load both run. Atomic.
 void export_torchscript(const Graph& graph, const std::filesystem::path& path);
 
+// Size in bytes of the file export_torchscript would write (via a temporary file).
+std::uintmax_t exported_file_size(const Graph& graph);
+
 }  // namespace qsdk
