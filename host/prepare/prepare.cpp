@@ -61,11 +61,16 @@ PreparedModel::PreparedModel(Graph& graph, const Annotation& annotation) : graph
   // insertion, because inserting rewires the uses edges refer to.
   std::vector<std::pair<Value*, int>> to_observe;
   std::set<std::pair<const Value*, int>> seen;
+  // Annotation::edge() scans every match; index once (graphs of 100k nodes).
+  std::map<EdgeKey, const AnnotatedEdge*> annotated;
+  for (const auto& m : annotation_.matches)
+    for (const auto& ae : m.edges) annotated.emplace(ae.edge, &ae);
 
   for (const auto& group : annotation_.shared_groups) {
     const AnnotatedEdge* rep = nullptr;
     for (const auto& e : group) {
-      const AnnotatedEdge* ae = annotation_.edge(e);
+      auto it = annotated.find(e);
+      const AnnotatedEdge* ae = it == annotated.end() ? nullptr : it->second;
       if (ae && ae->spec.kind != SpecKind::Shared) {
         rep = ae;
         break;
