@@ -7,53 +7,15 @@
 #include <sstream>
 
 #include "common/error.h"
+#include "common/yaml_input.h"
 
 namespace qsdk {
 namespace {
 
-std::string where_of(const std::string& source, const YAML::Node& n) {
-  const auto m = n.Mark();
-  if (m.is_null()) return source;
-  return source + ":" + std::to_string(m.line + 1) + ":" + std::to_string(m.column + 1);
-}
+using yaml::scalar;
+using yaml::unknown_key;
 
-std::size_t edit_distance(const std::string& a, const std::string& b) {
-  std::vector<std::size_t> row(b.size() + 1);
-  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
-  for (std::size_t i = 1; i <= a.size(); ++i) {
-    std::size_t diag = row[0];
-    row[0] = i;
-    for (std::size_t j = 1; j <= b.size(); ++j) {
-      const std::size_t up = row[j];
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
-      diag = up;
-    }
-  }
-  return row[b.size()];
-}
-
-[[noreturn]] void unknown_key(const std::string& source, const YAML::Node& key, const std::vector<std::string>& known) {
-  const std::string k = key.Scalar();
-  std::string best;
-  std::size_t best_d = 3;  // suggest only close names
-  for (const auto& cand : known)
-    if (auto d = edit_distance(k, cand); d < best_d) best_d = d, best = cand;
-  std::string list;
-  for (const auto& cand : known) list += (list.empty() ? "" : ", ") + cand;
-  throw InputError(where_of(source, key), "unknown key '" + k + "'" +
-                                              (best.empty() ? "" : " (did you mean '" + best + "'?)") +
-                                              "; expected one of: " + list);
-}
-
-template <typename T>
-T scalar(const std::string& source, const YAML::Node& n, const std::string& what) {
-  if (!n.IsScalar()) throw InputError(where_of(source, n), what + " must be a scalar");
-  try {
-    return n.as<T>();
-  } catch (const YAML::Exception&) {
-    throw InputError(where_of(source, n), what + " has the wrong type: '" + n.Scalar() + "'");
-  }
-}
+std::string where_of(const std::string& source, const YAML::Node& n) { return yaml::where(source, n); }
 
 template <typename E>
 E named(const std::string& source, const YAML::Node& n, const std::string& what) {
@@ -178,17 +140,7 @@ std::vector<Override> parse_overrides(const YAML::Node& list, const std::string&
 }
 
 std::vector<Override> load_overrides_file(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw InputError(path, "cannot open file");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  YAML::Node root;
-  try {
-    root = YAML::Load(ss.str());
-  } catch (const YAML::ParserException& e) {
-    throw InputError(path + ":" + std::to_string(e.mark.line + 1) + ":" + std::to_string(e.mark.column + 1),
-                     "YAML syntax error: " + e.msg);
-  }
+  const YAML::Node root = yaml::load_file(path);
   if (root.IsMap()) {
     if (!root["overrides"]) throw InputError(path, "no 'overrides' key");
     return parse_overrides(root["overrides"], path);

@@ -1,0 +1,124 @@
+#include "common/yaml_input.h"
+
+#include <algorithm>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+namespace qsdk::yaml {
+namespace {
+
+// yaml-cpp keeps the last of duplicate keys silently; a config with two
+// `backends:` is almost certainly a mistake, so refuse it.
+void reject_duplicate_keys(const std::string& source, const YAML::Node& n, int depth) {
+  if (depth > 64) throw InputError(where(source, n), "nesting deeper than 64 levels");
+  if (n.IsMap()) {
+    std::set<std::string> seen;
+    for (const auto& kv : n) {
+      if (kv.first.IsScalar() && !seen.insert(kv.first.Scalar()).second)
+        throw InputError(where(source, kv.first), "duplicate key '" + kv.first.Scalar() + "'");
+      reject_duplicate_keys(source, kv.second, depth + 1);
+    }
+  } else if (n.IsSequence()) {
+    for (const auto& item : n) reject_duplicate_keys(source, item, depth + 1);
+  }
+}
+
+// Position of the first byte that is not valid UTF-8, or npos.
+std::size_t invalid_utf8_at(const std::string& s) {
+  std::size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    std::size_t len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
+    if (len == 0 || i + len > s.size()) return i;
+    for (std::size_t k = 1; k < len; ++k)
+      if ((static_cast<unsigned char>(s[i + k]) >> 6) != 0x2) return i;
+    i += len;
+  }
+  return std::string::npos;
+}
+
+}  // namespace
+
+std::string where(const std::string& source, const YAML::Node& node) {
+  const auto m = node.Mark();
+  if (m.is_null()) return source;
+  return source + ":" + std::to_string(m.line + 1) + ":" + std::to_string(m.column + 1);
+}
+
+YAML::Node load_text(const std::string& text, const std::string& source) {
+  if (const auto bad = invalid_utf8_at(text); bad != std::string::npos) {
+    const auto line = 1 + std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(bad), '\n');
+    throw InputError(source + ":" + std::to_string(line), "not UTF-8 text (byte " + std::to_string(bad) + ")");
+  }
+  YAML::Node root;
+  try {
+    root = YAML::Load(text);
+  } catch (const YAML::Exception& e) {
+    throw InputError(source + ":" + std::to_string(e.mark.line + 1) + ":" + std::to_string(e.mark.column + 1),
+                     "YAML syntax error: " + e.msg);
+  }
+  reject_duplicate_keys(source, root, 0);
+  return root;
+}
+
+YAML::Node load_file(const std::filesystem::path& path) {
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) throw InputError(path.string(), "no such file");
+  if (std::filesystem::is_directory(path, ec)) throw InputError(path.string(), "is a directory, expected a YAML file");
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw InputError(path.string(), "cannot open file");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return load_text(ss.str(), path.string());
+}
+
+std::size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<std::size_t> row(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    std::size_t diag = row[0];
+    row[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      const std::size_t up = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diag = up;
+    }
+  }
+  return row[b.size()];
+}
+
+std::string closest(const std::string& word, const std::vector<std::string>& known) {
+  std::string best;
+  std::size_t best_d = std::max<std::size_t>(3, word.size() / 3);  // suggest only close names
+  for (const auto& cand : known)
+    if (auto d = edit_distance(word, cand); d < best_d) best_d = d, best = cand;
+  return best;
+}
+
+void unknown_key(const std::string& source, const YAML::Node& key, const std::vector<std::string>& known) {
+  const std::string k = key.Scalar();
+  const std::string best = closest(k, known);
+  std::string list;
+  for (const auto& cand : known) list += (list.empty() ? "" : ", ") + cand;
+  throw InputError(where(source, key), "unknown key '" + k + "'" +
+                                           (best.empty() ? "" : " (did you mean '" + best + "'?)") +
+                                           "; expected one of: " + list);
+}
+
+void check_keys(const std::string& source, const YAML::Node& map, const std::vector<std::string>& known,
+                const std::string& what) {
+  if (!map.IsMap()) throw InputError(where(source, map), what + " must be a mapping");
+  for (const auto& kv : map)
+    if (std::find(known.begin(), known.end(), kv.first.Scalar()) == known.end()) unknown_key(source, kv.first, known);
+}
+
+std::vector<std::string> string_list(const std::string& source, const YAML::Node& n, const std::string& what) {
+  if (n.IsScalar()) return {n.Scalar()};
+  if (!n.IsSequence()) throw InputError(where(source, n), what + " must be a string or a list of strings");
+  std::vector<std::string> out;
+  for (const auto& item : n) out.push_back(scalar<std::string>(source, item, what));
+  return out;
+}
+
+}  // namespace qsdk::yaml
