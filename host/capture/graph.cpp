@@ -10,6 +10,18 @@ Graph::Graph(std::shared_ptr<torch::jit::Graph> ir, std::string source,
   renumber();
 }
 
+std::unique_ptr<Graph> Graph::clone() const {
+  auto copy = ir_->copy();
+  // copy() keeps node order, so the i-th node of each corresponds.
+  std::unordered_map<const torch::jit::Node*, std::string> paths;
+  auto theirs = copy->nodes().begin();
+  for (auto* n : ir_->nodes()) {
+    if (auto it = module_paths_.find(n); it != module_paths_.end()) paths[*theirs] = it->second;
+    ++theirs;
+  }
+  return std::make_unique<Graph>(std::move(copy), source_, std::move(paths));
+}
+
 void Graph::renumber() {
   nodes_.clear();
   ids_.clear();

@@ -23,6 +23,9 @@ class Graph {
   Graph(std::shared_ptr<torch::jit::Graph> ir, std::string source,
         std::unordered_map<const torch::jit::Node*, std::string> module_paths = {});
 
+  // A deep copy of the IR with the same node ids and module paths.
+  std::unique_ptr<Graph> clone() const;
+
   torch::jit::Graph& ir() const { return *ir_; }
   const std::shared_ptr<torch::jit::Graph>& ir_ptr() const { return ir_; }
   // Where the model came from: "zoo:resnet18" or a file path.

@@ -5,7 +5,7 @@
 #include <sstream>
 
 #include "annotate/overrides.h"
-#include "calibrate/progress.h"
+#include "calibrate/calibration.h"
 #include "common/error.h"
 #include "common/fingerprint.h"
 #include "prepare/prepare.h"
@@ -99,23 +99,7 @@ CalibrationRun calibrate_prepared(PreparedModel& prepared, const CapturedModel& 
   }
   std::vector<std::vector<std::int64_t>> shapes;
   for (const auto& t : captured.example_inputs) shapes.push_back(t.sizes().vec());
-  const auto source = open_data_source(args.data, shapes);
-  Progress progress("calibrating", source->num_batches());
-  CalibrationRun run;
-  Fingerprint data;
-  for (std::size_t i = 0; i < source->num_batches(); ++i) {
-    auto batch = source->batch(i).inputs;
-    for (const auto& t : batch) {
-      const auto c = t.contiguous();
-      data.add(c.data_ptr(), c.nbytes());
-    }
-    prepared.calibrate(batch);
-    if (i == 0) run.first_batch = std::move(batch);
-    progress.step();
-  }
-  progress.finish();
-  run.fingerprint = data.hex();
-  return run;
+  return calibrate(prepared, *open_data_source(args.data, shapes));
 }
 
 }  // namespace qsdk::cli

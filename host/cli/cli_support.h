@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "annotate/annotator.h"
+#include "calibrate/calibration.h"
 #include "calibrate/data_source.h"
 #include "capture/capture.h"
 #include "cli/commands.h"
@@ -56,16 +57,9 @@ struct CalibrationArgs {
   void add_to(CLI::App& cmd);
 };
 
-// What calibration used: a fingerprint of the data (or of the stats file),
-// and the first batch (empty with --load-stats), for measuring SQNR on data
-// like the calibration data without reading the source again.
-struct CalibrationRun {
-  std::string fingerprint;
-  std::vector<at::Tensor> first_batch;
-};
-
 // Observer override, then statistics from --load-stats or from calibration
-// batches (with a progress bar on stderr).
+// batches (with a progress bar on stderr). With --load-stats the fingerprint
+// is the stats file's and first_batch is empty.
 CalibrationRun calibrate_prepared(PreparedModel& prepared, const CapturedModel& captured, const CalibrationArgs& args);
 
 }  // namespace qsdk::cli

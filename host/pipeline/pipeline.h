@@ -21,6 +21,7 @@
 #include "calibrate/data_source.h"
 #include "convert/agreement.h"
 #include "convert/convert.h"
+#include "convert/numeric_debugger.h"
 #include "qat/qat.h"
 #include "qsdk/backend.h"
 
@@ -35,9 +36,13 @@ struct PipelineOptions {
   std::uint64_t model_seed = 0;                         // zoo weights and example inputs
   std::string backend;                                  // one backend name
   BackendOptions backend_options;                       // options the backend declares
+  // Further backends composed after the first (PT2E's ComposableQuantizer),
+  // with their default options; they annotate what the first leaves float.
+  std::vector<std::string> composed_after;
   std::vector<Override> overrides;
   CalibrationConfig calibration;    // PTQ: the batches observers see; QAT: training data
   std::string activation_observer;  // replaces the backend's activation observers when set
+  std::string load_stats;           // PTQ: observer statistics from this file instead of calibrating
   std::optional<QatOptions> qat;    // present: QAT instead of PTQ
   bool lower = true;                // lower to the backend's kernels when it has them
   double max_steps = 1.0;           // lowered vs reference limit, in output quantization steps
@@ -45,16 +50,6 @@ struct PipelineOptions {
   bool measure_latency = false;     // float vs int8 latency at batch 1
   bool per_layer_sqnr = false;      // float vs quantized output of every quantized op
   bool progress = true;             // progress bars on stderr
-};
-
-// SQNR of one quantized op's output (the value its consumers see after
-// quantize/dequantize) against the same op's output in the float model,
-// both on the same input.
-struct LayerSqnr {
-  int node = 0;             // node id in the captured (float) graph
-  std::string module_path;  // "layer1.0.conv1"
-  std::string op;           // "aten::conv2d"
-  double sqnr_db = 0;
 };
 
 struct Accuracy {
@@ -88,6 +83,7 @@ struct PipelineResult {
   std::optional<Accuracy> accuracy;
   std::optional<Latency> latency;
   std::vector<LayerSqnr> layers;
+  std::vector<double> qat_losses;  // one per QAT step
   std::vector<std::string> notes;  // conversion and lowering notes
   std::string calibration_fingerprint;
   double seconds = 0;       // wall time of the whole pipeline

@@ -1,0 +1,281 @@
+#include "pipeline/pipeline.h"
+
+#include <torch/version.h>
+
+#include <algorithm>
+#include <chrono>
+#include <fstream>
+#include <sstream>
+
+#include "annotate/annotator.h"
+#include "annotate/report.h"
+#include "calibrate/calibration.h"
+#include "capture/capture.h"
+#include "capture/graph.h"
+#include "common/atomic_file.h"
+#include "common/error.h"
+#include "common/fingerprint.h"
+#include "convert/lowering.h"
+#include "plugins/plugin_registry.h"
+#include "prepare/prepare.h"
+#include "prepare/qparams_report.h"
+#include "qsdk/abi.h"
+
+namespace qsdk {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
+
+std::vector<std::vector<std::int64_t>> shapes_of(const std::vector<at::Tensor>& tensors) {
+  std::vector<std::vector<std::int64_t>> shapes;
+  for (const auto& t : tensors) shapes.push_back(t.sizes().vec());
+  return shapes;
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw InputError(path, "cannot open file");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// Statistics for the observers: loaded, calibrated on data, or learned by QAT.
+struct Prepared {
+  std::unique_ptr<PreparedModel> model;
+  std::string fingerprint;
+  std::vector<at::Tensor> eval_inputs;  // the batch SQNR and agreement are measured on
+  std::vector<double> losses;
+};
+
+Prepared prepare_ptq(Graph& graph, const Annotation& annotation, const PipelineOptions& o,
+                     const std::vector<at::Tensor>& example_inputs) {
+  Prepared p;
+  p.model = std::make_unique<PreparedModel>(graph, annotation);
+  if (!o.activation_observer.empty()) {
+    ObserverKind kind{};
+    if (!parse(o.activation_observer, kind))
+      throw InputError("observer '" + o.activation_observer + "'", "unknown observer kind");
+    p.model->override_activation_observer(kind);
+  }
+  if (!o.load_stats.empty()) {
+    p.model->load_stats(read_file(o.load_stats), o.load_stats);
+    p.fingerprint = "stats:" + Fingerprint::of_file(o.load_stats);
+    p.eval_inputs = example_inputs;
+    return p;
+  }
+  const auto source = open_data_source(o.calibration, shapes_of(example_inputs));
+  CalibrationRun run = calibrate(*p.model, *source, o.progress);
+  p.fingerprint = run.fingerprint;
+  p.eval_inputs = std::move(run.first_batch);
+  return p;
+}
+
+Prepared prepare_qat(Graph& graph, const Annotation& annotation, const PipelineOptions& o,
+                     const std::vector<at::Tensor>& example_inputs) {
+  // Training reads one batch per step from the calibration split.
+  CalibrationConfig data = o.calibration;
+  data.batch_size = o.qat->batch_size;
+  data.batches = o.qat->steps;
+  const auto source = open_data_source(data, shapes_of(example_inputs));
+  QatResult trained = train_qat(graph, annotation, *o.qat, *source, o.progress);
+  Prepared p;
+  p.model = std::move(trained.prepared);
+  p.losses = std::move(trained.losses);
+  Fingerprint f;
+  f.add(source->describe());
+  p.fingerprint = "qat:" + f.hex();
+  p.eval_inputs = source->batch(0).inputs;
+  return p;
+}
+
+// Top-1 of the float and the quantized model on the held-out split. Batches
+// keep the calibration batch size (a lowered onednn instance must not see a
+// second batch size), so a last partial batch is left out.
+std::optional<Accuracy> measure_accuracy(const PipelineResult& r, const PipelineOptions& o,
+                                         const std::vector<std::vector<std::int64_t>>& shapes) {
+  CalibrationConfig held = o.calibration;
+  held.split = "heldout";
+  held.batches = std::max(1, static_cast<int>(kMnistHeldoutCount) / std::max(1, held.batch_size));
+  const auto source = open_data_source(held, shapes);
+  Accuracy a;
+  std::size_t float_ok = 0, quant_ok = 0, same = 0;
+  for (std::size_t i = 0; i < source->num_batches(); ++i) {
+    const Batch b = source->batch(i);
+    if (!b.labels.defined()) return std::nullopt;
+    const auto f = r.float_graph->run(b.inputs).at(0).argmax(1);
+    const auto q = run_with_engine(r.deployed(), r.target, b.inputs).at(0).argmax(1);
+    float_ok += static_cast<std::size_t>(f.eq(b.labels).sum().item<std::int64_t>());
+    quant_ok += static_cast<std::size_t>(q.eq(b.labels).sum().item<std::int64_t>());
+    same += static_cast<std::size_t>(f.eq(q).sum().item<std::int64_t>());
+    a.samples += static_cast<std::size_t>(b.labels.size(0));
+  }
+  if (a.samples == 0) return std::nullopt;
+  a.float_top1 = double(float_ok) / double(a.samples);
+  a.quantized_top1 = double(quant_ok) / double(a.samples);
+  a.agreement = double(same) / double(a.samples);
+  return a;
+}
+
+double median_ms(const std::function<void()>& run) {
+  for (int i = 0; i < 3; ++i) run();  // warm-up: kernel selection, allocations
+  std::vector<double> t;
+  for (int i = 0; i < 21; ++i) {
+    const auto start = Clock::now();
+    run();
+    t.push_back(1e3 * seconds_since(start));
+  }
+  std::nth_element(t.begin(), t.begin() + 10, t.end());
+  return t[10];
+}
+
+// Batch-1 latency on the example inputs, on a fresh copy of the deployed
+// model (see measure_accuracy on batch sizes).
+Latency measure_latency(const PipelineResult& r, const std::vector<at::Tensor>& example_inputs) {
+  std::vector<at::Tensor> one;
+  for (const auto& t : example_inputs) one.push_back(t.narrow(0, 0, 1).contiguous());
+  auto deployed = r.reference->clone();
+  if (r.target != Lowering::Reference) lower(*deployed, r.target);
+  Latency l;
+  l.float_ms = median_ms([&] { r.float_graph->run(one); });
+  l.int8_ms = median_ms([&] { run_with_engine(*deployed, r.target, one); });
+  return l;
+}
+
+nlohmann::json make_manifest(const PipelineResult& r, const PipelineOptions& o,
+                             const std::vector<std::shared_ptr<const Backend>>& backends,
+                             const std::vector<at::Tensor>& example_inputs) {
+  nlohmann::json m;
+  m["qsdk_manifest_version"] = 1;
+  m["backends"] = nlohmann::json::array();
+  for (const auto& b : backends)
+    m["backends"].push_back({{"name", b->name}, {"version", b->version}, {"vendor", b->vendor}});
+  m["backend_options"] = o.backend_options;
+  m["model"] = {{"source", o.model},
+                {"input_shapes", shapes_of(example_inputs)},
+                {"fingerprint", o.model.rfind("zoo:", 0) == 0 ? o.model + "@seed" + std::to_string(o.model_seed)
+                                                              : Fingerprint::of_file(o.model)}};
+  m["mode"] = o.qat ? "qat" : "ptq";
+  m["calibration"] = {{"source", o.load_stats.empty() ? o.calibration.source : "stats:" + o.load_stats},
+                      {"batches", o.calibration.batches},
+                      {"batch_size", o.calibration.batch_size},
+                      {"seed", o.calibration.seed},
+                      {"fingerprint", r.calibration_fingerprint}};
+  if (o.qat)
+    m["qat"] = {{"steps", o.qat->steps},
+                {"lr", o.qat->lr},
+                {"momentum", o.qat->momentum},
+                {"batch_size", o.qat->batch_size},
+                {"freeze_bn_after", o.qat->freeze_bn_after},
+                {"freeze_observers_after", o.qat->freeze_observers_after},
+                {"final_loss", r.qat_losses.empty() ? 0.0 : r.qat_losses.back()}};
+  m["versions"] = {{"qsdk", "0.1.0"}, {"sdk_abi", kAbiVersion}, {"libtorch", TORCH_VERSION}};
+  m["conversion"] = {{"folded_batch_norms", r.conversion.folded_batch_norms},
+                     {"quantized_activations", r.conversion.quantized_activations},
+                     {"quantized_weights", r.conversion.quantized_weights},
+                     {"quantized_biases", r.conversion.quantized_biases},
+                     {"dynamic_inputs", r.conversion.dynamic_inputs},
+                     {"standalone_batch_norms", r.conversion.notes}};
+  m["sqnr_db"] = r.sqnr_db;
+  m["size_bytes"] = {{"float", r.float_size}, {"quantized", r.quantized_size}};
+  m["qparams"] = r.qparams;
+  nlohmann::json lowering{{"target", to_string(r.target)}};
+  if (r.lowered) {
+    lowering["max_difference_steps"] = r.max_difference_steps;
+    lowering["sqnr_db_lowered"] = r.sqnr_db_lowered;
+    lowering["op_by_op"] = {{"checked", r.op_by_op.checked.size()}, {"skipped", r.op_by_op.skipped}};
+    if (!r.first_bad_kernel.empty()) lowering["op_by_op"]["first_over_limit"] = r.first_bad_kernel;
+  }
+  m["lowering"] = lowering;
+  if (r.accuracy)
+    m["accuracy"] = {{"float_top1", r.accuracy->float_top1},
+                     {"quantized_top1", r.accuracy->quantized_top1},
+                     {"agreement", r.accuracy->agreement},
+                     {"samples", r.accuracy->samples}};
+  m["notes"] = r.notes;
+  return m;
+}
+
+}  // namespace
+
+bool PipelineResult::lowering_agrees(double max_steps) const {
+  // Steps come from dequantized floats: one step can read as 1.00001.
+  return !lowered || (first_bad_kernel.empty() && max_difference_steps <= max_steps + 1e-3);
+}
+
+PipelineResult run_pipeline(const PluginRegistry& plugins, const PipelineOptions& o) {
+  const auto start = Clock::now();
+  if (o.qat && !o.load_stats.empty()) throw InputError("qat", "QAT learns its ranges; it cannot load statistics");
+
+  std::vector<std::shared_ptr<const Backend>> backends{plugins.instantiate(o.backend, o.backend_options)};
+  for (const auto& name : o.composed_after) backends.push_back(plugins.instantiate(name, {}));
+
+  CapturedModel captured = capture_model(o.model, CaptureOptions{o.input_shapes, o.model_seed});
+  Graph& graph = *captured.graph;
+  const auto shapes = shapes_of(captured.example_inputs);
+
+  PipelineResult r;
+  std::optional<Annotation> annotation;
+  for (const auto& b : backends)
+    annotation = annotate(graph, *b, AnnotateOptions{o.overrides}, annotation ? &*annotation : nullptr);
+  r.annotation = std::move(*annotation);
+  r.backend = r.annotation.backends;
+  r.annotation_report = nlohmann::json::parse(annotation_json(graph, r.annotation));
+  r.float_graph = graph.clone();
+
+  Prepared prepared = o.qat ? prepare_qat(graph, r.annotation, o, captured.example_inputs)
+                            : prepare_ptq(graph, r.annotation, o, captured.example_inputs);
+  r.calibration_fingerprint = prepared.fingerprint;
+  r.qat_losses = std::move(prepared.losses);
+  r.qparams = nlohmann::json::parse(qparams_json(*prepared.model));
+  r.conversion = convert_to_reference(*prepared.model);
+  r.notes = r.conversion.notes;
+  r.reference = std::move(captured.graph);
+
+  const auto& inputs = prepared.eval_inputs;
+  const auto float_out = r.float_graph->run(inputs);
+  const auto quant_out = r.reference->run(inputs);
+  r.sqnr_db = sqnr_db(float_out.at(0), quant_out.at(0));
+
+  r.target = o.lower ? backends.front()->lowering : Lowering::Reference;
+  if (r.target != Lowering::Reference) {
+    r.lowered = r.reference->clone();
+    const LoweringReport report = lower(*r.lowered, r.target);
+    for (const auto& n : report.notes) r.notes.push_back("lowering: " + n);
+    const auto lowered_out = run_with_engine(*r.lowered, r.target, inputs);
+    const double out_scale = output_scale(*r.reference);
+    r.max_difference_steps =
+        out_scale > 0 ? max_difference_in_steps(quant_out.at(0), lowered_out.at(0), out_scale) : 0.0;
+    r.sqnr_db_lowered = sqnr_db(float_out.at(0), lowered_out.at(0));
+    r.op_by_op = op_by_op_agreement(*r.reference, *r.lowered, r.target, inputs);
+    if (const OpAgreement* bad = r.op_by_op.first_over(o.max_steps))
+      r.first_bad_kernel = bad->op + " (node " + std::to_string(bad->position) + " of the lowered graph) differs by " +
+                           std::to_string(bad->steps) + " steps";
+  }
+  r.float_size = exported_file_size(*r.float_graph);
+  r.quantized_size = exported_file_size(r.deployed());
+  if (o.per_layer_sqnr) r.layers = per_layer_sqnr(*r.float_graph, *r.reference, inputs);
+  if (o.measure_accuracy) r.accuracy = measure_accuracy(r, o, shapes);
+  if (o.measure_latency) r.latency = measure_latency(r, captured.example_inputs);
+  r.seconds = seconds_since(start);
+  r.manifest = make_manifest(r, o, backends, captured.example_inputs);
+  return r;
+}
+
+void write_pipeline_outputs(const PipelineResult& r, const std::filesystem::path& dir) {
+  export_torchscript(r.deployed(), dir / "model.pt");
+  if (r.lowered) export_torchscript(*r.reference, dir / "model_reference.pt");
+  write_file_atomically(dir / "qparams.json", r.qparams.dump(2) + "\n");
+  write_file_atomically(dir / "annotation.json", r.annotation_report.dump(2) + "\n");
+  write_file_atomically(dir / "manifest.json", r.manifest.dump(2) + "\n");
+}
+
+std::map<std::string, int> op_counts(const Graph& graph) {
+  std::map<std::string, int> counts;
+  for (const auto* n : graph.nodes()) ++counts[n->kind().toQualString()];
+  return counts;
+}
+
+}  // namespace qsdk
