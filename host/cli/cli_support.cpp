@@ -12,9 +12,10 @@
 
 namespace qsdk::cli {
 
-PluginRegistry load_plugins(const GlobalOptions& global, bool failures_are_errors) {
+PluginRegistry load_plugins(const GlobalOptions& global, bool failures_are_errors,
+                            const std::vector<std::filesystem::path>& config_dirs) {
   PluginRegistry registry;
-  for (const auto& dir : plugin_search_path(global.plugin_dirs, {})) {
+  for (const auto& dir : plugin_search_path(global.plugin_dirs, config_dirs)) {
     if (global.verbose) std::cerr << "qsdk: searching plugins in " << dir.string() << "\n";
     // The bundled directory may legitimately be absent (a bare build); others were asked for.
     if (dir == bundled_plugin_dir() && !std::filesystem::exists(dir)) continue;

@@ -22,7 +22,10 @@ namespace qsdk::cli {
 
 // Loads every plugin on the search path. Failures are printed as errors
 // (`plugins list`) or warnings (commands that only need some backends).
-PluginRegistry load_plugins(const GlobalOptions& global, bool failures_are_errors);
+// `config_dirs`: a run config's plugin search paths (after --plugin-dir and
+// QSDK_PLUGIN_PATH, before the bundled plugins).
+PluginRegistry load_plugins(const GlobalOptions& global, bool failures_are_errors,
+                            const std::vector<std::filesystem::path>& config_dirs = {});
 
 // "weight_bits=4" -> {weight_bits: 4}; InputError on a malformed item.
 BackendOptions parse_backend_options(const std::vector<std::string>& items);

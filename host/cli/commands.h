@@ -21,5 +21,7 @@ void add_inspect_command(CLI::App& app, GlobalOptions& global, int& result);
 void add_annotate_command(CLI::App& app, GlobalOptions& global, int& result);
 void add_calibrate_command(CLI::App& app, GlobalOptions& global, int& result);
 void add_convert_command(CLI::App& app, GlobalOptions& global, int& result);
+void add_run_command(CLI::App& app, GlobalOptions& global, int& result);
+void add_conformance_command(CLI::App& app, GlobalOptions& global, int& result);
 
 }  // namespace qsdk::cli

@@ -27,11 +27,13 @@ int main(int argc, char** argv) {
   app.parse_complete_callback([&threads] { configure_compute_threads(threads); });
 
   int result = kExitOk;
+  cli::add_run_command(app, global, result);
   cli::add_plugins_command(app, global, result);
   cli::add_inspect_command(app, global, result);
   cli::add_annotate_command(app, global, result);
   cli::add_calibrate_command(app, global, result);
   cli::add_convert_command(app, global, result);
+  cli::add_conformance_command(app, global, result);
 
   try {
     app.parse(argc, argv);

@@ -183,6 +183,8 @@ nlohmann::json make_manifest(const PipelineResult& r, const PipelineOptions& o,
   m["qparams"] = r.qparams;
   nlohmann::json lowering{{"target", to_string(r.target)}};
   if (r.lowered) {
+    lowering["lowered_ops"] = r.lowered_ops;
+    lowering["output_scale"] = r.output_scale;
     lowering["max_difference_steps"] = r.max_difference_steps;
     lowering["sqnr_db_lowered"] = r.sqnr_db_lowered;
     lowering["op_by_op"] = {{"checked", r.op_by_op.checked.size()}, {"skipped", r.op_by_op.skipped}};
@@ -243,11 +245,12 @@ PipelineResult run_pipeline(const PluginRegistry& plugins, const PipelineOptions
   if (r.target != Lowering::Reference) {
     r.lowered = r.reference->clone();
     const LoweringReport report = lower(*r.lowered, r.target);
+    r.lowered_ops = report.lowered_ops;
     for (const auto& n : report.notes) r.notes.push_back("lowering: " + n);
     const auto lowered_out = run_with_engine(*r.lowered, r.target, inputs);
-    const double out_scale = output_scale(*r.reference);
+    r.output_scale = std::max(0.0, output_scale(*r.reference));
     r.max_difference_steps =
-        out_scale > 0 ? max_difference_in_steps(quant_out.at(0), lowered_out.at(0), out_scale) : 0.0;
+        r.output_scale > 0 ? max_difference_in_steps(quant_out.at(0), lowered_out.at(0), r.output_scale) : 0.0;
     r.sqnr_db_lowered = sqnr_db(float_out.at(0), lowered_out.at(0));
     r.op_by_op = op_by_op_agreement(*r.reference, *r.lowered, r.target, inputs);
     if (const OpAgreement* bad = r.op_by_op.first_over(o.max_steps))

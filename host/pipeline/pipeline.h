@@ -78,6 +78,8 @@ struct PipelineResult {
   double sqnr_db_lowered = 0;                         // lowered output vs float (when lowered)
   double max_difference_steps = 0;                    // lowered vs reference output, in output steps
   AgreementReport op_by_op;                           // when lowered
+  int lowered_ops = 0;                                // nodes running on quantized tensors after lowering
+  double output_scale = 0;                            // of the reference output's quantization (0: unknown)
   std::string first_bad_kernel;                       // op-by-op: first kernel over max_steps, empty if none
   std::uintmax_t float_size = 0, quantized_size = 0;  // exported bytes
   std::optional<Accuracy> accuracy;
