@@ -1,0 +1,136 @@
+#include "conformance/bless.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <cmath>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include "common/atomic_file.h"
+#include "common/yaml_input.h"
+
+namespace qsdk::conformance {
+namespace {
+
+using json = nlohmann::json;
+
+std::map<std::string, int> histogram(const json& m, const std::string& graph) {
+  std::map<std::string, int> h;
+  if (!m.contains("graphs") || !m["graphs"].contains(graph) || m["graphs"][graph].is_null()) return h;
+  for (const auto& n : m["graphs"][graph]["nodes"]) ++h[n.value("op", std::string())];
+  return h;
+}
+
+bool has_graph(const json& m, const std::string& graph) {
+  return m.contains("graphs") && m["graphs"].contains(graph) && !m["graphs"][graph].is_null();
+}
+
+YAML::Node counts_node(const std::map<std::string, int>& counts) {
+  YAML::Node n(YAML::NodeType::Map);
+  for (const auto& [op, c] : counts) n[op] = c;
+  return n;
+}
+
+// Build a flow-free, block-style emission of `node` (yaml-cpp's defaults).
+std::string emit(const YAML::Node& node) {
+  YAML::Emitter e;
+  e << node;
+  return std::string(e.c_str()) + "\n";
+}
+
+}  // namespace
+
+std::string blessed_spec_text(const Spec& spec, const std::vector<const CaseResult*>& cases) {
+  std::vector<const CaseResult*> chosen;
+  for (const auto* c : cases)
+    if (c->status == Status::Pass && c->unspecified && !c->expected_failure && c->measurement.is_object() &&
+        c->measurement.value("outcome", std::string()) == "ran")
+      chosen.push_back(c);
+  if (chosen.empty()) return "";
+
+  // Reference op counts: common where every blessed backend agrees.
+  std::set<std::string> ops;
+  std::map<std::string, std::map<std::string, int>> ref;  // backend -> counts
+  for (const auto* c : chosen) {
+    ref[c->backend] = histogram(c->measurement, "reference");
+    for (const auto& [op, n] : ref[c->backend]) ops.insert(op);
+  }
+  std::map<std::string, int> common;
+  std::map<std::string, std::map<std::string, int>> own;  // backend -> differing counts
+  for (const auto& op : ops) {
+    std::set<int> values;
+    for (const auto* c : chosen) values.insert(ref[c->backend].count(op) ? ref[c->backend][op] : 0);
+    if (values.size() == 1 && chosen.size() > 1)
+      common[op] = *values.begin();
+    else
+      for (const auto* c : chosen) own[c->backend][op] = ref[c->backend].count(op) ? ref[c->backend][op] : 0;
+  }
+
+  YAML::Node expect(YAML::NodeType::Map);
+  if (!common.empty()) expect["structure"]["counts"] = counts_node(common);
+  YAML::Node per_backend(YAML::NodeType::Map);
+  for (const auto* c : chosen) {
+    const json& m = c->measurement;
+    YAML::Node b(YAML::NodeType::Map);
+    if (!own[c->backend].empty()) b["structure"]["counts"] = counts_node(own[c->backend]);
+    if (has_graph(m, "lowered")) b["lowered"]["counts"] = counts_node(histogram(m, "lowered"));
+    const json num = m.value("numerics", json::object());
+    YAML::Node numerics(YAML::NodeType::Map);
+    // Floors a few dB under what was measured: catch regressions, not noise.
+    const double sqnr = number_of(num.value("sqnr_db", json(0.0)));
+    if (std::isfinite(sqnr)) numerics["sqnr_min_db"] = std::floor(sqnr) - 3;
+    if (has_graph(m, "lowered")) {
+      const double lowered = number_of(num.value("sqnr_db_lowered", json(0.0)));
+      if (std::isfinite(lowered)) numerics["sqnr_lowered_min_db"] = std::floor(lowered) - 3;
+      numerics["max_steps"] = 1;
+    }
+    if (numerics.size() > 0) b["numerics"] = numerics;
+    if (b.size() > 0) per_backend[c->backend] = b;
+  }
+
+  std::string backends;
+  for (const auto* c : chosen) backends += (backends.empty() ? "" : ", ") + c->backend;
+  const std::string header = "# Blessed by `qsdk conformance --bless` from a passing run on " + backends +
+                             ": measured structure and numeric floors. Review, then copy over the spec.\n";
+
+  const YAML::Node original = yaml::load_text(spec.text, spec.file.string());
+  if (!original["expect"] && !original["per_backend"]) {
+    YAML::Node additions(YAML::NodeType::Map);
+    if (expect.size() > 0) additions["expect"] = expect;
+    if (per_backend.size() > 0) additions["per_backend"] = per_backend;
+    std::string text = spec.text;
+    if (!text.empty() && text.back() != '\n') text += "\n";
+    return text + "\n" + header + emit(additions);
+  }
+  // The spec already has expectations (but no structure for these
+  // backends): merge into it. Comments of the original are not kept.
+  YAML::Node root = YAML::Clone(original);
+  for (const auto& kv : expect) root["expect"][kv.first.Scalar()] = kv.second;
+  for (const auto& kv : per_backend)
+    for (const auto& section : kv.second)
+      if (!root["per_backend"][kv.first.Scalar()][section.first.Scalar()])
+        root["per_backend"][kv.first.Scalar()][section.first.Scalar()] = section.second;
+  return header + emit(root);
+}
+
+std::vector<std::pair<std::filesystem::path, std::filesystem::path>> bless_specs(const std::vector<Spec>& specs,
+                                                                                 const RunReport& report,
+                                                                                 const std::filesystem::path& dir) {
+  std::vector<std::pair<std::filesystem::path, std::filesystem::path>> written;
+  for (const auto& s : specs) {
+    std::vector<const CaseResult*> cases;
+    for (const auto& c : report.cases)
+      if (c.spec == s.name) cases.push_back(&c);
+    const std::string text = blessed_spec_text(s, cases);
+    if (text.empty()) continue;
+    const auto target = dir / (s.name + ".yaml");
+    std::error_code ec;
+    std::filesystem::create_directories(target.parent_path(), ec);
+    write_file_atomically(target, text);
+    written.emplace_back(s.file, target);
+  }
+  return written;
+}
+
+}  // namespace qsdk::conformance

@@ -1,0 +1,81 @@
+// The checks of a spec against what one pipeline run measured. Pure
+// functions over the measurement JSON a case writes (schema below), so they
+// are tested without running a model, and `conformance merge` re-reads
+// measurements without re-running anything. Torch-free.
+//
+// Measurement (one spec x backend pair):
+//   spec, backend, outcome: "ran" | "rejected" (the pipeline threw InputError)
+//                           | "error" (crash or internal error),
+//   error: message (rejected/error),
+//   quantized_ops: nodes a rule quantized,
+//   float_reasons: [{node, op, module, reason}]   ops left in float and why,
+//   graphs: {reference: {nodes: [{id, op, module}]}, lowered: {...}}  (lowered only when lowered),
+//   slots: [{slot, kind, label, dtype, quant_min, quant_max, scale: [], zero_point: [], axis?,
+//            tensors: [labels of every edge the slot serves]}],
+//   biases: [{node, op, module, per_channel, max_error_steps}],
+//   numerics: {sqnr_db, sqnr_db_lowered?, max_difference_steps?, worst_kernel?, accuracy?: {float_top1,
+//              quantized_top1, agreement, samples}},   (+inf SQNR is the string "inf")
+//   layers: [{node, op, module, sqnr_db}], notes: [], lowering, seconds, graph_svg?
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "conformance/spec.h"
+
+namespace qsdk::conformance {
+
+enum class Status { Pass, Fail, Skip, Error };
+const char* to_string(Status);
+Status parse_status(const std::string&);
+
+// One check: "structure.counts[aten::dequantize]", what the spec expected,
+// what the run found, and the graph nodes involved ("%3 aten::conv2d
+// (layer1.0.conv1)").
+struct CheckResult {
+  std::string check;
+  bool passed = true;
+  std::string expected;
+  std::string found;
+  std::vector<std::string> nodes;
+  std::string where;  // spec file:line:column of the expectation
+
+  std::string message() const;  // "check: expected X, found Y; nodes: ...; (spec.yaml:12:5)"
+};
+
+struct CaseResult {
+  std::string spec;
+  std::string backend;
+  std::string spec_file;
+  Status status = Status::Pass;
+  std::string reason;             // why skipped / error message
+  bool expected_failure = false;  // passed because the backend rejected/skipped as the spec said
+  bool unspecified = false;       // passed with no structure expectations (what --bless fills in)
+  std::vector<CheckResult> checks;
+  nlohmann::json measurement;  // null when not run
+  double seconds = 0;
+};
+
+// Runs every check of `expect` on `measurement` and sets status: Pass when
+// all pass, Fail otherwise; Error when the run crashed, or the pipeline
+// rejected the model and the spec did not expect it.
+CaseResult evaluate(const Expectations& expect, const nlohmann::json& measurement);
+
+// JSON helpers: +inf is stored as the string "inf".
+nlohmann::json json_number(double v);
+double number_of(const nlohmann::json& v, double fallback = 0);
+
+nlohmann::json to_json(const CheckResult&);
+nlohmann::json to_json(const CaseResult&);  // includes the measurement
+CaseResult case_from_json(const nlohmann::json&);
+
+// The measurement's `slots`: qparams_json's slots, each with the labels of
+// every edge it serves (its shared group in the annotation report, labelled
+// as edge_label does: "%3 (aten::conv2d, layer1.0.conv1) output").
+nlohmann::json build_slots(const nlohmann::json& qparams, const nlohmann::json& annotation_report);
+
+// "%3 aten::conv2d (layer1.0.conv1)"
+std::string node_ref(const nlohmann::json& node);
+
+}  // namespace qsdk::conformance

@@ -1,0 +1,524 @@
+#include "conformance/spec.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "capture/zoo/zoo.h"
+#include "common/yaml_input.h"
+
+namespace qsdk::conformance {
+namespace {
+
+using yaml::check_keys;
+using yaml::scalar;
+using yaml::where;
+
+const std::vector<std::string> kTopKeys{"name",    "description", "model",  "pipeline",   "backends",
+                                        "options", "skip",        "expect", "per_backend"};
+const std::vector<std::string> kModelKeys{"zoo", "file", "search", "input_shapes", "seed"};
+const std::vector<std::string> kPipelineKeys{"mode",      "calibration", "qat",       "observer",
+                                             "overrides", "lower",       "max_steps", "accuracy"};
+const std::vector<std::string> kCalibrationKeys{"source", "batches", "batch_size", "seed"};
+const std::vector<std::string> kQatKeys{
+    "steps", "lr", "momentum", "batch_size", "freeze_bn_after", "freeze_observers_after"};
+const std::vector<std::string> kExpectKeys{"structure", "lowered",  "qparams",       "shared",
+                                           "bias",      "numerics", "expect_failure"};
+const std::vector<std::string> kStructureKeys{"counts", "present", "absent", "sequence"};
+const std::vector<std::string> kQParamsKeys{"select",      "dtype", "quant_min", "quant_max",  "symmetric",
+                                            "per_channel", "axis",  "scale",     "zero_point", "count"};
+const std::vector<std::string> kBiasKeys{"per_channel", "max_error_steps"};
+const std::vector<std::string> kNumericsKeys{"sqnr_min_db", "sqnr_lowered_min_db", "max_steps", "top1_agreement_min",
+                                             "layer_sqnr_min_db"};
+const std::vector<std::string> kFailureKeys{"kind", "reason"};
+const std::vector<std::string> kDTypes{"uint8", "int8", "int16", "int32"};
+
+struct Parser {
+  std::string source;  // file name, for messages
+  const LoadContext& context;
+
+  std::string at(const YAML::Node& n) const { return where(source, n); }
+
+  std::string backend_name(const YAML::Node& n) const {
+    const auto name = scalar<std::string>(source, n, "a backend name");
+    const auto& known = context.known_backends;
+    if (std::find(known.begin(), known.end(), name) == known.end()) {
+      const auto best = yaml::closest(name, known);
+      std::string list;
+      for (const auto& k : known) list += (list.empty() ? "" : ", ") + k;
+      throw InputError(at(n), "unknown backend '" + name + "'" +
+                                  (best.empty() ? "" : " (did you mean '" + best + "'?)") +
+                                  "; loaded backends: " + (list.empty() ? "none" : list));
+    }
+    return name;
+  }
+
+  std::string op_name(const YAML::Node& n) const {
+    const auto op = scalar<std::string>(source, n, "an op name");
+    if (op.find("::") == std::string::npos || op.rfind("::") == 0 || op.substr(op.rfind("::") + 2).empty())
+      throw InputError(at(n),
+                       "op names are qualified, e.g. 'aten::" + op + "' or 'quantized::" + op + "'; got '" + op + "'");
+    return op;
+  }
+
+  std::vector<std::string> op_list(const YAML::Node& n, const std::string& what) const {
+    if (!n.IsSequence()) throw InputError(at(n), what + " must be a list of op names");
+    std::vector<std::string> out;
+    for (const auto& item : n) out.push_back(op_name(item));
+    return out;
+  }
+
+  double number(const YAML::Node& n, const std::string& what) const { return scalar<double>(source, n, what); }
+  int integer(const YAML::Node& n, const std::string& what) const { return scalar<int>(source, n, what); }
+
+  StructureExpect structure(const YAML::Node& n, const std::string& what) const {
+    check_keys(source, n, kStructureKeys, what);
+    StructureExpect s;
+    s.where = at(n);
+    for (const auto& kv : n) {
+      const auto key = kv.first.Scalar();
+      const auto& v = kv.second;
+      if (key == "counts") {
+        if (!v.IsMap()) throw InputError(at(v), what + ".counts must be a mapping of op name to count");
+        for (const auto& c : v) {
+          const auto op = op_name(c.first);
+          const int count = integer(c.second, "count of " + op);
+          if (count < 0) throw InputError(at(c.second), "count of " + op + " must be >= 0");
+          s.counts[op] = count;
+        }
+      } else if (key == "present") {
+        s.present = op_list(v, what + ".present");
+      } else if (key == "absent") {
+        s.absent = op_list(v, what + ".absent");
+      } else if (key == "sequence") {
+        s.sequence = op_list(v, what + ".sequence");
+      }
+    }
+    return s;
+  }
+
+  QParamsExpect qparams(const YAML::Node& n) const {
+    check_keys(source, n, kQParamsKeys, "a qparams entry");
+    if (!n["select"])
+      throw InputError(at(n),
+                       "a qparams entry needs 'select' (all_activations, all_weights, all, or a tensor label glob)");
+    QParamsExpect q;
+    q.where = at(n);
+    for (const auto& kv : n) {
+      const auto key = kv.first.Scalar();
+      const auto& v = kv.second;
+      if (key == "select") {
+        q.select = scalar<std::string>(source, v, "select");
+        if (q.select.empty()) throw InputError(at(v), "select must not be empty");
+      } else if (key == "dtype") {
+        q.dtype = scalar<std::string>(source, v, "dtype");
+        if (std::find(kDTypes.begin(), kDTypes.end(), *q.dtype) == kDTypes.end()) {
+          const auto best = yaml::closest(*q.dtype, kDTypes);
+          throw InputError(at(v), "unknown dtype '" + *q.dtype + "'" +
+                                      (best.empty() ? "" : " (did you mean '" + best + "'?)") +
+                                      "; expected uint8, int8, int16 or int32");
+        }
+      } else if (key == "quant_min") {
+        q.quant_min = scalar<std::int64_t>(source, v, "quant_min");
+      } else if (key == "quant_max") {
+        q.quant_max = scalar<std::int64_t>(source, v, "quant_max");
+      } else if (key == "symmetric") {
+        q.symmetric = scalar<bool>(source, v, "symmetric");
+      } else if (key == "per_channel") {
+        q.per_channel = scalar<bool>(source, v, "per_channel");
+      } else if (key == "axis") {
+        q.axis = integer(v, "axis");
+      } else if (key == "scale") {
+        q.scale = number(v, "scale");
+        if (!(*q.scale > 0)) throw InputError(at(v), "scale must be > 0");
+      } else if (key == "zero_point") {
+        q.zero_point = scalar<std::int64_t>(source, v, "zero_point");
+      } else if (key == "count") {
+        q.count = integer(v, "count");
+        if (*q.count < 0) throw InputError(at(v), "count must be >= 0");
+      }
+    }
+    if (q.quant_min && q.quant_max && *q.quant_min >= *q.quant_max)
+      throw InputError(at(n), "quant_min must be below quant_max");
+    return q;
+  }
+
+  NumericsExpect numerics(const YAML::Node& n) const {
+    check_keys(source, n, kNumericsKeys, "numerics");
+    NumericsExpect e;
+    e.where = at(n);
+    for (const auto& kv : n) {
+      const auto key = kv.first.Scalar();
+      const double v = number(kv.second, key);
+      if (key == "sqnr_min_db") e.sqnr_min_db = v;
+      if (key == "sqnr_lowered_min_db") e.sqnr_lowered_min_db = v;
+      if (key == "layer_sqnr_min_db") e.layer_sqnr_min_db = v;
+      if (key == "max_steps") {
+        if (v < 0) throw InputError(at(kv.second), "max_steps must be >= 0");
+        e.max_steps = v;
+      }
+      if (key == "top1_agreement_min") {
+        if (v < 0 || v > 1) throw InputError(at(kv.second), "top1_agreement_min is a fraction in [0, 1]");
+        e.top1_agreement_min = v;
+      }
+    }
+    return e;
+  }
+
+  FailureExpect failure(const YAML::Node& n) const {
+    check_keys(source, n, kFailureKeys, "expect_failure");
+    FailureExpect f;
+    f.where = at(n);
+    if (!n["kind"]) throw InputError(at(n), "expect_failure needs 'kind' (reject or skip)");
+    const auto kind = scalar<std::string>(source, n["kind"], "kind");
+    if (kind == "reject")
+      f.kind = FailureExpect::Kind::Reject;
+    else if (kind == "skip")
+      f.kind = FailureExpect::Kind::Skip;
+    else
+      throw InputError(at(n["kind"]),
+                       "expect_failure kind must be 'reject' (the pipeline refuses the model) or "
+                       "'skip' (nothing is quantized); got '" +
+                           kind + "'");
+    if (!n["reason"]) throw InputError(at(n), "expect_failure needs 'reason' (text the error or skip reason contains)");
+    f.reason = scalar<std::string>(source, n["reason"], "reason");
+    return f;
+  }
+
+  Expectations expectations(const YAML::Node& n, const std::string& what) const {
+    check_keys(source, n, kExpectKeys, what);
+    Expectations e;
+    for (const auto& kv : n) {
+      const auto key = kv.first.Scalar();
+      const auto& v = kv.second;
+      if (key == "structure") {
+        e.structure = structure(v, "structure");
+      } else if (key == "lowered") {
+        e.lowered = structure(v, "lowered");
+      } else if (key == "qparams") {
+        if (!v.IsSequence()) throw InputError(at(v), "qparams must be a list of entries");
+        for (const auto& item : v) e.qparams.push_back(qparams(item));
+      } else if (key == "shared") {
+        if (!v.IsSequence())
+          throw InputError(at(v), "shared must be a list of groups (each a list of tensor label globs)");
+        for (const auto& group : v) {
+          SharedExpect s;
+          s.where = at(group);
+          s.tensors = yaml::string_list(source, group, "a shared group");
+          if (s.tensors.size() < 2) throw InputError(at(group), "a shared group names at least two tensors");
+          e.shared.push_back(s);
+        }
+      } else if (key == "bias") {
+        check_keys(source, v, kBiasKeys, "bias");
+        BiasExpect b;
+        b.where = at(v);
+        if (v["per_channel"]) b.per_channel = scalar<bool>(source, v["per_channel"], "per_channel");
+        if (v["max_error_steps"]) b.max_error_steps = number(v["max_error_steps"], "max_error_steps");
+        e.bias = b;
+      } else if (key == "numerics") {
+        e.numerics = numerics(v);
+      } else if (key == "expect_failure") {
+        e.failure = failure(v);
+      }
+    }
+    return e;
+  }
+
+  ModelSpec model(const YAML::Node& n, const std::filesystem::path& spec_file) const {
+    check_keys(source, n, kModelKeys, "model");
+    ModelSpec m;
+    m.where = at(n);
+    if (n["zoo"] && n["file"]) throw InputError(at(n), "model has both 'zoo' and 'file'; give one");
+    if (!n["zoo"] && !n["file"]) throw InputError(at(n), "model needs 'zoo: NAME' or 'file: PATH'");
+    if (n["search"]) {
+      m.search = scalar<std::string>(source, n["search"], "search");
+      if (m.search != "spec_dir" && m.search != "models_dir")
+        throw InputError(at(n["search"]),
+                         "search must be 'spec_dir' (relative to the spec file) or 'models_dir' "
+                         "(--models-dir, QSDK_MODELS_DIR, or build/models); got '" +
+                             m.search + "'");
+      if (!n["file"]) throw InputError(at(n["search"]), "search applies to 'file' models only");
+    }
+    if (n["seed"]) m.seed = scalar<std::uint64_t>(source, n["seed"], "seed");
+    if (n["input_shapes"]) {
+      const auto& shapes = n["input_shapes"];
+      if (!shapes.IsSequence() || shapes.size() == 0)
+        throw InputError(at(shapes), "input_shapes must be a list of shapes, e.g. [[1, 3, 224, 224]]");
+      for (const auto& shape : shapes) {
+        if (!shape.IsSequence() || shape.size() == 0)
+          throw InputError(at(shape), "a shape must be a non-empty list of sizes, e.g. [1, 3, 224, 224]");
+        std::vector<std::int64_t> dims;
+        for (const auto& d : shape) {
+          const auto v = scalar<std::int64_t>(source, d, "a size");
+          if (v <= 0) throw InputError(at(d), "sizes must be positive");
+          dims.push_back(v);
+        }
+        m.input_shapes.push_back(dims);
+      }
+    }
+    if (n["zoo"]) {
+      m.zoo = scalar<std::string>(source, n["zoo"], "zoo");
+      if (m.zoo.rfind("zoo:", 0) == 0) m.zoo = m.zoo.substr(4);
+      if (!zoo::find_zoo_model(m.zoo)) {
+        std::vector<std::string> names;
+        std::string list;
+        for (const auto& z : zoo::zoo_models()) names.push_back(z.name), list += (list.empty() ? "" : ", ") + z.name;
+        const auto best = yaml::closest(m.zoo, names);
+        throw InputError(at(n["zoo"]), "missing model: no zoo model '" + m.zoo + "'" +
+                                           (best.empty() ? "" : " (did you mean '" + best + "'?)") + "; zoo: " + list);
+      }
+      if (m.input_shapes.empty()) m.input_shapes = zoo::find_zoo_model(m.zoo)->input_shapes;
+    } else {
+      m.file_as_written = scalar<std::string>(source, n["file"], "file");
+      const std::filesystem::path p(m.file_as_written);
+      if (p.is_absolute())
+        m.file = p;
+      else if (m.search == "models_dir")
+        m.file = context.models_dir / p;
+      else
+        m.file = spec_file.parent_path() / p;
+      std::error_code ec;
+      if (context.check_model_files && !std::filesystem::is_regular_file(m.file, ec)) {
+        std::string hint = m.search == "models_dir"
+                               ? " (models_dir is " + context.models_dir.string() +
+                                     "; export the torchvision models with tools/export_models.py, or pass "
+                                     "--models-dir / set QSDK_MODELS_DIR)"
+                               : " (relative paths are resolved against the spec's directory)";
+        throw InputError(at(n["file"]), "missing model: no file " + m.file.string() + hint);
+      }
+      if (m.input_shapes.empty()) throw InputError(at(n), "a file model needs input_shapes, e.g. [[1, 3, 224, 224]]");
+    }
+    return m;
+  }
+
+  PipelineSpec pipeline(const YAML::Node& n) const {
+    check_keys(source, n, kPipelineKeys, "pipeline");
+    PipelineSpec p;
+    p.calibration.batches = 2;
+    p.calibration.batch_size = 4;
+    for (const auto& kv : n) {
+      const auto key = kv.first.Scalar();
+      const auto& v = kv.second;
+      if (key == "mode") {
+        const auto mode = scalar<std::string>(source, v, "mode");
+        if (mode != "ptq" && mode != "qat") throw InputError(at(v), "mode must be 'ptq' or 'qat'; got '" + mode + "'");
+        p.qat = mode == "qat";
+      } else if (key == "calibration") {
+        check_keys(source, v, kCalibrationKeys, "calibration");
+        if (v["source"]) p.calibration.source = scalar<std::string>(source, v["source"], "source");
+        if (v["batches"]) p.calibration.batches = integer(v["batches"], "batches");
+        if (v["batch_size"]) p.calibration.batch_size = integer(v["batch_size"], "batch_size");
+        if (v["seed"]) p.calibration.seed = scalar<std::uint64_t>(source, v["seed"], "seed");
+        if (p.calibration.batches < 1) throw InputError(at(v), "calibration batches must be >= 1");
+        if (p.calibration.batch_size < 1) throw InputError(at(v), "calibration batch_size must be >= 1");
+        if (p.calibration.source != "random" && p.calibration.source != "mnist") {
+          // A path: relative to the spec file.
+          std::filesystem::path path(p.calibration.source);
+          if (path.is_relative()) path = std::filesystem::path(source).parent_path() / path;
+          std::error_code ec;
+          if (!std::filesystem::exists(path, ec))
+            throw InputError(at(v["source"]), "calibration source '" + p.calibration.source +
+                                                  "' is not 'random', 'mnist' or an existing path");
+          p.calibration.source = path.string();
+        }
+      } else if (key == "qat") {
+        check_keys(source, v, kQatKeys, "qat");
+        if (v["steps"]) p.qat_options.steps = integer(v["steps"], "steps");
+        if (v["lr"]) p.qat_options.lr = number(v["lr"], "lr");
+        if (v["momentum"]) p.qat_options.momentum = number(v["momentum"], "momentum");
+        if (v["batch_size"]) p.qat_options.batch_size = integer(v["batch_size"], "batch_size");
+        if (v["freeze_bn_after"]) p.qat_options.freeze_bn_after = integer(v["freeze_bn_after"], "freeze_bn_after");
+        if (v["freeze_observers_after"])
+          p.qat_options.freeze_observers_after = integer(v["freeze_observers_after"], "freeze_observers_after");
+      } else if (key == "observer") {
+        p.observer = scalar<std::string>(source, v, "observer");
+      } else if (key == "overrides") {
+        p.overrides = parse_overrides(v, source);
+      } else if (key == "lower") {
+        p.lower = scalar<bool>(source, v, "lower");
+      } else if (key == "max_steps") {
+        p.max_steps = number(v, "max_steps");
+      } else if (key == "accuracy") {
+        p.accuracy = scalar<bool>(source, v, "accuracy");
+      }
+    }
+    if (n["qat"] && !p.qat) throw InputError(at(n["qat"]), "a 'qat' section needs 'mode: qat'");
+    return p;
+  }
+
+  Spec spec(const YAML::Node& root, const std::filesystem::path& file, const std::string& default_name) const {
+    if (!root || root.IsNull()) throw InputError(source, "empty spec file; a spec needs at least 'model'");
+    check_keys(source, root, kTopKeys, "a spec");
+    Spec s;
+    s.file = file;
+    s.name = default_name.empty() ? file.stem().string() : default_name;
+    if (root["name"]) {
+      s.name = scalar<std::string>(source, root["name"], "name");
+      if (s.name.empty() || s.name.find_first_of(" \t;,") != std::string::npos)
+        throw InputError(at(root["name"]), "a spec name is non-empty, without spaces, ';' or ','");
+    }
+    if (root["description"]) s.description = scalar<std::string>(source, root["description"], "description");
+    if (!root["model"]) throw InputError(at(root), "a spec needs 'model' (zoo: NAME, or file: PATH with input_shapes)");
+    s.model = model(root["model"], file);
+    if (root["pipeline"])
+      s.pipeline = pipeline(root["pipeline"]);
+    else {
+      s.pipeline.calibration.batches = 2;
+      s.pipeline.calibration.batch_size = 4;
+    }
+    if (root["backends"]) {
+      const auto& b = root["backends"];
+      if (b.IsScalar() && b.Scalar() == "all") {
+        s.all_backends = true;
+      } else {
+        if (!b.IsSequence() || b.size() == 0)
+          throw InputError(at(b), "backends must be 'all' or a non-empty list of backend names");
+        s.all_backends = false;
+        for (const auto& item : b) s.backends.push_back(backend_name(item));
+      }
+    }
+    if (root["options"]) {
+      const auto& o = root["options"];
+      if (!o.IsMap()) throw InputError(at(o), "options must map backend names to {option: value}");
+      for (const auto& kv : o) {
+        const auto backend = backend_name(kv.first);
+        if (!kv.second.IsMap()) throw InputError(at(kv.second), "options of " + backend + " must be a mapping");
+        for (const auto& opt : kv.second)
+          s.options[backend][scalar<std::string>(source, opt.first, "an option name")] =
+              scalar<std::string>(source, opt.second, "an option value");
+      }
+    }
+    if (root["skip"]) {
+      const auto& o = root["skip"];
+      if (!o.IsMap()) throw InputError(at(o), "skip must map backend names to a reason");
+      for (const auto& kv : o) s.skip[backend_name(kv.first)] = scalar<std::string>(source, kv.second, "a skip reason");
+    }
+    if (root["expect"]) s.expect = expectations(root["expect"], "expect");
+    if (root["per_backend"]) {
+      const auto& o = root["per_backend"];
+      if (!o.IsMap()) throw InputError(at(o), "per_backend must map backend names to expectations");
+      for (const auto& kv : o) {
+        const auto backend = backend_name(kv.first);
+        s.per_backend[backend] = expectations(kv.second, "per_backend." + backend);
+        s.per_backend_where[backend] = at(kv.first);
+        if (!s.all_backends && std::find(s.backends.begin(), s.backends.end(), backend) == s.backends.end())
+          throw InputError(at(kv.first), "per_backend names " + backend + ", which is not in this spec's backends");
+      }
+    }
+    return s;
+  }
+};
+
+std::string read_text(const std::filesystem::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+}  // namespace
+
+bool Spec::applies_to(const std::string& backend) const {
+  return all_backends || std::find(backends.begin(), backends.end(), backend) != backends.end();
+}
+
+Expectations Spec::expectations_for(const std::string& backend) const {
+  Expectations e = expect;
+  const auto it = per_backend.find(backend);
+  if (it == per_backend.end()) return e;
+  const Expectations& b = it->second;
+  auto merge_structure = [](std::optional<StructureExpect>& into, const std::optional<StructureExpect>& from) {
+    if (!from) return;
+    if (!into) {
+      into = from;
+      return;
+    }
+    for (const auto& [op, n] : from->counts) into->counts[op] = n;
+    if (!from->present.empty()) into->present = from->present;
+    if (!from->absent.empty()) into->absent = from->absent;
+    if (!from->sequence.empty()) into->sequence = from->sequence;
+    into->where = from->where;
+  };
+  merge_structure(e.structure, b.structure);
+  merge_structure(e.lowered, b.lowered);
+  if (!b.qparams.empty()) e.qparams = b.qparams;
+  if (!b.shared.empty()) e.shared = b.shared;
+  if (b.bias) e.bias = b.bias;
+  if (b.numerics) e.numerics = b.numerics;
+  if (b.failure) e.failure = b.failure;
+  return e;
+}
+
+Spec parse_spec(const std::string& text, const std::filesystem::path& file, const LoadContext& context,
+                const std::string& default_name) {
+  const Parser parser{file.string(), context};
+  const YAML::Node root = yaml::load_text(text, file.string());
+  Spec s = parser.spec(root, file, default_name);
+  s.text = text;
+  return s;
+}
+
+Spec load_spec(const std::filesystem::path& file, const LoadContext& context, const std::string& default_name) {
+  std::error_code ec;
+  if (!std::filesystem::exists(file, ec)) throw InputError(file.string(), "no such spec file");
+  if (std::filesystem::is_directory(file, ec)) throw InputError(file.string(), "is a directory, expected a spec file");
+  std::ifstream in(file, std::ios::binary);
+  if (!in) throw InputError(file.string(), "cannot open spec file");
+  return parse_spec(read_text(file), file, context, default_name);
+}
+
+std::vector<SpecFile> find_spec_files(const std::vector<std::filesystem::path>& paths) {
+  namespace fs = std::filesystem;
+  std::vector<SpecFile> out;
+  for (const auto& p : paths) {
+    std::error_code ec;
+    if (!fs::exists(p, ec)) throw InputError(p.string(), "no such spec file or directory");
+    if (!fs::is_directory(p, ec)) {
+      out.push_back({p, p.stem().string()});
+      continue;
+    }
+    std::vector<SpecFile> found;
+    for (const auto& entry : fs::recursive_directory_iterator(p)) {
+      if (!entry.is_regular_file()) continue;
+      const auto ext = entry.path().extension().string();
+      if (ext != ".yaml" && ext != ".yml") continue;
+      if (entry.path().filename().string().front() == '.') continue;
+      auto rel = fs::relative(entry.path(), p);
+      rel.replace_extension();
+      found.push_back({entry.path(), rel.generic_string()});
+    }
+    std::sort(found.begin(), found.end(),
+              [](const SpecFile& a, const SpecFile& b) { return a.default_name < b.default_name; });
+    if (found.empty()) throw InputError(p.string(), "no spec files (*.yaml, *.yml) in this directory");
+    out.insert(out.end(), found.begin(), found.end());
+  }
+  return out;
+}
+
+std::vector<Spec> load_specs(const std::vector<std::filesystem::path>& paths, const LoadContext& context) {
+  std::vector<Spec> specs;
+  std::map<std::string, std::string> seen;  // name -> file
+  for (const auto& f : find_spec_files(paths)) {
+    Spec s = load_spec(f.path, context, f.default_name);
+    if (const auto it = seen.find(s.name); it != seen.end())
+      throw InputError(f.path.string(), "spec name '" + s.name + "' is already used by " + it->second);
+    seen[s.name] = f.path.string();
+    specs.push_back(std::move(s));
+  }
+  return specs;
+}
+
+std::filesystem::path resolve_models_dir(const std::string& flag) {
+  if (!flag.empty()) return flag;
+  if (const char* env = std::getenv("QSDK_MODELS_DIR"); env && *env) return env;
+  std::error_code ec;
+  const auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (ec) return "models";
+  return exe.parent_path().parent_path() / "models";
+}
+
+}  // namespace qsdk::conformance

@@ -1,0 +1,164 @@
+// Conformance specs: YAML files that say what a correct quantization of one
+// model looks like for one or more backends (schema: specs/README.md).
+// Parsing validates everything it can before anything runs: unknown keys
+// (with a "did you mean"), wrong types, unknown backends, missing models and
+// bad op names are InputErrors at file:line:column. Torch-free.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "annotate/overrides.h"
+#include "calibrate/data_source.h"
+#include "qat/qat.h"
+#include "qsdk/backend.h"
+
+namespace qsdk::conformance {
+
+// Ops of one converted graph (the reference Q/DQ model, or the lowered one).
+struct StructureExpect {
+  std::map<std::string, int> counts;  // exact number of nodes of each op kind
+  std::vector<std::string> present;   // op kinds that must remain (at least one node)
+  std::vector<std::string> absent;    // op kinds that must be gone
+  std::vector<std::string> sequence;  // must appear in this order (a subsequence of the graph's nodes)
+  std::string where;                  // file:line:column of the section
+  bool empty() const { return counts.empty() && present.empty() && absent.empty() && sequence.empty(); }
+};
+
+// Properties every observer slot the selector matches must have.
+struct QParamsExpect {
+  std::string select;  // "all_activations", "all_weights", "all", or a glob over tensor labels
+  std::optional<std::string> dtype;
+  std::optional<std::int64_t> quant_min, quant_max;
+  std::optional<bool> symmetric;    // every zero point is 0
+  std::optional<bool> per_channel;  // more than one scale / an axis
+  std::optional<int> axis;
+  std::optional<double> scale;  // fixed qparams (relative tolerance 1e-6)
+  std::optional<std::int64_t> zero_point;
+  std::optional<int> count;  // number of slots matched (default: at least one)
+  std::string where;
+};
+
+// Tensors (globs over labels) that must all be served by one observer: one
+// set of qparams.
+struct SharedExpect {
+  std::vector<std::string> tensors;
+  std::string where;
+};
+
+// Biases of conv/linear after convert: multiples of input scale x weight
+// scale (per channel when the weight is per-channel).
+struct BiasExpect {
+  std::optional<bool> per_channel;
+  double max_error_steps = 1e-3;  // |bias / step - round(bias / step)|
+  std::string where;
+};
+
+struct NumericsExpect {
+  std::optional<double> sqnr_min_db;          // reference Q/DQ output vs float
+  std::optional<double> sqnr_lowered_min_db;  // lowered output vs float
+  std::optional<double> max_steps;            // lowered vs reference, output quantization steps
+  std::optional<double> top1_agreement_min;   // float vs quantized top-1 on the held-out split
+  std::optional<double> layer_sqnr_min_db;    // every quantized op's output vs float
+  std::string where;
+};
+
+// The backend must refuse the model (the pipeline throws) or leave it whole
+// in float; `reason` must occur in the error / in a node's float reason.
+struct FailureExpect {
+  enum class Kind { Reject, Skip } kind = Kind::Reject;
+  std::string reason;
+  std::string where;
+};
+
+struct Expectations {
+  std::optional<StructureExpect> structure;  // reference Q/DQ graph
+  std::optional<StructureExpect> lowered;    // lowered graph (backends that lower)
+  std::vector<QParamsExpect> qparams;
+  std::vector<SharedExpect> shared;
+  std::optional<BiasExpect> bias;
+  std::optional<NumericsExpect> numerics;
+  std::optional<FailureExpect> failure;
+
+  bool has_structure() const { return (structure && !structure->empty()) || (lowered && !lowered->empty()); }
+};
+
+struct ModelSpec {
+  std::string zoo;                  // zoo name (without "zoo:"), or
+  std::filesystem::path file;       // resolved TorchScript file
+  std::string file_as_written;      // as the spec wrote it
+  std::string search = "spec_dir";  // spec_dir | models_dir
+  std::vector<std::vector<std::int64_t>> input_shapes;
+  std::uint64_t seed = 0;
+  std::string where;
+  // "zoo:NAME" or the file path, as PipelineOptions::model takes it.
+  std::string pipeline_model() const { return zoo.empty() ? file.string() : "zoo:" + zoo; }
+};
+
+struct PipelineSpec {
+  bool qat = false;
+  CalibrationConfig calibration;
+  QatOptions qat_options;
+  std::string observer;
+  std::vector<Override> overrides;
+  bool lower = true;
+  double max_steps = 1.0;
+  bool accuracy = false;
+};
+
+struct Spec {
+  std::string name;  // unique in a run; the matrix row
+  std::string description;
+  std::filesystem::path file;
+  std::string text;  // the file as read (for --bless)
+  ModelSpec model;
+  PipelineSpec pipeline;
+  bool all_backends = true;
+  std::vector<std::string> backends;                     // when !all_backends
+  std::map<std::string, BackendOptions> options;         // per backend
+  std::map<std::string, std::string> skip;               // backend -> reason: not run, reported as skip
+  Expectations expect;                                   // every backend
+  std::map<std::string, Expectations> per_backend;       // replaces/merges the common sections
+  std::map<std::string, std::string> per_backend_where;  // backend -> file:line:column
+
+  bool applies_to(const std::string& backend) const;
+  // Common expectations with the backend's own merged in: a section given
+  // for the backend replaces the common one, except structure counts, which
+  // merge op by op.
+  Expectations expectations_for(const std::string& backend) const;
+};
+
+struct LoadContext {
+  std::vector<std::string> known_backends;  // loaded plugins' names
+  std::filesystem::path models_dir;         // for `search: models_dir`
+  // When false, a missing model file is not an error (merge, which only
+  // reads names and expectations).
+  bool check_model_files = true;
+};
+
+// Parses one spec file. `default_name`: the name when the spec has none.
+Spec load_spec(const std::filesystem::path& file, const LoadContext& context, const std::string& default_name = "");
+Spec parse_spec(const std::string& text, const std::filesystem::path& file, const LoadContext& context,
+                const std::string& default_name = "");
+
+// Files and directories (searched recursively for *.yaml / *.yml, sorted)
+// to spec files, each with its default name: the path relative to the
+// directory given, without the extension ("unit/conv2d").
+struct SpecFile {
+  std::filesystem::path path;
+  std::string default_name;
+};
+std::vector<SpecFile> find_spec_files(const std::vector<std::filesystem::path>& paths);
+
+// Loads them all; duplicate names are an error at the second one.
+std::vector<Spec> load_specs(const std::vector<std::filesystem::path>& paths, const LoadContext& context);
+
+// The models directory: `flag` when set, else $QSDK_MODELS_DIR, else
+// <executable dir>/../models (build/models in a build tree).
+std::filesystem::path resolve_models_dir(const std::string& flag);
+
+}  // namespace qsdk::conformance

@@ -1,0 +1,100 @@
+#!/usr/bin/python3
+"""Small TorchScript models for the PT2E-style unit specs in specs/unit/.
+
+Usage: specs/models/make_models.py [OUTDIR]   (default: this directory)
+
+Each model is a few layers, traced in eval mode with a fixed seed, so the
+files are small and reproducible. They are committed next to this script;
+re-run it only to change a model (then re-bless the specs that use it:
+CONTRIBUTING.md, "Conformance specs"). Runs with Debian's python3-torch.
+"""
+
+import os
+import sys
+
+try:
+    import torch
+    import torch.nn as nn
+except ImportError as e:
+    sys.exit(f"make_models.py: error: {e}; run with /usr/bin/python3 (Debian's python3-torch)")
+
+
+class Conv(nn.Module):
+    """A single conv (with bias)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, padding=1)
+
+    def forward(self, x):
+        return self.conv(x)
+
+
+class ConvMaxPool(nn.Module):
+    """conv -> max_pool2d: the pool shares the conv output's qparams."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, padding=1)
+        self.pool = nn.MaxPool2d(2)
+
+    def forward(self, x):
+        return self.pool(self.conv(x))
+
+
+class ConvSigmoid(nn.Module):
+    """conv -> sigmoid: fixed output qparams (1/256, 0) where a backend quantizes sigmoid."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, padding=1)
+        self.sigmoid = nn.Sigmoid()
+
+    def forward(self, x):
+        return self.sigmoid(self.conv(x))
+
+
+class ConvFloatConsumer(nn.Module):
+    """conv -> softmax: no bundled backend quantizes softmax, so the conv's
+    quantized output is dequantized for a float op."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, padding=1)
+
+    def forward(self, x):
+        return torch.softmax(self.conv(x), dim=1)
+
+
+class AddMul(nn.Module):
+    """Two inputs: (a + b) * b, binary ops without modules."""
+
+    def forward(self, a, b):
+        return (a + b) * b
+
+
+MODELS = {
+    "conv2d": (Conv, [[1, 3, 16, 16]]),
+    "conv_maxpool": (ConvMaxPool, [[1, 3, 16, 16]]),
+    "conv_sigmoid": (ConvSigmoid, [[1, 3, 16, 16]]),
+    "conv_softmax": (ConvFloatConsumer, [[1, 3, 16, 16]]),
+    "add_mul": (AddMul, [[1, 8, 8, 8], [1, 8, 8, 8]]),
+}
+
+
+def main():
+    out = sys.argv[1] if len(sys.argv) > 1 else os.path.dirname(os.path.abspath(__file__))
+    os.makedirs(out, exist_ok=True)
+    for name, (cls, shapes) in MODELS.items():
+        torch.manual_seed(0)
+        model = cls().eval()
+        inputs = tuple(torch.randn(s) for s in shapes)
+        with torch.no_grad():
+            traced = torch.jit.trace(model, inputs)
+        path = os.path.join(out, name + ".pt")
+        traced.save(path)
+        print(f"{path}: inputs {shapes}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,464 @@
+// Conformance specs, checks, reports, shards and bless as pure functions:
+// no model runs here (the CLI tests run real cases).
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <random>
+
+#include "common/error.h"
+#include "conformance/bless.h"
+#include "conformance/checks.h"
+#include "conformance/child_process.h"
+#include "conformance/reports.h"
+#include "conformance/runner.h"
+#include "conformance/spec.h"
+#include "support/torch_doctest.h"  // first: spec.h reaches LibTorch headers (calibration config)
+
+using namespace qsdk;
+using namespace qsdk::conformance;
+using json = nlohmann::json;
+namespace fs = std::filesystem;
+
+namespace {
+
+const LoadContext kContext{{"x86-int8", "arm", "per-channel"}, "/nonexistent-models", true};
+
+fs::path temp_dir() {
+  std::random_device rd;
+  const auto d = fs::temp_directory_path() / ("qsdk-conf-unit-" + std::to_string(rd()));
+  fs::create_directories(d);
+  return d;
+}
+
+Spec parse(const std::string& text) { return parse_spec(text, "spec.yaml", kContext); }
+
+// The InputError message parse() throws for `text`.
+std::string error_of(const std::string& text) {
+  try {
+    parse(text);
+  } catch (const InputError& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+// A measurement like one child writes, for a conv -> relu model on x86-int8.
+json conv_measurement() {
+  return json::parse(R"({
+    "spec": "conv", "backend": "x86-int8", "outcome": "ran", "lowering": "onednn", "quantized_ops": 2,
+    "float_reasons": [],
+    "graphs": {
+      "reference": {"nodes": [
+        {"id": 0, "op": "aten::quantize_per_tensor", "module": ""},
+        {"id": 1, "op": "aten::dequantize", "module": ""},
+        {"id": 2, "op": "aten::dequantize", "module": "conv"},
+        {"id": 3, "op": "aten::conv2d", "module": "conv"},
+        {"id": 4, "op": "aten::relu", "module": "relu"},
+        {"id": 5, "op": "aten::quantize_per_tensor", "module": "relu"},
+        {"id": 6, "op": "aten::dequantize", "module": ""}]},
+      "lowered": {"nodes": [
+        {"id": 0, "op": "aten::quantize_per_tensor", "module": ""},
+        {"id": 1, "op": "quantized::conv2d_relu", "module": "conv"},
+        {"id": 2, "op": "aten::dequantize", "module": ""}]}
+    },
+    "slots": [
+      {"slot": 0, "kind": "weight", "label": "%0 (aten::conv2d, conv) input 1", "dtype": "int8",
+       "quant_min": -127, "quant_max": 127, "scale": [0.01, 0.02], "zero_point": [0, 0], "axis": 0,
+       "tensors": ["%0 (aten::conv2d, conv) input 1"]},
+      {"slot": 1, "kind": "activation", "label": "%0 (aten::conv2d, conv) input 0", "dtype": "uint8",
+       "quant_min": 0, "quant_max": 255, "scale": [0.05], "zero_point": [128],
+       "tensors": ["%0 (aten::conv2d, conv) input 0"]},
+      {"slot": 2, "kind": "activation", "label": "%1 (aten::relu, relu) output", "dtype": "uint8",
+       "quant_min": 0, "quant_max": 255, "scale": [0.02], "zero_point": [0],
+       "tensors": ["%1 (aten::relu, relu) output"]}
+    ],
+    "biases": [{"node": 3, "op": "aten::conv2d", "module": "conv", "per_channel": true, "max_error_steps": 0.0}],
+    "numerics": {"sqnr_db": 35.5, "sqnr_db_lowered": 35.4, "max_difference_steps": 1.0, "worst_kernel_steps": 1.0,
+                 "worst_kernel": "%1 quantized::conv2d_relu (conv): 1 steps"},
+    "layers": [{"node": 0, "op": "aten::conv2d", "module": "conv", "sqnr_db": 36.0},
+               {"node": 1, "op": "aten::relu", "module": "relu", "sqnr_db": 12.5}],
+    "seconds": 1.5
+  })");
+}
+
+CaseResult run_checks(const std::string& expect_yaml, const json& m = conv_measurement()) {
+  const Spec s = parse("model: {zoo: conv_bn_relu}\n" + expect_yaml);
+  return evaluate(s.expectations_for("x86-int8"), m);
+}
+
+const CheckResult* first_failure(const CaseResult& r) {
+  for (const auto& c : r.checks)
+    if (!c.passed) return &c;
+  return nullptr;
+}
+
+}  // namespace
+
+TEST_SUITE("conformance specs") {
+  TEST_CASE("a full spec parses: model, pipeline, backends, options, expectations per backend") {
+    const Spec s = parse(R"(name: conv_unit
+description: one conv
+model: {zoo: conv_bn_relu, seed: 3}
+pipeline:
+  calibration: {source: random, batches: 3, batch_size: 2}
+  overrides:
+    - {module: "conv", quantize: false}
+backends: [x86-int8, arm]
+options:
+  arm: {some_option: "1"}
+expect:
+  structure:
+    counts: {aten::quantize_per_tensor: 2, aten::dequantize: 3}
+    absent: [aten::batch_norm]
+    sequence: [aten::quantize_per_tensor, aten::conv2d]
+  qparams:
+    - {select: all_activations, dtype: uint8, quant_min: 0, quant_max: 255}
+  numerics: {sqnr_min_db: 20}
+per_backend:
+  arm:
+    structure:
+      counts: {aten::dequantize: 4}
+    expect_failure: {kind: reject, reason: "no"}
+)");
+    CHECK(s.name == "conv_unit");
+    CHECK(s.model.pipeline_model() == "zoo:conv_bn_relu");
+    CHECK(s.model.seed == 3);
+    const std::vector<std::vector<std::int64_t>> shapes{{1, 3, 32, 32}};
+    CHECK(s.model.input_shapes == shapes);
+    CHECK(s.pipeline.calibration.batches == 3);
+    CHECK(s.pipeline.overrides.size() == 1);
+    CHECK(s.applies_to("arm"));
+    CHECK_FALSE(s.applies_to("per-channel"));
+    CHECK(s.options.at("arm").at("some_option") == "1");
+    const auto x86 = s.expectations_for("x86-int8");
+    CHECK(x86.structure->counts.at("aten::dequantize") == 3);
+    CHECK_FALSE(x86.failure);
+    const auto arm = s.expectations_for("arm");
+    // Counts merge op by op; other lists are kept unless the backend gives its own.
+    CHECK(arm.structure->counts.at("aten::dequantize") == 4);
+    CHECK(arm.structure->counts.at("aten::quantize_per_tensor") == 2);
+    CHECK(arm.structure->absent == std::vector<std::string>{"aten::batch_norm"});
+    CHECK(arm.failure);
+  }
+
+  TEST_CASE("YAML syntax error: file:line:column and the cause") {
+    const auto e = error_of("model: {zoo: conv_bn_relu\nbackends: [x86-int8\n");
+    CHECK(e.find("spec.yaml:") == 0);
+    CHECK(e.find("YAML syntax error") != std::string::npos);
+  }
+
+  TEST_CASE("unknown key: file:line:column and did you mean") {
+    const auto e = error_of("model: {zoo: conv_bn_relu}\nexpect:\n  structure:\n    coutns: {aten::conv2d: 1}\n");
+    CHECK(e.find("spec.yaml:4:5: unknown key 'coutns' (did you mean 'counts'?)") == 0);
+    CHECK(error_of("model: {zoo: conv_bn_relu}\nbackend: all\n")
+              .find("spec.yaml:2:1: unknown key 'backend' (did you mean 'backends'?)") == 0);
+  }
+
+  TEST_CASE("unknown backend: file:line:column and the loaded ones") {
+    const auto e = error_of("model: {zoo: conv_bn_relu}\nbackends: [x86-int8, arn]\n");
+    CHECK(e.find("spec.yaml:2:22: unknown backend 'arn' (did you mean 'arm'?)") == 0);
+    CHECK(e.find("per-channel") != std::string::npos);
+    CHECK(error_of("model: {zoo: conv_bn_relu}\nper_backend:\n  x86_int8: {}\n")
+              .find("spec.yaml:3:3: unknown backend 'x86_int8'") == 0);
+  }
+
+  TEST_CASE("missing model: zoo name or file, at file:line:column") {
+    const auto zoo = error_of("model: {zoo: resnet19}\n");
+    CHECK(zoo.find("spec.yaml:1:14: missing model: no zoo model 'resnet19' (did you mean 'resnet18'?)") == 0);
+    const auto file = error_of("model:\n  file: nothere.pt\n  input_shapes: [[1, 3, 8, 8]]\n");
+    CHECK(file.find("spec.yaml:2:9: missing model: no file nothere.pt") == 0);
+    const auto models_dir = error_of("model: {file: resnet18.pt, search: models_dir, input_shapes: [[1,3,224,224]]}\n");
+    CHECK(models_dir.find("missing model: no file /nonexistent-models/resnet18.pt") != std::string::npos);
+    CHECK(models_dir.find("--models-dir") != std::string::npos);
+    CHECK(error_of("backends: all\n").find("spec.yaml:1:1: a spec needs 'model'") == 0);
+  }
+
+  TEST_CASE("wrong types and values are refused where they are") {
+    CHECK(error_of("model: {zoo: conv_bn_relu}\nexpect: {structure: {counts: {conv2d: 1}}}\n")
+              .find("op names are qualified, e.g. 'aten::conv2d'") != std::string::npos);
+    CHECK(error_of("model: {zoo: conv_bn_relu}\nexpect: {structure: {counts: {aten::conv2d: many}}}\n")
+              .find("count of aten::conv2d has the wrong type: 'many'") != std::string::npos);
+    CHECK(error_of("model: {zoo: conv_bn_relu}\nexpect: {qparams: [{select: all, dtype: unit8}]}\n")
+              .find("unknown dtype 'unit8' (did you mean 'uint8'?)") != std::string::npos);
+    CHECK(error_of("model: {zoo: conv_bn_relu}\nexpect: {expect_failure: {kind: crash, reason: x}}\n")
+              .find("kind must be 'reject'") != std::string::npos);
+    CHECK(error_of("model: {zoo: conv_bn_relu}\npipeline: {mode: int8}\n").find("mode must be 'ptq' or 'qat'") !=
+          std::string::npos);
+    CHECK(error_of("model: {zoo: conv_bn_relu}\nbackends: [arm]\nper_backend: {x86-int8: {}}\n")
+              .find("not in this spec's backends") != std::string::npos);
+    CHECK(error_of("model: {zoo: conv_bn_relu}\nbackends: [arm]\nbackends: [arm]\n").find("duplicate key") !=
+          std::string::npos);
+  }
+
+  TEST_CASE("spec files in directories: sorted, named by relative path, duplicate names refused") {
+    const auto dir = temp_dir();
+    fs::create_directories(dir / "unit");
+    std::ofstream(dir / "unit" / "b.yaml") << "model: {zoo: conv_bn_relu}\n";
+    std::ofstream(dir / "a.yaml") << "model: {zoo: linear_relu}\n";
+    std::ofstream(dir / "notes.txt") << "not a spec\n";
+    const auto specs = load_specs({dir}, kContext);
+    REQUIRE(specs.size() == 2);
+    CHECK(specs[0].name == "a");
+    CHECK(specs[1].name == "unit/b");
+    std::ofstream(dir / "c.yaml") << "name: a\nmodel: {zoo: linear_relu}\n";
+    CHECK_THROWS_WITH_AS(load_specs({dir}, kContext), doctest::Contains("spec name 'a' is already used by"),
+                         InputError);
+    fs::remove_all(dir);
+  }
+}
+
+TEST_SUITE("conformance checks") {
+  TEST_CASE("a measurement that meets every expectation passes") {
+    const auto r = run_checks(R"(expect:
+  structure:
+    counts: {aten::quantize_per_tensor: 2, aten::dequantize: 3, aten::conv2d: 1}
+    present: [aten::relu]
+    absent: [aten::batch_norm]
+    sequence: [aten::quantize_per_tensor, aten::conv2d, aten::quantize_per_tensor]
+  lowered:
+    counts: {quantized::conv2d_relu: 1}
+    absent: [aten::conv2d]
+  qparams:
+    - {select: all_activations, dtype: uint8, quant_min: 0, quant_max: 255}
+    - {select: all_weights, dtype: int8, symmetric: true, per_channel: true, axis: 0, count: 1}
+    - {select: "*(aten::relu, relu) output", scale: 0.02, zero_point: 0}
+  bias: {per_channel: true}
+  numerics: {sqnr_min_db: 30, sqnr_lowered_min_db: 30, max_steps: 1}
+)");
+    for (const auto& c : r.checks) {
+      INFO(c.message());
+      CHECK(c.passed);
+    }
+    CHECK(r.status == Status::Pass);
+    CHECK_FALSE(r.unspecified);
+  }
+
+  TEST_CASE("wrong count: names the check, expected, found and the nodes") {
+    const auto r = run_checks("expect: {structure: {counts: {aten::dequantize: 2}}}\n");
+    CHECK(r.status == Status::Fail);
+    const auto* f = first_failure(r);
+    REQUIRE(f);
+    const auto msg = f->message();
+    CHECK(msg.find("structure.counts[aten::dequantize] (reference graph): expected 2, found 3") == 0);
+    CHECK(msg.find("%2 aten::dequantize (conv)") != std::string::npos);
+    CHECK(msg.find("spec.yaml:2:") != std::string::npos);
+  }
+
+  TEST_CASE("wrong dtype: names the tensor with its node and module") {
+    const auto r = run_checks("expect: {qparams: [{select: all_weights, dtype: uint8}]}\n");
+    const auto* f = first_failure(r);
+    REQUIRE(f);
+    CHECK(f->check == "qparams[all_weights].dtype");
+    CHECK(f->expected == "uint8");
+    CHECK(f->found == "int8");
+    REQUIRE_FALSE(f->nodes.empty());
+    CHECK(f->nodes[0].find("%0 (aten::conv2d, conv) input 1") != std::string::npos);
+  }
+
+  TEST_CASE("SQNR bound too high: found value and the weakest layers") {
+    const auto r = run_checks("expect: {numerics: {sqnr_min_db: 60}}\n");
+    const auto* f = first_failure(r);
+    REQUIRE(f);
+    CHECK(f->message().find("numerics.sqnr_min_db: expected >= 60.00 dB (reference vs float), found 35.50 dB") == 0);
+    REQUIRE_FALSE(f->nodes.empty());
+    CHECK(f->nodes[0].find("%1 aten::relu (relu) 12.50 dB") != std::string::npos);
+  }
+
+  TEST_CASE("sequence, absent, symmetric, shared, steps and layer SQNR failures") {
+    auto fails = [](const std::string& yaml) {
+      const auto r = run_checks(yaml);
+      const auto* f = first_failure(r);
+      return f ? f->message() : std::string("(passed)");
+    };
+    CHECK(fails("expect: {structure: {sequence: [aten::conv2d, aten::quantize_per_tensor, aten::conv2d]}}\n")
+              .find("matched 2 of 3; no aten::conv2d after %5 aten::quantize_per_tensor (relu)") != std::string::npos);
+    CHECK(fails("expect: {lowered: {absent: [aten::dequantize]}}\n").find("%2 aten::dequantize") != std::string::npos);
+    CHECK(fails("expect: {qparams: [{select: all_activations, symmetric: true}]}\n").find("zero point 128") !=
+          std::string::npos);
+    CHECK(fails("expect: {shared: [['*conv) input 0', '*relu) output']]}\n").find("2 different qparams in 2 slots") !=
+          std::string::npos);
+    CHECK(fails("expect: {numerics: {max_steps: 0.5}}\n").find("worst kernel: %1 quantized::conv2d_relu (conv)") !=
+          std::string::npos);
+    CHECK(fails("expect: {numerics: {layer_sqnr_min_db: 20}}\n").find("%1 aten::relu (relu) 12.50 dB") !=
+          std::string::npos);
+    CHECK(fails("expect: {qparams: [{select: '*softmax*', dtype: uint8}]}\n").find("found none") != std::string::npos);
+  }
+
+  TEST_CASE("a lowered expectation on a backend that does not lower fails with the reason") {
+    auto m = conv_measurement();
+    m["graphs"].erase("lowered");
+    m["lowering"] = "reference";
+    const auto r = run_checks("expect: {lowered: {counts: {quantized::conv2d: 1}}}\n", m);
+    const auto* f = first_failure(r);
+    REQUIRE(f);
+    CHECK(f->found.find("the backend does not lower (reference)") != std::string::npos);
+  }
+
+  TEST_CASE("expected failures: reject and skip, with their reason") {
+    json rejected{{"outcome", "rejected"}, {"error", "backend 'arm': dynamic linear is not supported"}};
+    CHECK(run_checks("expect: {expect_failure: {kind: reject, reason: dynamic linear}}\n", rejected).status ==
+          Status::Pass);
+    CHECK(run_checks("expect: {expect_failure: {kind: reject, reason: something else}}\n", rejected).status ==
+          Status::Fail);
+    // Not expected: an error, with the pipeline's message.
+    const auto unexpected = run_checks("", rejected);
+    CHECK(unexpected.status == Status::Error);
+    CHECK(unexpected.reason.find("dynamic linear is not supported") != std::string::npos);
+
+    json skipped = conv_measurement();
+    skipped["quantized_ops"] = 0;
+    skipped["float_reasons"] = json::array({{{"node", 0}, {"op", "aten::softmax"}, {"reason", "no rule matches"}}});
+    const auto ok = run_checks("expect: {expect_failure: {kind: skip, reason: no rule}}\n", skipped);
+    CHECK(ok.status == Status::Pass);
+    CHECK(ok.expected_failure);
+    const auto ran = run_checks("expect: {expect_failure: {kind: reject, reason: x}}\n");
+    CHECK(ran.status == Status::Fail);
+    CHECK(ran.checks.at(0).found.find("the pipeline ran") != std::string::npos);
+  }
+
+  TEST_CASE("slots get the labels of their whole shared group") {
+    const json qparams = json::parse(R"([{"slot": 0, "kind": "activation", "label": "%0 (aten::conv2d, a) output"}])");
+    const json report = json::parse(R"({"nodes": [{"id": 0, "op": "aten::conv2d", "module": "a"},
+                                                   {"id": 1, "op": "aten::cat", "module": ""}],
+      "shared_groups": [[{"node": 0, "module": "a", "output": true}, {"node": 1, "operand": 0, "element": 0},
+                         {"node": 1, "output": true}]]})");
+    const auto slots = build_slots(qparams, report);
+    CHECK(slots[0]["tensors"] ==
+          json::array({"%0 (aten::conv2d, a) output", "%1 (aten::cat) input 0[0]", "%1 (aten::cat) output"}));
+  }
+}
+
+TEST_SUITE("conformance reports") {
+  RunReport sample_report() {
+    RunReport r;
+    r.specs = {"conv", "linear"};
+    r.backends = {"x86-int8", "arm"};
+    auto pass = run_checks("expect: {structure: {counts: {aten::conv2d: 1}}}\n");
+    auto fail = run_checks("expect: {structure: {counts: {aten::conv2d: 2}}}\n");
+    fail.backend = "arm";
+    CaseResult skip;
+    skip.spec = "linear";
+    skip.backend = "x86-int8";
+    skip.status = Status::Skip;
+    skip.reason = "not one of this spec's backends";
+    auto unspecified = run_checks("");
+    unspecified.spec = "linear";
+    unspecified.backend = "arm";
+    r.cases = {pass, fail, skip, unspecified};
+    return r;
+  }
+
+  TEST_CASE("matrix, failures, JUnit and HTML") {
+    const auto r = sample_report();
+    CHECK(r.exit_code() == 1);
+    const auto matrix = matrix_text(r);
+    CHECK(matrix.find("conv") != std::string::npos);
+    CHECK(matrix.find("pass") != std::string::npos);
+    CHECK(matrix.find("fail") != std::string::npos);
+    CHECK(matrix.find("skip") != std::string::npos);
+    CHECK(failures_text(r).find("structure.counts[aten::conv2d] (reference graph): expected 2, found 1") !=
+          std::string::npos);
+    const auto xml = junit_xml(r);
+    CHECK(xml.find("<testsuites name=\"qsdk conformance\" tests=\"4\" failures=\"1\" errors=\"0\" skipped=\"1\"") !=
+          std::string::npos);
+    CHECK(xml.find("<testcase classname=\"qsdk.conformance.arm\" name=\"conv\"") != std::string::npos);
+    CHECK(xml.find("<failure type=\"conformance check\" message=\"structure.counts[aten::conv2d]") !=
+          std::string::npos);
+    CHECK(xml.find("<skipped message=\"not one of this spec&#39;s backends\"/>") != std::string::npos);
+    const auto html = html_report(r);
+    CHECK(html.find("<table id=\"matrix\">") != std::string::npos);
+    CHECK(html.find("<svg class=\"chart\"") != std::string::npos);
+    CHECK(html.find("%1 aten::relu (relu): 12.50 dB") != std::string::npos);
+  }
+
+  TEST_CASE("results.json round-trips; shards merge into the single run's report") {
+    const auto whole = sample_report();
+    const auto back = report_from_json(report_json(whole), "r.json");
+    CHECK(report_json(back) == report_json(whole));
+    RunReport a = whole, b = whole;
+    a.cases = {whole.cases[0], whole.cases[2]};
+    b.cases = {whole.cases[1], whole.cases[3]};
+    a.shard = "1/2";
+    b.shard = "2/2";
+    const auto merged = merge_reports({b, a}, {"b.json", "a.json"});
+    CHECK(report_json(merged)["cases"] == report_json(whole)["cases"]);
+    CHECK(junit_xml(merged) == junit_xml(whole));
+    CHECK_THROWS_WITH_AS(merge_reports({a, a}, {"a.json", "a2.json"}), doctest::Contains("is also in a.json"),
+                         InputError);
+    RunReport other = a;
+    other.backends = {"arm"};
+    CHECK_THROWS_WITH_AS(merge_reports({a, other}, {"a.json", "o.json"}),
+                         doctest::Contains("a shard of a different suite"), InputError);
+    // A shard missing: its cases are errors, not silently absent.
+    const auto partial = merge_reports({a}, {"a.json"});
+    CHECK(partial.count(Status::Error) == 2);
+  }
+
+  TEST_CASE("shards: a deterministic slice, every case in exactly one") {
+    CHECK(parse_shard("2/4") == std::make_pair(2, 4));
+    CHECK_THROWS_AS(parse_shard("5/4"), InputError);
+    CHECK_THROWS_AS(parse_shard("0/4"), InputError);
+    CHECK_THROWS_AS(parse_shard("2"), InputError);
+    CHECK_THROWS_AS(parse_shard("a/b"), InputError);
+    for (std::size_t i = 0; i < 20; ++i) {
+      int owners = 0;
+      for (int k = 1; k <= 3; ++k) owners += in_shard(i, {k, 3});
+      CHECK(owners == 1);
+    }
+  }
+
+  TEST_CASE("bless writes the measured structure of passing unspecified cases") {
+    const auto dir = temp_dir();
+    std::ofstream(dir / "conv.yaml") << "# a new model\nmodel: {zoo: conv_bn_relu}\n";
+    Spec s = load_spec(dir / "conv.yaml", kContext);
+    auto x86 = run_checks("");
+    x86.spec = s.name;
+    auto arm = x86;
+    arm.backend = "arm";
+    arm.measurement["graphs"]["reference"]["nodes"].push_back({{"id", 7}, {"op", "aten::dequantize"}});
+    arm.measurement["graphs"].erase("lowered");
+    const std::string text = blessed_spec_text(s, {&x86, &arm});
+    CHECK(text.find("# a new model\nmodel: {zoo: conv_bn_relu}\n") == 0);
+    // Re-parsed, the blessed spec passes on the same measurements.
+    std::ofstream(dir / "blessed.yaml") << text;
+    const Spec b = load_spec(dir / "blessed.yaml", kContext);
+    CHECK(b.expect.structure->counts.at("aten::conv2d") == 1);
+    CHECK(b.expectations_for("arm").structure->counts.at("aten::dequantize") == 4);
+    CHECK(b.expectations_for("x86-int8").structure->counts.at("aten::dequantize") == 3);
+    CHECK(b.expectations_for("x86-int8").lowered->counts.at("quantized::conv2d_relu") == 1);
+    CHECK(evaluate(b.expectations_for("x86-int8"), x86.measurement).status == Status::Pass);
+    CHECK(evaluate(b.expectations_for("arm"), arm.measurement).status == Status::Pass);
+    // A case that already has structure expectations is not blessed.
+    auto specified = run_checks("expect: {structure: {counts: {aten::conv2d: 1}}}\n");
+    CHECK(blessed_spec_text(s, {&specified}).empty());
+    fs::remove_all(dir);
+  }
+}
+
+TEST_SUITE("conformance child processes") {
+  TEST_CASE("exit codes, signals, timeouts and output files, reported in job order") {
+    const auto dir = temp_dir();
+    std::vector<ChildJob> jobs(4);
+    jobs[0].argv = {"/bin/sh", "-c", "echo out; echo err >&2; exit 3"};
+    jobs[0].stdout_file = dir / "0.out";
+    jobs[0].stderr_file = dir / "0.err";
+    jobs[1].argv = {"/bin/sh", "-c", "kill -9 $$"};
+    jobs[2].argv = {"/bin/sh", "-c", "sleep 30"};
+    jobs[2].timeout = std::chrono::milliseconds(300);
+    jobs[3].argv = {"/nonexistent/program"};
+    std::vector<std::size_t> order;
+    const auto results = run_children(jobs, 2, [&](std::size_t i, const ChildResult&) { order.push_back(i); });
+    CHECK(order.size() == 4);
+    CHECK(results[0].exit_code == 3);
+    CHECK(tail_of_file(dir / "0.out") == "out\n");
+    CHECK(tail_of_file(dir / "0.err") == "err\n");
+    CHECK(results[1].signal == 9);
+    CHECK(results[2].timed_out);
+    CHECK(results[2].describe().find("timed out") == 0);
+    CHECK_FALSE(results[3].started);
+    CHECK(results[3].describe().find("cannot run /nonexistent/program") != std::string::npos);
+    const auto ok = run_child({{"/bin/sh", "-c", "test \"$QSDK_X\" = 7"}, {}, {}, std::nullopt, {{"QSDK_X", "7"}}});
+    CHECK(ok.ok());
+    fs::remove_all(dir);
+  }
+}
