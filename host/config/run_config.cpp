@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "capture/capture.h"
+#include "capture/zoo/zoo.h"
 #include "common/error.h"
 #include "common/yaml_input.h"
 #include "config/default_config.h"
@@ -62,10 +63,10 @@ struct Reader {
   }
 
   void model(const YAML::Node& n, RunConfig& c) const {
-    YAML::Node model_source = n;
+    // (yaml-cpp's Node assignment writes through to the node, so no reassigning.)
+    const YAML::Node model_source = n.IsMap() ? n["source"] : n;
     if (n.IsMap()) {
       yaml::check_keys(source, n, {"source", "input_shapes", "seed"}, "model");
-      model_source = n["source"];
       if (!model_source) throw InputError(where(source, n), "model needs a source: zoo:NAME or a file");
       if (const auto shapes = n["input_shapes"]) {
         if (!shapes.IsSequence() || shapes.size() == 0)
@@ -76,6 +77,14 @@ struct Reader {
     }
     const auto text = scalar<std::string>(source, model_source, "model");
     if (text.rfind("zoo:", 0) == 0) {
+      if (!zoo::find_zoo_model(text.substr(4))) {
+        std::vector<std::string> names;
+        for (const auto& z : zoo::zoo_models()) names.push_back(z.name);
+        const auto best = yaml::closest(text.substr(4), names);
+        throw InputError(where(source, model_source), "no zoo model '" + text.substr(4) + "'" +
+                                                          (best.empty() ? "" : " (did you mean 'zoo:" + best + "'?)") +
+                                                          "; `qsdk inspect --list-zoo` lists them");
+      }
       c.model = text;
     } else {
       c.model = path(model_source, "model").string();

@@ -63,6 +63,12 @@ std::vector<at::Tensor> run_exposing(const Graph& graph, const std::vector<const
 
 }  // namespace
 
+void name_values(Graph& graph) {
+  for (Node* n : graph.nodes())
+    for (std::size_t i = 0; i < n->outputs().size(); ++i)
+      n->outputs()[i]->setDebugName("n" + std::to_string(graph.id(n)) + "_" + std::to_string(i));
+}
+
 std::vector<LayerSqnr> per_layer_sqnr(const Graph& float_graph, const Graph& reference,
                                       const std::vector<at::Tensor>& inputs) {
   const auto activations = quantized_activations(reference);

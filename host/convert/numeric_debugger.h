@@ -20,10 +20,15 @@ struct LayerSqnr {
   double sqnr_db = 0;
 };
 
-// `reference` is the converted Q/DQ form of `float_graph` (same capture).
-// Values are paired by their IR names, which capture gives every value and
-// the in-place prepare/convert passes keep; the float side is compared with
-// BatchNorm folded, as the reference is. Graph order.
+// Names every op output of a captured graph ("n12_0": node 12, output 0).
+// Call before prepare: prepare and convert rewrite the graph in place and
+// keep value names, and Graph::clone copies them, so per_layer_sqnr can pair
+// a value of the converted model with the same value of the float model.
+void name_values(Graph& graph);
+
+// `reference` is the converted Q/DQ form of `float_graph`, both from a graph
+// passed through name_values. The float side is compared with BatchNorm
+// folded, as the reference is. Graph order.
 std::vector<LayerSqnr> per_layer_sqnr(const Graph& float_graph, const Graph& reference,
                                       const std::vector<at::Tensor>& inputs);
 

@@ -216,6 +216,7 @@ PipelineResult run_pipeline(const PluginRegistry& plugins, const PipelineOptions
 
   CapturedModel captured = capture_model(o.model, CaptureOptions{o.input_shapes, o.model_seed});
   Graph& graph = *captured.graph;
+  if (o.per_layer_sqnr) name_values(graph);
   const auto shapes = shapes_of(captured.example_inputs);
 
   PipelineResult r;

@@ -1,0 +1,156 @@
+// `qsdk run` as users run it: exit codes, flag overrides, outputs that load,
+// and earlier outputs left intact when a run fails.
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include <torch/serialize.h>
+
+#include "support/process.h"
+#include "support/torch_doctest.h"  // first: see the header
+
+namespace fs = std::filesystem;
+using qsdk::test::run_command;
+using qsdk::test::shell_quote;
+
+namespace {
+
+struct TempDir {
+  fs::path path;
+  explicit TempDir(const std::string& name) : path(fs::temp_directory_path() / name) {
+    fs::remove_all(path);
+    fs::create_directories(path);
+  }
+  ~TempDir() { fs::remove_all(path); }
+};
+
+fs::path write(const fs::path& file, const std::string& text) {
+  std::ofstream(file) << text;
+  return file;
+}
+
+std::string slurp(const fs::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+qsdk::test::CommandResult qsdk_run(const std::string& args) {
+  return run_command(shell_quote(QSDK_TEST_EXE) + " run " + args);
+}
+
+// A small, quick config: random calibration data, no latency measurement.
+std::string small_config(const fs::path& out, const std::string& extra = "") {
+  return "model: zoo:mnist_cnn\nbackends:\n  x86-int8: {}\n  per-channel: {weight_bits: 4}\n"
+         "calibration: {source: random, batches: 2, batch_size: 4}\n"
+         "measure: {latency: false}\noutput: {dir: " +
+         out.string() + "}\n" + extra;
+}
+
+}  // namespace
+
+TEST_CASE("qsdk run writes loadable models, manifests and a summary, and exits 0") {
+  TempDir tmp("qsdk_run_ok");
+  const auto cfg = write(tmp.path / "run.yaml", small_config(tmp.path / "out"));
+  const auto r = qsdk_run(shell_quote(cfg.string()));
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  CHECK(r.out.find("x86-int8") != std::string::npos);
+  CHECK(r.out.find("per-channel") != std::string::npos);
+  CHECK(r.out.find("onednn") != std::string::npos);
+
+  for (const std::string backend : {"x86-int8", "per-channel"}) {
+    const fs::path dir = tmp.path / "out" / backend;
+    for (const char* f : {"model.pt", "manifest.json", "qparams.json", "annotation.json", "layers.json"})
+      CHECK_MESSAGE(fs::exists(dir / f), (dir / f).string());
+    const auto manifest = nlohmann::json::parse(slurp(dir / "manifest.json"));
+    CHECK(manifest["backends"][0]["name"] == backend);
+    CHECK(manifest["sqnr_db"].get<double>() > 10.0);
+    CHECK_FALSE(nlohmann::json::parse(slurp(dir / "layers.json")).empty());
+    // The exported model loads and runs in LibTorch.
+    auto module = torch::jit::load((dir / "model.pt").string());
+    const auto out = module.forward({torch::randn({4, 1, 28, 28})}).toTensor();
+    CHECK(out.sizes() == at::IntArrayRef{4, 10});
+  }
+  CHECK(fs::exists(tmp.path / "out" / "x86-int8" / "model_reference.pt"));
+  CHECK(nlohmann::json::parse(
+            slurp(tmp.path / "out" / "per-channel" / "manifest.json"))["backend_options"]["weight_bits"] == "4");
+  const auto summary = nlohmann::json::parse(slurp(tmp.path / "out" / "summary.json"));
+  CHECK(summary["backends"].size() == 2);
+  CHECK(summary["passed"] == true);
+  for (const auto& e : fs::directory_iterator(tmp.path / "out"))
+    CHECK_MESSAGE(e.path().filename().string().rfind(".qsdk-run-", 0) != 0, "staging left behind");
+}
+
+TEST_CASE("flags override the config, and --print-config shows the merged result") {
+  TempDir tmp("qsdk_run_flags");
+  const auto cfg = write(tmp.path / "run.yaml", small_config(tmp.path / "out"));
+  const auto r = qsdk_run(shell_quote(cfg.string()) +
+                          " --print-config --backend per-channel --model zoo:resnet18 "
+                          "--output /elsewhere --batches 5");
+  REQUIRE(r.exit_code == 0);
+  CHECK(r.out.find("source: zoo:resnet18") != std::string::npos);
+  CHECK(r.out.find("per-channel: {weight_bits: 4}") != std::string::npos);  // the config's options stay
+  CHECK(r.out.find("x86-int8") == std::string::npos);
+  CHECK(r.out.find("dir: /elsewhere") != std::string::npos);
+  CHECK(r.out.find("batches: 5") != std::string::npos);
+  CHECK_FALSE(fs::exists(tmp.path / "out"));  // printing runs nothing
+}
+
+TEST_CASE("a failed check exits 1 and says which") {
+  TempDir tmp("qsdk_run_check");
+  // Zero steps allowed between the lowered onednn model and its reference:
+  // integer rounding in real kernels differs by one step somewhere.
+  const auto cfg = write(tmp.path / "run.yaml", small_config(tmp.path / "out", "checks: {max_steps: 0}\n"));
+  const auto r = qsdk_run(shell_quote(cfg.string()) + " --backend x86-int8");
+  CHECK(r.exit_code == 1);
+  CHECK(r.err.find("check failed: x86-int8: lowered model differs from its reference") != std::string::npos);
+  CHECK(nlohmann::json::parse(slurp(tmp.path / "out" / "summary.json"))["passed"] == false);
+}
+
+TEST_CASE("bad input exits 2 with the place and cause") {
+  TempDir tmp("qsdk_run_bad");
+  auto r = qsdk_run(shell_quote((tmp.path / "missing.yaml").string()));
+  CHECK(r.exit_code == 2);
+  CHECK(r.err.find("missing.yaml: no such config file") != std::string::npos);
+
+  auto cfg = write(tmp.path / "typo.yaml", "model: zoo:mnist_cnn\nbackends: [x86-int8]\ncalibraton: {}\n");
+  r = qsdk_run(shell_quote(cfg.string()));
+  CHECK(r.exit_code == 2);
+  CHECK(r.err.find("typo.yaml:3:1: unknown key 'calibraton' (did you mean 'calibration'?)") != std::string::npos);
+
+  cfg = write(tmp.path / "backend.yaml", "model: zoo:mnist_cnn\nbackends: [x86_int8]\n");
+  r = qsdk_run(shell_quote(cfg.string()));
+  CHECK(r.exit_code == 2);
+  CHECK(r.err.find("backend.yaml:2:12: unknown backend 'x86_int8' (did you mean 'x86-int8'?)") != std::string::npos);
+
+  cfg = write(tmp.path / "option.yaml", "model: zoo:mnist_cnn\nbackends: {per-channel: {weight_bits: 3}}\n");
+  r = qsdk_run(shell_quote(cfg.string()));
+  CHECK(r.exit_code == 2);
+  CHECK(r.err.find("option.yaml:2:12:") != std::string::npos);
+  CHECK(r.err.find("weight_bits") != std::string::npos);
+
+  r = qsdk_run(shell_quote(cfg.string()) + " --model /nonexistent/model.pt --backend arm");
+  CHECK(r.exit_code == 2);
+  CHECK(r.err.find("/nonexistent/model.pt") != std::string::npos);
+}
+
+TEST_CASE("a run that fails part way leaves the earlier outputs as they were") {
+  TempDir tmp("qsdk_run_intact");
+  const auto cfg = write(tmp.path / "run.yaml", small_config(tmp.path / "out"));
+  REQUIRE(qsdk_run(shell_quote(cfg.string())).exit_code == 0);
+  const auto manifest = slurp(tmp.path / "out" / "x86-int8" / "manifest.json");
+  const auto model = slurp(tmp.path / "out" / "x86-int8" / "model.pt");
+
+  // Calibration data of the wrong shape: the first backend fails at calibration.
+  torch::save(torch::randn({3, 1, 5, 5}), (tmp.path / "bad.pt").string());
+  const auto r = qsdk_run(shell_quote(cfg.string()) + " --data " + shell_quote((tmp.path / "bad.pt").string()));
+  CHECK(r.exit_code == 2);
+  CHECK(r.err.find("bad.pt") != std::string::npos);
+  CHECK(slurp(tmp.path / "out" / "x86-int8" / "manifest.json") == manifest);
+  CHECK(slurp(tmp.path / "out" / "x86-int8" / "model.pt") == model);
+  for (const auto& e : fs::directory_iterator(tmp.path / "out"))
+    CHECK_MESSAGE(e.path().filename().string().rfind(".qsdk-run-", 0) != 0, "staging left behind");
+}
