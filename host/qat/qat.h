@@ -5,6 +5,7 @@
 #pragma once
 
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "annotate/annotation.h"
@@ -18,8 +19,13 @@ class PreparedModel;
 // The config's `qat:` section.
 struct QatOptions {
   int steps = 200;
+  int epochs = 0;                 // > 0: this many passes over the data instead of `steps`
+  std::string optimizer = "sgd";  // "sgd" (with momentum) or "adam"
   double lr = 0.01;
-  double momentum = 0.9;
+  double momentum = 0.9;  // sgd only
+  double weight_decay = 0;
+  // The batch size the caller opens the training source with; train_qat
+  // trains on the source's batches as they are.
   int batch_size = 32;
   // Steps after which BatchNorm statistics / observers stop updating
   // (-1: never), as PyTorch's QAT recipes do near the end of training.
