@@ -2,6 +2,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <cmath>
 #include <map>
 #include <set>
@@ -49,6 +50,9 @@ std::string blessed_spec_text(const Spec& spec, const std::vector<const CaseResu
       chosen.push_back(c);
   if (chosen.empty()) return "";
 
+  std::size_t ran = 0;
+  for (const auto* c : cases) ran += c->status != Status::Skip ? 1 : 0;
+  const bool all_ran_chosen = ran == chosen.size();
   // Reference op counts: common where every blessed backend agrees.
   std::set<std::string> ops;
   std::map<std::string, std::map<std::string, int>> ref;  // backend -> counts
@@ -61,7 +65,9 @@ std::string blessed_spec_text(const Spec& spec, const std::vector<const CaseResu
   for (const auto& op : ops) {
     std::set<int> values;
     for (const auto* c : chosen) values.insert(ref[c->backend].count(op) ? ref[c->backend][op] : 0);
-    if (values.size() == 1 && chosen.size() > 1)
+    // Common only when every backend that ran this spec is being blessed:
+    // a common count would otherwise bind a backend that has its own.
+    if (values.size() == 1 && chosen.size() > 1 && all_ran_chosen)
       common[op] = *values.begin();
     else
       for (const auto* c : chosen) own[c->backend][op] = ref[c->backend].count(op) ? ref[c->backend][op] : 0;
@@ -83,7 +89,11 @@ std::string blessed_spec_text(const Spec& spec, const std::vector<const CaseResu
     if (has_graph(m, "lowered")) {
       const double lowered = number_of(num.value("sqnr_db_lowered", json(0.0)));
       if (std::isfinite(lowered)) numerics["sqnr_lowered_min_db"] = std::floor(lowered) - 3;
-      numerics["max_steps"] = 1;
+      // Lowered vs reference: at least one step; deep models accumulate
+      // more at the output (each kernel rounds on its own).
+      const double steps = std::max(number_of(num.value("max_difference_steps", json(0.0))),
+                                    number_of(num.value("worst_kernel_steps", json(0.0))));
+      numerics["max_steps"] = std::max(1.0, std::ceil(steps - 1e-3));
     }
     if (numerics.size() > 0) b["numerics"] = numerics;
     if (b.size() > 0) per_backend[c->backend] = b;

@@ -88,7 +88,9 @@ int run_conformance(const PluginRegistry& plugins, const RunOptions& o, std::ost
     }
   if (backends.empty()) throw InputError("conformance", "no backends loaded (see qsdk plugins list)");
 
-  LoadContext context{loaded, o.models_dir, true};
+  // Every spec is validated; model files only for the specs the filter keeps
+  // (a filtered run need not have every model).
+  LoadContext context{loaded, o.models_dir, false};
   std::vector<Spec> specs = load_specs(o.spec_paths, context);
   if (!o.filters.empty()) {
     std::vector<Spec> kept;
@@ -104,6 +106,8 @@ int run_conformance(const PluginRegistry& plugins, const RunOptions& o, std::ost
     }
     specs = std::move(kept);
   }
+  context.check_model_files = true;
+  for (auto& s : specs) s = parse_spec(s.text, s.file, context, s.name);
 
   RunReport report;
   for (const auto& s : specs) report.specs.push_back(s.name);

@@ -448,7 +448,18 @@ Expectations Spec::expectations_for(const std::string& backend) const {
   if (!b.qparams.empty()) e.qparams = b.qparams;
   if (!b.shared.empty()) e.shared = b.shared;
   if (b.bias) e.bias = b.bias;
-  if (b.numerics) e.numerics = b.numerics;
+  if (b.numerics) {
+    // Bounds merge one by one: a backend's own floor keeps the common others.
+    if (!e.numerics) e.numerics = NumericsExpect{};
+    auto& n = *e.numerics;
+    const auto& o = *b.numerics;
+    if (o.sqnr_min_db) n.sqnr_min_db = o.sqnr_min_db;
+    if (o.sqnr_lowered_min_db) n.sqnr_lowered_min_db = o.sqnr_lowered_min_db;
+    if (o.max_steps) n.max_steps = o.max_steps;
+    if (o.top1_agreement_min) n.top1_agreement_min = o.top1_agreement_min;
+    if (o.layer_sqnr_min_db) n.layer_sqnr_min_db = o.layer_sqnr_min_db;
+    n.where = o.where;
+  }
   if (b.failure) e.failure = b.failure;
   return e;
 }

@@ -127,8 +127,9 @@ struct Spec {
 
   bool applies_to(const std::string& backend) const;
   // Common expectations with the backend's own merged in: a section given
-  // for the backend replaces the common one, except structure counts, which
-  // merge op by op.
+  // for the backend replaces the common one, except structure counts (op by
+  // op), structure lists given (each list replaces its own) and numerics
+  // (bound by bound), which merge.
   Expectations expectations_for(const std::string& backend) const;
 };
 

@@ -317,7 +317,7 @@ TEST_SUITE("conformance checks") {
   }
 
   TEST_CASE("slots get the labels of their whole shared group") {
-    const json qparams = json::parse(R"([{"slot": 0, "kind": "activation", "label": "%0 (aten::conv2d, a) output"}])");
+    const json qparams = json::parse(R"([{"slot": 0, "kind": "activation", "label": "%0 (aten::conv2d, a) output +2"}])");
     const json report = json::parse(R"({"nodes": [{"id": 0, "op": "aten::conv2d", "module": "a"},
                                                    {"id": 1, "op": "aten::cat", "module": ""}],
       "shared_groups": [[{"node": 0, "module": "a", "output": true}, {"node": 1, "operand": 0, "element": 0},
