@@ -7,7 +7,7 @@ PACKAGES=(
   g++ cmake make ccache clang-format
   libtorch-dev libboost-dev libboost-filesystem-dev libyaml-cpp-dev
   doctest-dev libcli11-dev nlohmann-json3-dev
-  graphviz python3-torch python3-torchvision
+  graphviz python3-torch python3-torchvision chromium
 )
 
 missing=()
