@@ -22,6 +22,7 @@ void add_annotate_command(CLI::App& app, GlobalOptions& global, int& result);
 void add_calibrate_command(CLI::App& app, GlobalOptions& global, int& result);
 void add_convert_command(CLI::App& app, GlobalOptions& global, int& result);
 void add_run_command(CLI::App& app, GlobalOptions& global, int& result);
+void add_verify_command(CLI::App& app, GlobalOptions& global, int& result);
 void add_conformance_command(CLI::App& app, GlobalOptions& global, int& result);
 
 }  // namespace qsdk::cli

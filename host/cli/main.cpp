@@ -33,6 +33,7 @@ int main(int argc, char** argv) {
   cli::add_annotate_command(app, global, result);
   cli::add_calibrate_command(app, global, result);
   cli::add_convert_command(app, global, result);
+  cli::add_verify_command(app, global, result);
   cli::add_conformance_command(app, global, result);
 
   try {

@@ -16,6 +16,7 @@
 #include "common/error.h"
 #include "common/fingerprint.h"
 #include "convert/lowering.h"
+#include "plugins/backend_yaml.h"
 #include "plugins/plugin_registry.h"
 #include "prepare/prepare.h"
 #include "prepare/qparams_report.h"
@@ -144,14 +145,21 @@ Latency measure_latency(const PipelineResult& r, const std::vector<at::Tensor>& 
   return l;
 }
 
-nlohmann::json make_manifest(const PipelineResult& r, const PipelineOptions& o,
+nlohmann::json make_manifest(const PipelineResult& r, const PipelineOptions& o, const PluginRegistry& plugins,
                              const std::vector<std::shared_ptr<const Backend>>& backends,
                              const std::vector<at::Tensor>& example_inputs) {
   nlohmann::json m;
   m["qsdk_manifest_version"] = 1;
   m["backends"] = nlohmann::json::array();
-  for (const auto& b : backends)
-    m["backends"].push_back({{"name", b->name}, {"version", b->version}, {"vendor", b->vendor}});
+  for (const auto& b : backends) {
+    const LoadedPlugin* p = plugins.find(b->name);
+    m["backends"].push_back({{"name", b->name},
+                             {"version", b->version},
+                             {"vendor", b->vendor},
+                             {"rule_hash", rule_hash(*b)},
+                             {"plugin_abi_version", p ? p->abi_version : 0},
+                             {"plugin_file", p ? p->file.string() : ""}});
+  }
   m["backend_options"] = o.backend_options;
   m["model"] = {{"source", o.model},
                 {"input_shapes", shapes_of(example_inputs)},
@@ -264,7 +272,8 @@ PipelineResult run_pipeline(const PluginRegistry& plugins, const PipelineOptions
   if (o.measure_accuracy) r.accuracy = measure_accuracy(r, o, shapes);
   if (o.measure_latency) r.latency = measure_latency(r, captured.example_inputs);
   r.seconds = seconds_since(start);
-  r.manifest = make_manifest(r, o, backends, captured.example_inputs);
+  r.manifest = make_manifest(r, o, plugins, backends, captured.example_inputs);
+  for (const auto& b : backends) r.rules_yaml[b->name] = backend_to_yaml(*b);
   return r;
 }
 
@@ -273,6 +282,7 @@ void write_pipeline_outputs(const PipelineResult& r, const std::filesystem::path
   if (r.lowered) export_torchscript(*r.reference, dir / "model_reference.pt");
   write_file_atomically(dir / "qparams.json", r.qparams.dump(2) + "\n");
   write_file_atomically(dir / "annotation.json", r.annotation_report.dump(2) + "\n");
+  for (const auto& [name, yaml] : r.rules_yaml) write_file_atomically(dir / ("rules-" + name + ".yaml"), yaml);
   write_file_atomically(dir / "manifest.json", r.manifest.dump(2) + "\n");
 }
 

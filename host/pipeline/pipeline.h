@@ -90,6 +90,10 @@ struct PipelineResult {
   std::string calibration_fingerprint;
   double seconds = 0;       // wall time of the whole pipeline
   nlohmann::json manifest;  // what manifest.json holds
+  // Each backend's rules as `qsdk plugins describe` prints them (options
+  // applied), written next to the model as rules-<backend>.yaml so that
+  // `qsdk verify` can say rule by rule what changed since.
+  std::map<std::string, std::string> rules_yaml;
 
   // The model users deploy: lowered when lowered, else the reference.
   const Graph& deployed() const { return lowered ? *lowered : *reference; }
@@ -102,7 +106,7 @@ struct PipelineResult {
 PipelineResult run_pipeline(const PluginRegistry& plugins, const PipelineOptions& options);
 
 // Writes dir/{model.pt, model_reference.pt (when lowered), manifest.json,
-// qparams.json, annotation.json}, each atomically.
+// qparams.json, annotation.json, rules-<backend>.yaml}, each atomically.
 void write_pipeline_outputs(const PipelineResult& result, const std::filesystem::path& dir);
 
 // Counts of op kinds in a graph ("aten::quantize_per_tensor" -> 3), for

@@ -2,7 +2,13 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <functional>
+#include <map>
+#include <set>
+#include <sstream>
+
 #include "common/error.h"
+#include "common/fingerprint.h"
 #include "qsdk/abi.h"
 
 namespace qsdk {
@@ -210,41 +216,134 @@ Backend backend_from_yaml(const std::string& text, const std::string& source) {
   return b;
 }
 
+namespace {
+
+// "uint8 [0, 255] affine per_tensor minmax" and the like: every field that
+// matters for the kind, for diffs.
+std::string spec_text(const QuantSpec& q) {
+  std::ostringstream o;
+  o << to_string(q.kind);
+  switch (q.kind) {
+    case SpecKind::Float: break;
+    case SpecKind::Shared: o << " with " << to_string(q.shared_with); break;
+    case SpecKind::Derived:
+      o << " " << to_string(q.dtype) << " [" << q.quant_min << ", " << q.quant_max << "] from";
+      for (const auto& e : q.derived_from) o << " " << to_string(e);
+      break;
+    case SpecKind::Fixed:
+      o << " " << to_string(q.dtype) << " [" << q.quant_min << ", " << q.quant_max << "] scale " << q.scale
+        << " zero_point " << q.zero_point;
+      break;
+    default:
+      o << " " << to_string(q.dtype) << " [" << q.quant_min << ", " << q.quant_max << "] " << to_string(q.scheme) << " "
+        << to_string(q.granularity);
+      if (q.granularity == Granularity::PerChannel) o << " axis " << q.axis;
+      o << " " << to_string(q.observer);
+      if (q.reduce_range) o << " reduce_range";
+      if (q.eps != QuantSpec{}.eps) o << " eps " << q.eps;
+  }
+  return o.str();
+}
+
+std::string list_text(const std::vector<std::string>& v) {
+  std::string s = "[";
+  for (std::size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + v[i];
+  return s + "]";
+}
+
+template <typename T>
+void changed(std::vector<std::string>& out, const std::string& what, const T& a, const T& b,
+             const std::function<std::string(const T&)>& text) {
+  if (!(a == b)) out.push_back("~ " + what + ": " + text(a) + " -> " + text(b));
+}
+
+void compare_rules(std::vector<std::string>& out, const Rule& x, const Rule& y) {
+  const std::string label = "rule '" + x.name + "' ";
+  const std::function<std::string(const std::vector<std::string>&)> as_list = list_text;
+  const std::function<std::string(const int&)> as_int = [](const int& v) { return std::to_string(v); };
+  changed(out, label + "pattern", x.pattern, y.pattern, as_list);
+  changed(out, label + "priority", x.priority, y.priority, as_int);
+  // Annotations by edge: an edge may gain, lose or change its spec.
+  std::map<std::string, std::string> ax, ay;
+  for (const auto& a : x.annotations) ax[to_string(a.edge)] = spec_text(a.spec);
+  for (const auto& a : y.annotations) ay[to_string(a.edge)] = spec_text(a.spec);
+  for (const auto& [edge, spec] : ax) {
+    auto it = ay.find(edge);
+    if (it == ay.end())
+      out.push_back("~ " + label + edge + ": " + spec + " -> (not annotated)");
+    else if (it->second != spec)
+      out.push_back("~ " + label + edge + ": " + spec + " -> " + it->second);
+  }
+  for (const auto& [edge, spec] : ay)
+    if (!ax.count(edge)) out.push_back("~ " + label + edge + ": (not annotated) -> " + spec);
+  std::vector<std::string> cx, cy;
+  for (const auto& c : x.constraints) cx.push_back(c.name);
+  for (const auto& c : y.constraints) cy.push_back(c.name);
+  changed(out, label + "constraints", cx, cy, as_list);
+}
+
+}  // namespace
+
 std::vector<std::string> compare_backends(const Backend& a, const Backend& b) {
   std::vector<std::string> out;
-  diff_field(out, "name", a.name, b.name);
-  diff_field(out, "version", a.version, b.version);
-  diff_field(out, "vendor", a.vendor, b.vendor);
-  diff_field(out, "description", a.description, b.description);
-  diff_field(out, "lowering", a.lowering, b.lowering);
-  if (a.options.size() != b.options.size()) out.push_back("number of options differs");
-  for (std::size_t i = 0; i < std::min(a.options.size(), b.options.size()); ++i) {
-    const auto &x = a.options[i], &y = b.options[i];
-    if (x.name != y.name || x.description != y.description || x.default_value != y.default_value ||
-        x.allowed != y.allowed)
-      out.push_back("option " + std::to_string(i) + " ('" + x.name + "') differs");
-  }
-  if (a.rules.size() != b.rules.size())
-    out.push_back("number of rules differs: " + std::to_string(a.rules.size()) + " vs " +
-                  std::to_string(b.rules.size()));
-  for (std::size_t i = 0; i < std::min(a.rules.size(), b.rules.size()); ++i) {
-    const Rule &x = a.rules[i], &y = b.rules[i];
-    const std::string label = "rule '" + x.name + "': ";
-    diff_field(out, label + "name", x.name, y.name);
-    diff_field(out, label + "pattern", x.pattern, y.pattern);
-    diff_field(out, label + "priority", x.priority, y.priority);
-    if (x.annotations.size() != y.annotations.size()) out.push_back(label + "number of annotations differs");
-    for (std::size_t k = 0; k < std::min(x.annotations.size(), y.annotations.size()); ++k) {
-      diff_field(out, label + "edge of annotation " + std::to_string(k), x.annotations[k].edge, y.annotations[k].edge);
-      diff_field(out, label + "spec for " + to_string(x.annotations[k].edge), x.annotations[k].spec,
-                 y.annotations[k].spec);
+  const std::function<std::string(const std::string&)> quoted = [](const std::string& v) { return "'" + v + "'"; };
+  changed(out, "name", a.name, b.name, quoted);
+  changed(out, "version", a.version, b.version, quoted);
+  changed(out, "vendor", a.vendor, b.vendor, quoted);
+  changed(out, "description", a.description, b.description, quoted);
+  const std::function<std::string(const Lowering&)> lowering = [](const Lowering& l) { return to_string(l); };
+  changed(out, "lowering", a.lowering, b.lowering, lowering);
+  std::map<std::string, const BackendOption*> ox, oy;
+  for (const auto& o : a.options) ox[o.name] = &o;
+  for (const auto& o : b.options) oy[o.name] = &o;
+  for (const auto& [name, o] : ox) {
+    auto it = oy.find(name);
+    if (it == oy.end()) {
+      out.push_back("- option '" + name + "'");
+      continue;
     }
-    std::vector<std::string> cx, cy;
-    for (const auto& c : x.constraints) cx.push_back(c.name);
-    for (const auto& c : y.constraints) cy.push_back(c.name);
-    diff_field(out, label + "constraints", cx, cy);
+    changed(out, "option '" + name + "' default", o->default_value, it->second->default_value, quoted);
+    const std::function<std::string(const std::vector<std::string>&)> as_list = list_text;
+    changed(out, "option '" + name + "' allowed", o->allowed, it->second->allowed, as_list);
+  }
+  for (const auto& [name, o] : oy)
+    if (!ox.count(name)) out.push_back("+ option '" + name + "' (default '" + o->default_value + "')");
+
+  // Rules by name, in the first backend's order, then the second's new ones.
+  std::map<std::string, const Rule*> ry;
+  for (const auto& r : b.rules) ry[r.name] = &r;
+  std::set<std::string> in_a;
+  for (const auto& r : a.rules) {
+    in_a.insert(r.name);
+    auto it = ry.find(r.name);
+    if (it == ry.end())
+      out.push_back("- rule '" + r.name + "' " + list_text(r.pattern));
+    else
+      compare_rules(out, r, *it->second);
+  }
+  for (const auto& r : b.rules)
+    if (!in_a.count(r.name)) out.push_back("+ rule '" + r.name + "' " + list_text(r.pattern));
+  // Same rules in another order change precedence at equal priority.
+  if (out.empty()) {
+    std::vector<std::string> na, nb;
+    for (const auto& r : a.rules) na.push_back(r.name);
+    for (const auto& r : b.rules) nb.push_back(r.name);
+    if (na != nb) out.push_back("~ rule order: " + list_text(na) + " -> " + list_text(nb));
   }
   return out;
+}
+
+std::string rule_hash(const Backend& backend) {
+  // Everything but the identity fields: the rules, options and lowering
+  // decide what a model becomes.
+  Backend rules_only = backend;
+  rules_only.name.clear();
+  rules_only.version.clear();
+  rules_only.vendor.clear();
+  rules_only.description.clear();
+  Fingerprint f;
+  f.add(backend_to_yaml(rules_only));
+  return f.hex();
 }
 
 }  // namespace qsdk

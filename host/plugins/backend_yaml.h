@@ -20,8 +20,17 @@ std::string backend_to_yaml(const Backend& backend);
 // and no predicate. Throws InputError.
 Backend backend_from_yaml(const std::string& text, const std::string& source);
 
-// Field-by-field comparison of two rule sets, constraints by name. Returns
-// the differences as readable lines; empty when the backends are the same.
+// Rule-by-rule comparison of two backends (rules and options matched by
+// name, annotations by edge, constraints by name), as readable lines:
+//   "- rule 'conv2d' [aten::conv2d]"            only in a
+//   "+ rule 'conv2d_hardtanh' [...]"            only in b
+//   "~ rule 'linear' out(0): <a's spec> -> <b's spec>"
+// Empty when the backends are the same.
 std::vector<std::string> compare_backends(const Backend& a, const Backend& b);
+
+// SHA-1 of a backend's rules, options and lowering (not its name, version,
+// vendor or description): what a model's manifest records so `qsdk verify`
+// can tell whether the rules changed since the model was made.
+std::string rule_hash(const Backend& backend);
 
 }  // namespace qsdk

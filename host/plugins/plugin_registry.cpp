@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "common/error.h"
+#include "plugins/backend_yaml.h"
 #include "plugins/rule_validation.h"
 #include "qsdk/abi.h"
 
@@ -130,7 +131,8 @@ bool PluginRegistry::load_file(const fs::path& file) {
                 " (the earlier one in the search path is kept)");
 
   auto holder = std::make_shared<BackendHolder>(BackendHolder{library, std::move(backend)});
-  plugins_.push_back({std::shared_ptr<const Backend>(holder, holder->backend.get()), file, abi});
+  plugins_.push_back(
+      {std::shared_ptr<const Backend>(holder, holder->backend.get()), file, abi, rule_hash(*holder->backend)});
   libraries_.push_back(library);
   return true;
 }

@@ -20,6 +20,7 @@ struct LoadedPlugin {
   std::shared_ptr<const Backend> backend;
   std::filesystem::path file;
   std::uint32_t abi_version = 0;
+  std::string rule_hash;  // of the backend with default options (backend_yaml.h)
 };
 
 struct PluginError {

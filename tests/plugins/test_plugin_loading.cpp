@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -172,7 +173,29 @@ TEST_CASE("describe YAML parses back into the same rules, for every bundled back
   changed.rules[0].annotations[0].spec.quant_max = 127;
   auto diffs = compare_backends(*r.find("arm")->backend, changed);
   REQUIRE(diffs.size() == 1);
-  CHECK(diffs[0].find("spec for in(0,0) differs") != std::string::npos);
+  INFO(diffs[0]);
+  CHECK(diffs[0].find("~ rule '" + changed.rules[0].name + "' in(0,0): observed uint8 [0, 255] affine") == 0);
+  CHECK(diffs[0].find("-> observed uint8 [0, 127] affine") != std::string::npos);
+}
+
+TEST_CASE("rule diffs name added and removed rules, and the rule hash follows the rules only") {
+  PluginRegistry r;
+  r.load_directory(kBundled);
+  const Backend& arm = *r.find("arm")->backend;
+  Backend changed = backend_from_yaml(backend_to_yaml(arm), "describe");
+  CHECK(rule_hash(changed) == rule_hash(arm));
+  CHECK(r.find("arm")->rule_hash == rule_hash(arm));
+  changed.version = "9.9.9";  // identity is not part of the hash
+  CHECK(rule_hash(changed) == rule_hash(arm));
+  const std::string removed = changed.rules.back().name;
+  changed.rules.pop_back();
+  changed.rules.push_back(Rule("gelu").match({"aten::gelu"}).input(spec::uint8_affine()).output(spec::uint8_affine()));
+  CHECK(rule_hash(changed) != rule_hash(arm));
+  const auto diffs = compare_backends(arm, changed);
+  CHECK(std::find(diffs.begin(), diffs.end(), "~ version: '0.1.0' -> '9.9.9'") != diffs.end());
+  CHECK(std::find(diffs.begin(), diffs.end(), "+ rule 'gelu' [aten::gelu]") != diffs.end());
+  CHECK(std::count_if(diffs.begin(), diffs.end(),
+                      [&](const std::string& d) { return d.rfind("- rule '" + removed + "'", 0) == 0; }) == 1);
 }
 
 TEST_CASE("bad describe YAML names file, line and column") {

@@ -1,11 +1,11 @@
 // `qsdk run` as users run it: exit codes, flag overrides, outputs that load,
 // and earlier outputs left intact when a run fails.
+#include <torch/serialize.h>
+
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
-
-#include <torch/serialize.h>
 
 #include "support/process.h"
 #include "support/torch_doctest.h"  // first: see the header
@@ -153,4 +153,36 @@ TEST_CASE("a run that fails part way leaves the earlier outputs as they were") {
   CHECK(slurp(tmp.path / "out" / "x86-int8" / "model.pt") == model);
   for (const auto& e : fs::directory_iterator(tmp.path / "out"))
     CHECK_MESSAGE(e.path().filename().string().rfind(".qsdk-run-", 0) != 0, "staging left behind");
+}
+
+TEST_CASE("qsdk verify: unchanged rules pass, a model made with other rules is reported rule by rule") {
+  TempDir tmp("qsdk_verify");
+  const auto out = tmp.path / "out";
+  REQUIRE(run_command(shell_quote(QSDK_TEST_EXE) + " convert zoo:conv_bn_relu -b arm --data random --batches 1 " +
+                      "--output " + shell_quote(out.string()))
+              .exit_code == 0);
+  const fs::path dir = out / "arm";
+  auto r = run_command(shell_quote(QSDK_TEST_EXE) + " verify " + shell_quote(dir.string()));
+  CHECK(r.exit_code == 0);
+  CHECK(r.out.find("arm: rules unchanged") != std::string::npos);
+
+  // As if the model had been made by an earlier arm plugin whose conv
+  // activations used 7 bits: its stamp and its rules file say so.
+  auto manifest = nlohmann::json::parse(slurp(dir / "manifest.json"));
+  CHECK(manifest["backends"][0]["rule_hash"].get<std::string>().size() == 40);
+  manifest["backends"][0]["rule_hash"] = std::string(40, '0');
+  write(dir / "manifest.json", manifest.dump());
+  std::string rules = slurp(dir / "rules-arm.yaml");
+  const auto at = rules.find("quant_max: 255");
+  REQUIRE(at != std::string::npos);
+  rules.replace(at, 14, "quant_max: 127");
+  write(dir / "rules-arm.yaml", rules);
+  r = run_command(shell_quote(QSDK_TEST_EXE) + " verify " + shell_quote(dir.string()));
+  CHECK(r.exit_code == 1);
+  CHECK(r.out.find("arm: RULES CHANGED since the model was made") != std::string::npos);
+  CHECK(r.out.find("[0, 127] affine per_tensor moving_average_minmax -> observed uint8 [0, 255]") != std::string::npos);
+
+  r = run_command(shell_quote(QSDK_TEST_EXE) + " verify " + shell_quote(tmp.path.string()));
+  CHECK(r.exit_code == 2);
+  CHECK(r.err.find("manifest.json: no manifest") != std::string::npos);
 }
