@@ -15,6 +15,7 @@ namespace qsdk::cli {
 PluginRegistry load_plugins(const GlobalOptions& global, bool failures_are_errors,
                             const std::vector<std::filesystem::path>& config_dirs) {
   PluginRegistry registry;
+  registry.set_allow_unsafe(global.allow_unsafe_plugins);
   for (const auto& dir : plugin_search_path(global.plugin_dirs, config_dirs)) {
     if (global.verbose) std::cerr << "qsdk: searching plugins in " << dir.string() << "\n";
     // The bundled directory may legitimately be absent (a bare build); others were asked for.

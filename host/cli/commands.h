@@ -13,6 +13,7 @@ namespace qsdk::cli {
 struct GlobalOptions {
   std::vector<std::filesystem::path> plugin_dirs;  // --plugin-dir, repeatable
   bool verbose = false;
+  bool allow_unsafe_plugins = false;  // --allow-unsafe-plugins
 };
 
 // Each returns a callback the app runs when that subcommand was chosen.

@@ -34,6 +34,12 @@ void add_conformance_command(CLI::App& app, GlobalOptions& global, int& result) 
       ->type_name("NAME");
   cmd->add_option("--filter", args->run.filters, "Only specs whose name matches this glob (repeatable)")
       ->type_name("GLOB");
+  cmd->add_option("--timeout", args->run.case_timeout_seconds,
+                  "Kill a case's process after this many seconds and report the case as an error (0: never)")
+      ->type_name("SECONDS");
+  cmd->add_option("--memory-limit", args->run.case_memory_mb,
+                  "Address-space limit of each case's process; a plugin that exhausts it errors only its case")
+      ->type_name("MB");
   cmd->add_option("-j,--jobs", args->run.jobs, "Cases run at once, each in its own process (default: CPUs)")
       ->type_name("N");
   cmd->add_option("--threads-per-case", args->run.threads_per_case,
@@ -88,6 +94,9 @@ void add_conformance_command(CLI::App& app, GlobalOptions& global, int& result) 
     for (const auto& d : global.plugin_dirs) {
       run.child_global_args.push_back("--plugin-dir");
       run.child_global_args.push_back(d.string());
+    }
+    if (global.allow_unsafe_plugins) {
+      run.child_global_args.push_back("--allow-unsafe-plugins");
     }
     const auto registry = load_plugins(global, /*failures_are_errors=*/false);
     result = conformance::run_conformance(registry, run, std::cout);

@@ -3,10 +3,12 @@
 
 #include "cli/commands.h"
 #include "common/error.h"
+#include "common/interrupt.h"
 #include "common/threads.h"
 
 int main(int argc, char** argv) {
   using namespace qsdk;
+  interrupt::install_handlers();
   CLI::App app{
       "qsdk: quantize models with backend plugins and check the results against conformance specs.\n"
       "Exit codes: 0 success, 1 a check failed, 2 bad input (config, model, plugin, data)."};
@@ -20,6 +22,9 @@ int main(int argc, char** argv) {
                  "and the bundled plugins")
       ->type_name("DIR");
   app.add_flag("-v,--verbose", global.verbose, "Say more: plugin directories searched and files loaded");
+  app.add_flag("--allow-unsafe-plugins", global.allow_unsafe_plugins,
+               "Load plugins even when the library or its directory is writable by users other than its owner "
+               "(refused by default: loading a library runs its code)");
   int threads = 0;
   app.add_option("--threads", threads,
                  "Threads for LibTorch kernels (default: OMP_NUM_THREADS if set, else every logical CPU)")

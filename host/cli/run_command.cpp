@@ -21,8 +21,10 @@
 #include "cli/cli_support.h"
 #include "common/atomic_file.h"
 #include "common/error.h"
+#include "common/interrupt.h"
 #include "common/yaml_input.h"
 #include "config/run_config.h"
+#include "conformance/child_process.h"
 #include "conformance/reports.h"
 #include "conformance/runner.h"
 #include "pipeline/pipeline.h"
@@ -42,6 +44,9 @@ struct RunArgs {
   int batches = 0;
   bool print_config = false;
   bool no_specs = false;
+  bool isolate = false;
+  double backend_timeout = 0;  // seconds; 0: none
+  int backend_memory_mb = 0;   // 0: no limit
 };
 
 RunConfig merged_config(const RunArgs& args) {
@@ -121,30 +126,53 @@ struct Row {
   std::string backend, mode, float_acc = "-", int8_acc = "-", sqnr, size, latency = "-", lowered, conformance = "-";
 };
 
-std::vector<Row> summary_rows(const std::vector<PipelineResult>& results, const RunConfig& c,
+// One summary entry per backend: what summary.json lists, and what the
+// table is made of. An isolated backend's entry comes from its child's
+// summary.json; a backend that crashed gets {"backend", "error"}.
+nlohmann::json summary_entry(const PipelineResult& r, double max_steps) {
+  nlohmann::json j = r.manifest;
+  j.erase("qparams");
+  j["backend"] = r.backend;
+  if (r.latency) j["latency_ms"] = {{"float", r.latency->float_ms}, {"int8", r.latency->int8_ms}};
+  j["lowering_agrees"] = r.lowering_agrees(max_steps);
+  j["seconds"] = r.seconds;
+  return j;
+}
+
+std::vector<Row> summary_rows(const std::vector<nlohmann::json>& entries, const RunConfig& c,
                               const conformance::RunReport* report) {
   std::vector<Row> rows;
-  for (const auto& r : results) {
+  for (const auto& e : entries) {
     Row row;
-    row.backend = r.backend;
+    row.backend = e.value("backend", "?");
     row.mode = c.qat ? "qat" : "ptq";
-    if (r.accuracy) {
-      row.float_acc = percent(r.accuracy->float_top1);
-      row.int8_acc = percent(r.accuracy->quantized_top1);
+    if (e.contains("error")) {
+      row.sqnr = row.size = "-";
+      row.lowered = "ERROR: " + e["error"].get<std::string>();
+      rows.push_back(row);
+      continue;
     }
-    row.sqnr = fixed(r.lowered ? r.sqnr_db_lowered : r.sqnr_db, 1);
-    row.size = fixed(double(r.quantized_size) / 1024.0, 0) + " KB (" +
-               fixed(r.float_size ? double(r.quantized_size) / double(r.float_size) : 0.0, 2) + "x)";
-    if (r.latency)
-      row.latency = fixed(r.latency->float_ms, 3) + " / " + fixed(r.latency->int8_ms, 3) + " (" +
-                    fixed(r.latency->int8_ms > 0 ? r.latency->float_ms / r.latency->int8_ms : 0.0, 2) + "x)";
-    row.lowered = r.lowered ? std::string(to_string(r.target)) + ", " + fixed(r.max_difference_steps, 2) + " steps"
-                            : "reference Q/DQ";
-    if (!r.lowering_agrees(c.max_steps)) row.lowered += " FAIL";
+    if (e.contains("accuracy")) {
+      row.float_acc = percent(e["accuracy"]["float_top1"].get<double>());
+      row.int8_acc = percent(e["accuracy"]["quantized_top1"].get<double>());
+    }
+    const auto& lowering = e["lowering"];
+    const bool lowered = lowering.contains("sqnr_db_lowered");
+    row.sqnr = fixed(lowered ? lowering["sqnr_db_lowered"].get<double>() : e["sqnr_db"].get<double>(), 1);
+    const double fsize = e["size_bytes"]["float"].get<double>(), qsize = e["size_bytes"]["quantized"].get<double>();
+    row.size = fixed(qsize / 1024.0, 0) + " KB (" + fixed(fsize > 0 ? qsize / fsize : 0.0, 2) + "x)";
+    if (e.contains("latency_ms")) {
+      const double f = e["latency_ms"]["float"].get<double>(), q = e["latency_ms"]["int8"].get<double>();
+      row.latency = fixed(f, 3) + " / " + fixed(q, 3) + " (" + fixed(q > 0 ? f / q : 0.0, 2) + "x)";
+    }
+    row.lowered = lowered ? lowering["target"].get<std::string>() + ", " +
+                                fixed(lowering["max_difference_steps"].get<double>(), 2) + " steps"
+                          : "reference Q/DQ";
+    if (!e.value("lowering_agrees", true)) row.lowered += " FAIL";
     if (report) {
       int pass = 0, total = 0;
       for (const auto& cs : report->cases)
-        if (cs.backend == r.backend) {
+        if (cs.backend == row.backend) {
           ++total;
           pass += cs.status == conformance::Status::Pass || cs.status == conformance::Status::Skip;
         }
@@ -219,12 +247,72 @@ void commit_staging(const fs::path& staging, const fs::path& dir) {
 // Removes the staging directory unless the run committed it.
 struct StagingGuard {
   fs::path path;
+  interrupt::TemporaryPath cleanup_on_signal{path};
   bool committed = false;
   ~StagingGuard() {
     std::error_code ec;
     if (!committed) fs::remove_all(path, ec);
   }
 };
+
+// --isolate: each backend runs in a child process of this executable (the
+// same `qsdk run`, one backend, specs left to the parent), so a plugin that
+// crashes, aborts, hangs or exhausts memory costs only its own row. The
+// merged config goes to the child as a file, so flags apply there too.
+std::vector<nlohmann::json> run_isolated(const GlobalOptions& global, const RunArgs& args, const RunConfig& config,
+                                         const fs::path& staging, bool& failed) {
+  const fs::path config_file = staging / ".config.yaml";
+  write_file_atomically(config_file, to_yaml(config));
+  std::vector<nlohmann::json> entries;
+  for (const auto& b : config.backends) {
+    std::cerr << "qsdk run: " << b.name << ": " << config.model << (config.qat ? " (QAT)" : " (PTQ)")
+              << ", in a child process\n";
+    const fs::path out = staging / (".child-" + b.name);
+    ChildJob job;
+    job.argv = {self_executable().string()};
+    for (const auto& d : global.plugin_dirs) job.argv.insert(job.argv.end(), {"--plugin-dir", d.string()});
+    if (global.allow_unsafe_plugins) job.argv.push_back("--allow-unsafe-plugins");
+    job.argv.insert(job.argv.end(),
+                    {"run", config_file.string(), "--backend", b.name, "--output", out.string(), "--no-specs"});
+    job.stdout_file = staging / (".child-" + b.name + ".out");
+    job.stderr_file = staging / (".child-" + b.name + ".err");
+    if (args.backend_timeout > 0)
+      job.timeout = std::chrono::milliseconds(static_cast<long>(args.backend_timeout * 1e3));
+    if (args.backend_memory_mb > 0) job.memory_limit_bytes = std::size_t(args.backend_memory_mb) << 20;
+    const ChildResult result = run_child(job);
+    // The child's own "check failed" (exit 1) still produced outputs.
+    const bool produced = result.started && !result.timed_out && result.signal == 0 &&
+                          (result.exit_code == kExitOk || result.exit_code == kExitCheckFailed) &&
+                          fs::exists(out / "summary.json");
+    if (!produced) {
+      failed = true;
+      std::string reason = result.describe();
+      if (result.started && !result.timed_out && result.signal == 0) {
+        // An error the child reported itself: its last line says what.
+        std::string tail = tail_of_file(job.stderr_file, 400);
+        while (!tail.empty() && tail.back() == '\n') tail.pop_back();
+        if (const auto nl = tail.rfind('\n'); nl != std::string::npos) tail = tail.substr(nl + 1);
+        if (!tail.empty()) reason += ": " + tail;
+      }
+      std::cerr << "qsdk: error: " << b.name << ": backend run failed in its child process: " << reason << "\n";
+      entries.push_back({{"backend", b.name}, {"error", reason}});
+      continue;
+    }
+    if (result.exit_code == kExitCheckFailed) failed = true;
+    std::ifstream in(out / "summary.json");
+    auto child_summary = nlohmann::json::parse(in);
+    for (const auto& e : child_summary["backends"]) entries.push_back(e);
+    fs::rename(out / b.name, staging / b.name);
+    fs::remove_all(out);
+  }
+  fs::remove(config_file);
+  for (const auto& b : config.backends) {
+    std::error_code ec;
+    fs::remove(staging / (".child-" + b.name + ".out"), ec);
+    fs::remove(staging / (".child-" + b.name + ".err"), ec);
+  }
+  return entries;
+}
 
 int run_run(const GlobalOptions& global, const RunArgs& args) {
   const RunConfig config = merged_config(args);
@@ -240,20 +328,24 @@ int run_run(const GlobalOptions& global, const RunArgs& args) {
   fs::remove_all(staging.path);
   fs::create_directories(staging.path);
 
-  std::vector<PipelineResult> results;
+  std::vector<nlohmann::json> entries;
   bool failed = false;
-  for (const auto& b : config.backends) {
-    std::cerr << "qsdk run: " << b.name << ": " << config.model << (config.qat ? " (QAT)" : " (PTQ)") << "\n";
-    results.push_back(run_pipeline(registry, pipeline_options(config, b)));
-    const auto& r = results.back();
-    const fs::path dir = staging.path / r.backend;
-    write_pipeline_outputs(r, dir);
-    write_file_atomically(dir / "layers.json", layers_json(r).dump(2) + "\n");
-    if (!r.lowering_agrees(config.max_steps)) {
-      failed = true;
-      std::cerr << "qsdk: check failed: " << r.backend << ": lowered model differs from its reference by "
-                << r.max_difference_steps << " output steps (limit " << config.max_steps << ")"
-                << (r.first_bad_kernel.empty() ? "" : "; first kernel over the limit: " + r.first_bad_kernel) << "\n";
+  if (args.isolate) {
+    entries = run_isolated(global, args, config, staging.path, failed);
+  } else {
+    for (const auto& b : config.backends) {
+      std::cerr << "qsdk run: " << b.name << ": " << config.model << (config.qat ? " (QAT)" : " (PTQ)") << "\n";
+      const PipelineResult r = run_pipeline(registry, pipeline_options(config, b));
+      const fs::path dir = staging.path / r.backend;
+      write_pipeline_outputs(r, dir);
+      write_file_atomically(dir / "layers.json", layers_json(r).dump(2) + "\n");
+      if (!r.lowering_agrees(config.max_steps)) {
+        failed = true;
+        std::cerr << "qsdk: check failed: " << r.backend << ": lowered model differs from its reference by "
+                  << r.max_difference_steps << " output steps (limit " << config.max_steps << ")"
+                  << (r.first_bad_kernel.empty() ? "" : "; first kernel over the limit: " + r.first_bad_kernel) << "\n";
+      }
+      entries.push_back(summary_entry(r, config.max_steps));
     }
   }
 
@@ -267,6 +359,9 @@ int run_run(const GlobalOptions& global, const RunArgs& args) {
       copts.child_global_args.insert(copts.child_global_args.end(), {"--plugin-dir", d.string()});
     for (const auto& d : config.plugin_search_paths)
       copts.child_global_args.insert(copts.child_global_args.end(), {"--plugin-dir", d.string()});
+    if (global.allow_unsafe_plugins) copts.child_global_args.push_back("--allow-unsafe-plugins");
+    copts.case_timeout_seconds = args.backend_timeout;
+    copts.case_memory_mb = args.backend_memory_mb;
     std::ostringstream log;
     if (conformance::run_conformance(registry, copts, log) != kExitOk) failed = true;
     const fs::path results_file = copts.output_dir / "results.json";
@@ -278,17 +373,9 @@ int run_run(const GlobalOptions& global, const RunArgs& args) {
     if (!failures.empty()) std::cout << failures;
   }
 
-  const auto rows = summary_rows(results, config, report ? &*report : nullptr);
+  const auto rows = summary_rows(entries, config, report ? &*report : nullptr);
   nlohmann::json summary{{"config", config.source}, {"model", config.model}, {"mode", config.qat ? "qat" : "ptq"}};
-  summary["backends"] = nlohmann::json::array();
-  for (const auto& r : results) {
-    nlohmann::json j = r.manifest;
-    j.erase("qparams");
-    j["backend"] = r.backend;
-    if (r.latency) j["latency_ms"] = {{"float", r.latency->float_ms}, {"int8", r.latency->int8_ms}};
-    j["seconds"] = r.seconds;
-    summary["backends"].push_back(j);
-  }
+  summary["backends"] = entries;
   summary["passed"] = !failed;
   write_file_atomically(staging.path / "summary.json", summary.dump(2) + "\n");
   write_file_atomically(staging.path / "summary.md", "# qsdk run: " + config.model + "\n\n" + table(rows, true));
@@ -298,7 +385,8 @@ int run_run(const GlobalOptions& global, const RunArgs& args) {
   std::cout << "\n"
             << table(rows, false) << "\n"
             << "outputs: " << config.output_dir.string() << "/{";
-  for (const auto& r : results) std::cout << r.backend << "/, ";
+  for (const auto& e : entries)
+    if (!e.contains("error")) std::cout << e["backend"].get<std::string>() << "/, ";
   std::cout << (report ? "conformance/, " : "") << "summary.json, summary.md}\n";
   if (failed) std::cout << "qsdk run: a check failed (exit 1)\n";
   return failed ? kExitCheckFailed : kExitOk;
@@ -324,6 +412,17 @@ void add_run_command(CLI::App& app, GlobalOptions& global, int& result) {
   cmd->add_option("--data", args->data, "Calibration source instead of the config's: mnist, random, or a path");
   cmd->add_option("--batches", args->batches, "Calibration batches instead of the config's")->type_name("N");
   cmd->add_flag("--no-specs", args->no_specs, "Skip the config's conformance specs");
+  cmd->add_flag("--isolate", args->isolate,
+                "Run each backend in its own child process: a plugin that crashes, aborts, hangs or runs out of "
+                "memory marks only its own row as an error (exit 1), and the other backends and reports complete");
+  cmd->add_option("--backend-timeout", args->backend_timeout,
+                  "With --isolate: kill a backend's run (and each of its conformance cases) after this many seconds "
+                  "(0: no limit)")
+      ->type_name("SECONDS");
+  cmd->add_option("--backend-memory", args->backend_memory_mb,
+                  "With --isolate: address-space limit of each backend's child process and conformance case "
+                  "(0: no limit)")
+      ->type_name("MB");
   cmd->add_flag("--print-config", args->print_config,
                 "Print the merged config (file, defaults and flags) as YAML and exit");
   cmd->callback([&global, &result, args] { result = run_run(global, *args); });

@@ -5,6 +5,7 @@
 #include <system_error>
 
 #include "common/error.h"
+#include "common/interrupt.h"
 
 namespace qsdk {
 
@@ -17,6 +18,7 @@ void write_file_atomically(const std::filesystem::path& target, const std::funct
 
   std::random_device rd;
   const fs::path tmp = dir / ("." + target.filename().string() + ".tmp-" + std::to_string(rd()));
+  const interrupt::TemporaryPath cleanup_on_signal(tmp);
   try {
     {
       std::ofstream out(tmp, std::ios::binary | std::ios::trunc);

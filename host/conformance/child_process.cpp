@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -11,6 +12,8 @@
 #include <map>
 #include <sstream>
 #include <thread>
+
+#include "common/interrupt.h"
 
 namespace qsdk {
 namespace {
@@ -64,6 +67,10 @@ pid_t spawn(const ChildJob& job, std::string& error) {
     const int devnull = open("/dev/null", O_RDONLY);
     if (devnull >= 0) dup2(devnull, STDIN_FILENO);
     for (const auto& [k, v] : job.env) setenv(k.c_str(), v.c_str(), 1);
+    if (job.memory_limit_bytes) {
+      const rlimit limit{*job.memory_limit_bytes, *job.memory_limit_bytes};
+      setrlimit(RLIMIT_AS, &limit);
+    }
     execv(argv[0], argv.data());
     const int e = errno;
     (void)!write(status_pipe[1], &e, sizeof e);
@@ -85,6 +92,9 @@ pid_t spawn(const ChildJob& job, std::string& error) {
     error = "cannot run " + job.argv[0] + ": " + std::strerror(exec_errno);
     return -1;
   }
+  // Our own group too: a Ctrl-C (which reaches only the foreground group)
+  // must not leave the child running.
+  setpgid(pid, pid);
   return pid;
 }
 
@@ -111,6 +121,7 @@ std::vector<ChildResult> run_children(const std::vector<ChildJob>& jobs, int par
                                       const std::function<void(std::size_t, const ChildResult&)>& on_done) {
   std::vector<ChildResult> results(jobs.size());
   std::map<pid_t, Running> running;
+  std::map<pid_t, int> interrupt_slots;  // so a Ctrl-C of ours kills them too
   std::size_t next = 0;
   if (parallel < 1) parallel = 1;
   auto finish = [&](std::size_t index) {
@@ -129,6 +140,7 @@ std::vector<ChildResult> run_children(const std::vector<ChildJob>& jobs, int par
         continue;
       }
       results[i].started = true;
+      interrupt_slots[pid] = interrupt::register_child_group(pid);
       Running r{i, pid, start, std::nullopt};
       if (jobs[i].timeout) r.deadline = start + *jobs[i].timeout;
       running.emplace(pid, r);
@@ -150,6 +162,8 @@ std::vector<ChildResult> run_children(const std::vector<ChildJob>& jobs, int par
       } else {
         fill(res, status);
       }
+      interrupt::unregister_child_group(interrupt_slots[it->first]);
+      interrupt_slots.erase(it->first);
       res.timed_out = it->second.timed_out;
       res.seconds = std::chrono::duration<double>(Clock::now() - it->second.start).count();
       const std::size_t index = it->second.index;

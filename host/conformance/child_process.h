@@ -21,6 +21,9 @@ struct ChildJob {
   std::filesystem::path stderr_file;  // empty: /dev/null
   std::optional<std::chrono::milliseconds> timeout;
   std::vector<std::pair<std::string, std::string>> env;  // extra environment variables
+  // Address-space limit (RLIMIT_AS) of the child: a runaway allocation fails
+  // there instead of taking the machine's memory.
+  std::optional<std::size_t> memory_limit_bytes;
 };
 
 struct ChildResult {

@@ -164,6 +164,9 @@ int run_conformance(const PluginRegistry& plugins, const RunOptions& o, std::ost
     j.stdout_file = work / (stem + ".out");
     j.stderr_file = work / (stem + ".err");
     j.env.push_back({"OMP_NUM_THREADS", std::to_string(std::max(1, o.threads_per_case))});
+    if (o.case_timeout_seconds > 0)
+      j.timeout = std::chrono::milliseconds(static_cast<long>(o.case_timeout_seconds * 1e3));
+    if (o.case_memory_mb > 0) j.memory_limit_bytes = std::size_t(o.case_memory_mb) << 20;
     std::filesystem::remove(work / (stem + ".json"), ec);
     children.push_back(std::move(j));
   }

@@ -31,6 +31,8 @@ struct RunOptions {
   bool bless = false;
   bool graphs = true;                          // graph pictures in the HTML report
   std::vector<std::string> child_global_args;  // e.g. --plugin-dir DIR, passed before "conformance"
+  double case_timeout_seconds = 0;             // kill a case's process after this long (0: never)
+  int case_memory_mb = 0;                      // address-space limit of a case's process (0: none)
 };
 
 // "K/N" -> (K, N); InputError naming `where` otherwise.

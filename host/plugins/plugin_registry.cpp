@@ -68,6 +68,17 @@ bool looks_like_elf(const fs::path& file) {
   return in.gcount() == 4 && magic[0] == 0x7f && magic[1] == 'E' && magic[2] == 'L' && magic[3] == 'F';
 }
 
+// Who besides the owner may write `path` (mode bits), or "" when nobody.
+std::string writable_by_others(const fs::path& path) {
+  std::error_code ec;
+  const auto perms = fs::status(path, ec).permissions();
+  if (ec) return "";
+  std::string who;
+  if ((perms & fs::perms::group_write) != fs::perms::none) who = "its group";
+  if ((perms & fs::perms::others_write) != fs::perms::none) who += who.empty() ? "everyone" : " and everyone";
+  return who;
+}
+
 }  // namespace
 
 PluginRegistry::PluginRegistry() = default;
@@ -95,6 +106,14 @@ bool PluginRegistry::load_file(const fs::path& file) {
   };
   std::error_code ec;
   if (!fs::is_regular_file(file, ec)) return fail("not a file");
+  // Loading a library runs its code: refuse one that someone other than its
+  // owner could have replaced, unless the user said otherwise.
+  if (!allow_unsafe_) {
+    for (const fs::path& p : {file, file.parent_path().empty() ? fs::path(".") : file.parent_path()})
+      if (const auto who = writable_by_others(p); !who.empty())
+        return fail("refused: " + std::string(p == file ? "the file" : "its directory " + p.string()) +
+                    " is writable by " + who + " (chmod go-w it, or pass --allow-unsafe-plugins)");
+  }
   if (!looks_like_elf(file)) return fail("not a shared library (no ELF header)");
 
   auto library = std::make_shared<Library>();
@@ -160,7 +179,7 @@ std::shared_ptr<const Backend> PluginRegistry::instantiate(const std::string& na
   }
   for (const auto& [key, value] : options) {
     auto it = std::find_if(plugin->backend->options.begin(), plugin->backend->options.end(),
-                           [&](const BackendOption& o) { return o.name == key; });
+                           [&k = key](const BackendOption& o) { return o.name == k; });
     if (it == plugin->backend->options.end())
       throw InputError("backend '" + name + "'", "unknown option '" + key + "'");
     if (!it->allowed.empty() && std::find(it->allowed.begin(), it->allowed.end(), value) == it->allowed.end()) {
@@ -194,8 +213,11 @@ std::vector<fs::path> plugin_search_path(const std::vector<fs::path>& flag_dirs,
   if (const char* env = std::getenv("QSDK_PLUGIN_PATH")) {
     std::stringstream ss(env);
     std::string item;
+    // Empty entries are skipped (in PATH they would mean the current
+    // directory; plugins are never loaded from it implicitly), and relative
+    // ones are made absolute so reports show where a plugin came from.
     while (std::getline(ss, item, ':'))
-      if (!item.empty()) dirs.emplace_back(item);
+      if (!item.empty()) dirs.push_back(fs::absolute(item));
   }
   dirs.insert(dirs.end(), config_dirs.begin(), config_dirs.end());
   dirs.push_back(bundled_plugin_dir());

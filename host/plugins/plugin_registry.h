@@ -43,6 +43,10 @@ class PluginRegistry {
   // Loads one library. Returns false (and records an error) on failure.
   bool load_file(const std::filesystem::path& file);
 
+  // Loading policy: a library (or its directory) writable by anyone but its
+  // owner is refused unless this is set (qsdk --allow-unsafe-plugins).
+  void set_allow_unsafe(bool allow) { allow_unsafe_ = allow; }
+
   const std::vector<LoadedPlugin>& plugins() const { return plugins_; }
   const std::vector<PluginError>& errors() const { return errors_; }
 
@@ -62,6 +66,7 @@ class PluginRegistry {
   std::vector<LoadedPlugin> plugins_;
   std::vector<std::shared_ptr<Library>> libraries_;  // parallel to plugins_
   std::vector<PluginError> errors_;
+  bool allow_unsafe_ = false;
 };
 
 // Where plugins are searched, highest precedence first: each --plugin-dir

@@ -1,0 +1,58 @@
+// Plugins that misbehave on purpose, for the fault-containment tests: each
+// loads fine (its factory and rules are valid) and fails only when the host
+// runs its code on a graph, in the conv rule's constraint. One source, one
+// fault per build, chosen by FAULT (see tests/CMakeLists.txt).
+#include <csignal>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <stdexcept>
+#include <thread>
+#include <vector>
+
+#include "qsdk/sdk.h"
+
+#define FAULT_SEGFAULT 1
+#define FAULT_ABORT 2
+#define FAULT_HANG 3
+#define FAULT_EXHAUST_MEMORY 4
+#define FAULT_THROW 5
+
+namespace {
+
+bool misbehave(const qsdk::MatchView&) {
+#if FAULT == FAULT_SEGFAULT
+  std::raise(SIGSEGV);
+#elif FAULT == FAULT_ABORT
+  std::abort();
+#elif FAULT == FAULT_HANG
+  for (;;) std::this_thread::sleep_for(std::chrono::seconds(1));
+#elif FAULT == FAULT_EXHAUST_MEMORY
+  // Touch every page, so the memory is really used, until allocation fails.
+  static std::vector<std::unique_ptr<char[]> > hoard;
+  for (;;) {
+    hoard.emplace_back(new char[64 << 20]);
+    std::memset(hoard.back().get(), 1, 64 << 20);
+  }
+#elif FAULT == FAULT_THROW
+  throw std::runtime_error("calibration table missing for this op");
+#endif
+  return true;
+}
+
+std::unique_ptr<qsdk::Backend> make_backend(const qsdk::BackendOptions&) {
+  using namespace qsdk;
+  auto b = std::make_unique<Backend>();
+  b->name = FAULT_NAME;
+  b->version = "0.0.1";
+  b->vendor = "qsdk tests";
+  Rule r("conv");
+  r.match({"aten::conv2d"}).input(spec::uint8_affine()).weight(spec::int8_symmetric()).output(spec::uint8_affine());
+  r.require("misbehaves", misbehave);
+  b->rules.push_back(r);
+  return b;
+}
+
+}  // namespace
+
+QSDK_PLUGIN(make_backend)
