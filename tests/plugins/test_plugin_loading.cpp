@@ -242,3 +242,52 @@ TEST_CASE("qsdk plugins describe prints YAML that yaml-cpp reads") {
   CHECK(doc["lowering"].as<std::string>() == "onednn");
   CHECK(doc["rules"].size() > 5);
 }
+
+TEST_CASE("loading policy: libraries or directories writable by others are refused unless allowed") {
+  const fs::path dir = fs::temp_directory_path() / "qsdk_unsafe_plugins";
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  const fs::path lib = dir / "libqsdk_arm_copy.so";
+  fs::copy_file(kBundled / "libqsdk_arm.so", lib);
+  fs::permissions(dir, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec);
+  fs::permissions(lib, fs::perms::owner_all | fs::perms::others_write | fs::perms::others_read);
+
+  PluginRegistry strict;
+  CHECK_FALSE(strict.load_file(lib));
+  REQUIRE(strict.errors().size() == 1);
+  CHECK(strict.errors()[0].cause.find("refused: the file is writable by everyone") == 0);
+
+  fs::permissions(lib, fs::perms::owner_all | fs::perms::group_read | fs::perms::others_read);
+  fs::permissions(dir, fs::perms::owner_all | fs::perms::group_all);
+  PluginRegistry strict_dir;
+  CHECK_FALSE(strict_dir.load_file(lib));
+  CHECK(strict_dir.errors().at(0).cause.find("its directory " + dir.string() + " is writable by its group") !=
+        std::string::npos);
+
+  PluginRegistry allowed;
+  allowed.set_allow_unsafe(true);
+  CHECK(allowed.load_file(lib));
+  const auto r =
+      qsdk::test::run_command(qsdk::test::shell_quote(QSDK_TEST_EXE) + " --allow-unsafe-plugins --plugin-dir " +
+                              qsdk::test::shell_quote(dir.string()) + " plugins list");
+  // Loaded, not refused: it then clashes with the bundled arm by name.
+  CHECK(r.err.find("backend name 'arm' is already provided by") != std::string::npos);
+  CHECK(r.err.find("refused") == std::string::npos);
+  fs::remove_all(dir);
+}
+
+TEST_CASE("plugins are never loaded from the current directory implicitly") {
+  const fs::path dir = fs::temp_directory_path() / "qsdk_cwd_plugins";
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  fs::permissions(dir, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec | fs::perms::others_read |
+                           fs::perms::others_exec);
+  fs::copy_file(QSDK_TEST_BROKEN_PLUGIN_DIR "/throwing_factory/libthrowing_factory.so", dir / "libplanted.so");
+  // An empty QSDK_PLUGIN_PATH entry would mean "." in PATH's convention.
+  const auto r = qsdk::test::run_command("cd " + qsdk::test::shell_quote(dir.string()) + " && QSDK_PLUGIN_PATH=':' " +
+                                         qsdk::test::shell_quote(QSDK_TEST_EXE) + " plugins list");
+  CHECK(r.exit_code == 0);
+  CHECK(r.out.find("planted") == std::string::npos);
+  CHECK(r.err.find("planted") == std::string::npos);
+  fs::remove_all(dir);
+}

@@ -1,6 +1,8 @@
 // `qsdk run` as users run it: exit codes, flag overrides, outputs that load,
 // and earlier outputs left intact when a run fails.
+#include <signal.h>
 #include <torch/serialize.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -185,4 +187,38 @@ TEST_CASE("qsdk verify: unchanged rules pass, a model made with other rules is r
   r = run_command(shell_quote(QSDK_TEST_EXE) + " verify " + shell_quote(tmp.path.string()));
   CHECK(r.exit_code == 2);
   CHECK(r.err.find("manifest.json: no manifest") != std::string::npos);
+}
+
+TEST_CASE("SIGINT in the middle of a run removes its temporaries and leaves earlier outputs intact") {
+  TempDir tmp("qsdk_run_interrupt");
+  const auto out = tmp.path / "out";
+  const auto cfg = write(tmp.path / "run.yaml", small_config(out));
+  REQUIRE(qsdk_run(shell_quote(cfg.string())).exit_code == 0);
+  const auto manifest = slurp(out / "x86-int8" / "manifest.json");
+
+  // A slower run into the same directory, interrupted once it has staged something.
+  const auto slow = write(tmp.path / "slow.yaml",
+                          "model: zoo:resnet18\nbackends: [per-channel, x86-int8]\n"
+                          "calibration: {source: random, batches: 200, batch_size: 8}\n"
+                          "output: {dir: " +
+                              out.string() + "}\n");
+  const auto started =
+      run_command(shell_quote(QSDK_TEST_EXE) + " run " + shell_quote(slow.string()) + " >/dev/null 2>&1 & echo $!");
+  const pid_t pid = std::stoi(started.out);
+  auto staged = [&] {
+    for (const auto& e : fs::directory_iterator(out))
+      if (e.path().filename().string().rfind(".qsdk-run-", 0) == 0) return true;
+    return false;
+  };
+  for (int i = 0; i < 600 && !staged(); ++i) usleep(50 * 1000);
+  REQUIRE(staged());
+  usleep(500 * 1000);
+  REQUIRE(kill(pid, SIGINT) == 0);
+  for (int i = 0; i < 200 && kill(pid, 0) == 0; ++i) usleep(50 * 1000);
+  CHECK(kill(pid, 0) != 0);  // it stopped
+
+  CHECK_FALSE(staged());
+  for (const auto& e : fs::recursive_directory_iterator(out))
+    CHECK_MESSAGE(e.path().filename().string().find(".tmp-") == std::string::npos, e.path().string());
+  CHECK(slurp(out / "x86-int8" / "manifest.json") == manifest);
 }
