@@ -128,6 +128,20 @@ std::vector<std::string> spec_problems(const QuantSpec& s) {
     out.push_back("eps must be positive");
   if (s.kind == SpecKind::Observed && s.granularity == Granularity::PerChannel && s.axis < 0)
     out.push_back("per-channel spec needs a channel axis (axis >= 0)");
+  // Qparams no observer can produce (prepare/observers.h would refuse them
+  // at prepare; refuse them at load instead, naming the rule).
+  if (s.kind == SpecKind::Observed || s.kind == SpecKind::Dynamic) {
+    const bool histogram = s.observer == ObserverKind::MSE || s.observer == ObserverKind::HistogramPercentile ||
+                           s.observer == ObserverKind::HistogramEntropy;
+    if (histogram && s.granularity == Granularity::PerChannel)
+      out.push_back(std::string("observer ") + to_string(s.observer) + " is per-tensor only; no observer computes " +
+                    "per-channel qparams from a histogram");
+    if (s.quant_min < s.quant_max && (s.quant_min > 0 || s.quant_max < 0))
+      out.push_back("range [" + std::to_string(s.quant_min) + ", " + std::to_string(s.quant_max) +
+                    "] does not contain 0, so no zero point represents 0.0 exactly");
+    if (s.reduce_range && s.scheme == Scheme::Symmetric && s.dtype == DType::UInt8)
+      out.push_back("reduce_range is not supported for symmetric uint8");
+  }
   if (s.kind == SpecKind::Dynamic && s.granularity == Granularity::PerChannel)
     out.push_back("dynamic specs are per-tensor");
   if (s.kind == SpecKind::Fixed) {

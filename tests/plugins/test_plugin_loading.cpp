@@ -88,6 +88,9 @@ TEST_CASE("broken plugins are refused with their exact cause") {
   check_refused("unknown_op",
                 "backend 'broken': invalid rules: rule 0 'conv' pattern names unknown op 'aten::frobnicate' "
                 "(expected a qualified LibTorch op such as aten::conv2d)");
+  check_refused("unobservable",
+                "backend 'broken': invalid rules: rule 0 'conv' spec for in(0,1): observer mse is per-tensor only; no "
+                "observer computes per-channel qparams from a histogram");
 }
 
 TEST_CASE("a missing plugin directory is reported") {

@@ -13,6 +13,7 @@
 #define CASE_NO_AXIS 6
 #define CASE_BAD_RANGE 7
 #define CASE_UNKNOWN_OP 8
+#define CASE_UNOBSERVABLE 9
 
 namespace {
 
@@ -37,6 +38,9 @@ std::unique_ptr<qsdk::Backend> make_backend(const qsdk::BackendOptions&) {
   r.annotations[0].spec.with_range(255, 0);
 #elif BROKEN_CASE == CASE_UNKNOWN_OP
   r.pattern = {"aten::frobnicate"};
+#elif BROKEN_CASE == CASE_UNOBSERVABLE
+  // Per-channel weights from a histogram: no observer produces these qparams.
+  r.annotations[1].spec = spec::int8_symmetric_per_channel(0).with_observer(ObserverKind::MSE);
 #endif
   b->rules.push_back(r);
   return b;
