@@ -477,7 +477,11 @@ std::string node_ref(const json& node) {
   std::string r =
       "%" + std::to_string(node.value("node", node.value("id", -1))) + " " + node.value("op", std::string());
   const auto module = node.value("module", std::string());
-  if (!module.empty()) r += " (" + module + ")";
+  const auto near = node.value("near", std::string());
+  if (!module.empty())
+    r += " (" + module + ")";
+  else if (!near.empty())
+    r += " (next to " + near + ")";
   return r;
 }
 

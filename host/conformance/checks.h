@@ -9,7 +9,8 @@
 //   error: message (rejected/error),
 //   quantized_ops: nodes a rule quantized,
 //   float_reasons: [{node, op, module, reason}]   ops left in float and why,
-//   graphs: {reference: {nodes: [{id, op, module}]}, lowered: {...}}  (lowered only when lowered),
+//   graphs: {reference: {nodes: [{id, op, module, near?}]}, lowered: {...}}  (lowered only when
+//           lowered; `near`: the module a quantize/dequantize serves),
 //   slots: [{slot, kind, label, dtype, quant_min, quant_max, scale: [], zero_point: [], axis?,
 //            tensors: [labels of every edge the slot serves]}],
 //   biases: [{node, op, module, per_channel, max_error_steps}],
@@ -75,7 +76,7 @@ CaseResult case_from_json(const nlohmann::json&);
 // as edge_label does: "%3 (aten::conv2d, layer1.0.conv1) output").
 nlohmann::json build_slots(const nlohmann::json& qparams, const nlohmann::json& annotation_report);
 
-// "%3 aten::conv2d (layer1.0.conv1)"
+// "%3 aten::conv2d (layer1.0.conv1)", "%4 aten::dequantize (next to layer1.0.conv1)"
 std::string node_ref(const nlohmann::json& node);
 
 }  // namespace qsdk::conformance

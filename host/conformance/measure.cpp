@@ -27,11 +27,25 @@ using json = nlohmann::json;
 using torch::jit::Node;
 using torch::jit::Value;
 
+// Module path of the op a quantize/dequantize (which have none) serves: its
+// producer's, else its first consumer's with one.
+std::string near_module(const Graph& g, const Node* n) {
+  for (const Value* in : n->inputs())
+    if (const auto& p = g.module_path(in->node()); !p.empty()) return p;
+  for (const Value* out : n->outputs())
+    for (const auto& use : out->uses())
+      if (const auto& p = g.module_path(use.user); !p.empty()) return p;
+  return "";
+}
+
 json graph_nodes(const Graph& g) {
   json nodes = json::array();
   for (std::size_t i = 0; i < g.nodes().size(); ++i) {
     const Node* n = g.nodes()[i];
-    nodes.push_back({{"id", static_cast<int>(i)}, {"op", n->kind().toQualString()}, {"module", g.module_path(n)}});
+    json j{{"id", static_cast<int>(i)}, {"op", n->kind().toQualString()}, {"module", g.module_path(n)}};
+    if (g.module_path(n).empty())
+      if (const auto near = near_module(g, n); !near.empty()) j["near"] = near;
+    nodes.push_back(j);
   }
   return json{{"nodes", nodes}};
 }
@@ -280,7 +294,6 @@ json measure_case(const PluginRegistry& plugins, const Spec& spec, const std::st
     }
     m["layers"] = layers;
     m["notes"] = r.notes;
-    m["sizes"] = {{"float", r.float_size}, {"quantized", r.quantized_size}};
     if (options.graph_svg) {
       try {
         std::filesystem::path dir =

@@ -349,23 +349,12 @@ std::string html_report(const RunReport& r) {
         << escape_xml(m.value("lowering", std::string("-"))) << ", " << fmt(c.seconds, 1) << " s, spec "
         << escape_xml(c.spec_file) << "</p>\n";
     if (!c.reason.empty()) h << "<pre>" << escape_xml(c.reason) << "</pre>\n";
-    if (!c.checks.empty()) {
-      h << "<table><tr><th></th><th>check</th><th>expected</th><th>found</th><th>nodes</th></tr>\n";
-      for (const auto& k : c.checks) {
-        std::string nodes;
-        for (const auto& n : k.nodes) nodes += (nodes.empty() ? "" : "\n") + n;
-        h << "<tr><td class=\"" << (k.passed ? "ok" : "bad") << "\">" << (k.passed ? "ok" : "FAIL") << "</td><td>"
-          << escape_xml(k.check) << "</td><td>" << escape_xml(k.expected) << "</td><td>" << escape_xml(k.found)
-          << "</td><td><pre>" << escape_xml(nodes) << "</pre></td></tr>\n";
-      }
-      h << "</table>\n";
-    }
     if (m.is_object() && m.contains("numerics")) {
       const json& n = m["numerics"];
       h << "<p>SQNR reference vs float " << fmt(number_of(n.value("sqnr_db", json(0.0)))) << " dB";
       if (n.contains("sqnr_db_lowered"))
         h << "; lowered vs float " << fmt(number_of(n["sqnr_db_lowered"])) << " dB; lowered vs reference "
-          << fmt(number_of(n.value("max_difference_steps", json(0.0))), 3) << " steps";
+          << fmt(number_of(n.value("max_difference_steps", json(0.0))), 3) << " steps at the output";
       if (n.contains("accuracy"))
         h << "; top-1 float " << fmt(number_of(n["accuracy"]["float_top1"]), 4) << ", quantized "
           << fmt(number_of(n["accuracy"]["quantized_top1"]), 4) << ", agreement "
@@ -373,8 +362,30 @@ std::string html_report(const RunReport& r) {
       h << "</p>\n";
     }
     if (m.is_object() && m.contains("layers") && !m["layers"].empty()) {
-      h << "<h4>Per-layer SQNR (each quantized op's output vs float, same input)</h4>\n"
+      h << "<h4>Per-layer SQNR: each quantized op's output against float on the same input (hover a bar for the "
+           "op; green &ge; 30 dB, orange &ge; 20 dB, red below)</h4>\n"
         << sqnr_chart_svg(m["layers"]) << "\n";
+    }
+    auto checks_table = [&](bool failed_only) {
+      h << "<table><tr><th></th><th>check</th><th>expected</th><th>found</th><th>nodes</th></tr>\n";
+      for (const auto& k : c.checks) {
+        if (failed_only && k.passed) continue;
+        std::string nodes;
+        for (const auto& n : k.nodes) nodes += (nodes.empty() ? "" : "<br>") + escape_xml(n);
+        h << "<tr><td class=\"" << (k.passed ? "ok" : "bad") << "\">" << (k.passed ? "ok" : "FAIL") << "</td><td>"
+          << escape_xml(k.check) << "</td><td>" << escape_xml(k.expected) << "</td><td>" << escape_xml(k.found)
+          << "</td><td>" << nodes
+          << (k.where.empty() ? "" : (nodes.empty() ? "" : "<br>") + escape_xml("spec " + k.where)) << "</td></tr>\n";
+      }
+      h << "</table>\n";
+    };
+    const auto failed = std::count_if(c.checks.begin(), c.checks.end(), [](const CheckResult& k) { return !k.passed; });
+    if (failed > 0) checks_table(true);
+    if (!c.checks.empty()) {
+      h << "<details><summary>All " << c.checks.size() << " checks ("
+        << c.checks.size() - static_cast<std::size_t>(failed) << " passed)</summary>\n";
+      checks_table(false);
+      h << "</details>\n";
     }
     if (m.is_object() && m.contains("graph_svg")) {
       h << "<details><summary>Converted graph ("

@@ -317,7 +317,8 @@ TEST_SUITE("conformance checks") {
   }
 
   TEST_CASE("slots get the labels of their whole shared group") {
-    const json qparams = json::parse(R"([{"slot": 0, "kind": "activation", "label": "%0 (aten::conv2d, a) output +2"}])");
+    const json qparams =
+        json::parse(R"([{"slot": 0, "kind": "activation", "label": "%0 (aten::conv2d, a) output +2"}])");
     const json report = json::parse(R"({"nodes": [{"id": 0, "op": "aten::conv2d", "module": "a"},
                                                    {"id": 1, "op": "aten::cat", "module": ""}],
       "shared_groups": [[{"node": 0, "module": "a", "output": true}, {"node": 1, "operand": 0, "element": 0},
@@ -457,7 +458,10 @@ TEST_SUITE("conformance child processes") {
     CHECK(results[2].describe().find("timed out") == 0);
     CHECK_FALSE(results[3].started);
     CHECK(results[3].describe().find("cannot run /nonexistent/program") != std::string::npos);
-    const auto ok = run_child({{"/bin/sh", "-c", "test \"$QSDK_X\" = 7"}, {}, {}, std::nullopt, {{"QSDK_X", "7"}}});
+    ChildJob env_job;
+    env_job.argv = {"/bin/sh", "-c", "test \"$QSDK_X\" = 7"};
+    env_job.env = {{"QSDK_X", "7"}};
+    const auto ok = run_child(env_job);
     CHECK(ok.ok());
     fs::remove_all(dir);
   }
