@@ -317,6 +317,7 @@ QatResult train_qat(Graph& graph, const Annotation& annotation, const QatOptions
   t.epochs = options.epochs;
   t.optimizer = parse_optimizer(options.optimizer, "qat.optimizer");
   t.lr = options.lr;
+  t.schedule = parse_lr_schedule(options.lr_schedule, "qat.lr_schedule");
   t.momentum = options.momentum;
   t.weight_decay = options.weight_decay;
   t.label = "qat";

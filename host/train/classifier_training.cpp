@@ -27,6 +27,12 @@ OptimizerKind parse_optimizer(const std::string& name, const std::string& where)
   throw InputError(where, "unknown optimizer '" + name + "'; expected sgd or adam");
 }
 
+LrSchedule parse_lr_schedule(const std::string& name, const std::string& where) {
+  if (name == "constant") return LrSchedule::Constant;
+  if (name == "cosine") return LrSchedule::Cosine;
+  throw InputError(where, "unknown learning-rate schedule '" + name + "'; expected constant or cosine");
+}
+
 namespace {
 
 std::unique_ptr<torch::optim::Optimizer> make_optimizer(const std::vector<at::Tensor>& parameters,
@@ -78,6 +84,10 @@ TrainResult train_classifier(const ClassifierForward& forward, const std::vector
   double running = 0;  // exponential average of the loss, for the progress bar
   for (std::size_t step = 0; step < steps; ++step) {
     if (before_step) before_step(int(step));
+    if (options.schedule == LrSchedule::Cosine) {
+      const double lr = options.lr * 0.5 * (1 + std::cos(M_PI * double(step) / double(steps)));
+      for (auto& group : optimizer->param_groups()) group.options().set_lr(lr);
+    }
     const std::size_t index = step % batches;
     const Batch batch = data.batch(index);
     const at::Tensor& labels = labels_of(batch, data, index);

@@ -20,9 +20,15 @@ namespace qsdk {
 class DataSource;
 
 enum class OptimizerKind { Sgd, Adam };
+enum class LrSchedule {
+  Constant,
+  Cosine  // lr * (1 + cos(pi * step / steps)) / 2: from lr down to ~0 at the last step
+};
 const char* to_string(OptimizerKind);
 // "sgd" or "adam"; InputError(where, ...) otherwise.
 OptimizerKind parse_optimizer(const std::string& name, const std::string& where);
+// "constant" or "cosine"; InputError(where, ...) otherwise.
+LrSchedule parse_lr_schedule(const std::string& name, const std::string& where);
 
 struct TrainOptions {
   // Steps (one batch each). 0: `epochs` passes over the source, i.e.
@@ -32,6 +38,7 @@ struct TrainOptions {
   int epochs = 1;
   OptimizerKind optimizer = OptimizerKind::Sgd;
   double lr = 0.01;
+  LrSchedule schedule = LrSchedule::Constant;
   double momentum = 0.9;  // SGD only
   double weight_decay = 0;
   std::string label = "train";  // progress bar label

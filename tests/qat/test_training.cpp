@@ -108,6 +108,34 @@ TEST_CASE("train_classifier: loss falls on a separable problem, accuracy rises, 
                     doctest::Contains("loss is not finite at step 1; lower the learning rate"));
 }
 
+TEST_CASE("train_classifier: a cosine schedule takes the learning rate from lr down to about 0") {
+  ToySource data;
+  auto step_sizes = [&](LrSchedule schedule) {
+    auto w = torch::zeros({2, 2}).requires_grad_(true);
+    ClassifierForward forward = [&](const std::vector<at::Tensor>& in) { return torch::linear(in.at(0), w); };
+    TrainOptions o;
+    o.steps = 10;
+    o.lr = 0.1;
+    o.momentum = 0;
+    o.schedule = schedule;
+    o.progress = false;
+    std::vector<at::Tensor> before;
+    train_classifier(forward, {w}, data, o, [&](int) { before.push_back(w.detach().clone()); });
+    before.push_back(w.detach().clone());
+    return std::pair<double, double>{(before[1] - before[0]).norm().item<double>(),
+                                     (before[10] - before[9]).norm().item<double>()};
+  };
+  // Step 9 of 10 runs at lr (1 + cos(0.9 pi)) / 2 = 0.0245 lr.
+  const auto [first_cos, last_cos] = step_sizes(LrSchedule::Cosine);
+  CHECK(last_cos < 0.1 * first_cos);
+  const auto [first_const, last_const] = step_sizes(LrSchedule::Constant);
+  CHECK(last_const > 0.5 * first_const);
+  CHECK(first_cos == doctest::Approx(first_const));
+  CHECK(parse_lr_schedule("cosine", "x") == LrSchedule::Cosine);
+  CHECK_THROWS_WITH(parse_lr_schedule("step", "qat.lr_schedule"),
+                    "qat.lr_schedule: unknown learning-rate schedule 'step'; expected constant or cosine");
+}
+
 TEST_CASE("zoo:mnist_cnn_trained reaches at least 95% on held-out MNIST digits, from its cache") {
   require_mnist();
   auto model = capture_model("zoo:mnist_cnn_trained");
