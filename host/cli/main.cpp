@@ -18,8 +18,8 @@ int main(int argc, char** argv) {
 
   cli::GlobalOptions global;
   app.add_option("--plugin-dir", global.plugin_dirs,
-                 "Directory to load backend plugins from; repeatable, searched before QSDK_PLUGIN_PATH "
-                 "and the bundled plugins")
+                 "Directory to load backend plugins from; repeatable, searched before QSDK_PLUGIN_PATH, a run "
+                 "config's plugins.search_paths and the bundled plugins")
       ->type_name("DIR");
   app.add_flag("-v,--verbose", global.verbose, "Say more: plugin directories searched and files loaded");
   app.add_flag("--allow-unsafe-plugins", global.allow_unsafe_plugins,

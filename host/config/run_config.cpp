@@ -25,8 +25,10 @@ struct Reader {
   fs::path base_dir;
 
   fs::path path(const YAML::Node& n, const std::string& what) const {
+    // Absolute, so the merged config means the same wherever it is written
+    // (qsdk run --isolate hands it to child processes as a file).
     const fs::path p = scalar<std::string>(source, n, what);
-    return p.is_absolute() || base_dir.empty() ? p : base_dir / p;
+    return fs::absolute(p.is_absolute() || base_dir.empty() ? p : base_dir / p).lexically_normal();
   }
 
   std::vector<std::int64_t> shape(const YAML::Node& n) const {
@@ -164,7 +166,9 @@ struct Reader {
       fs::path p = path(item, "a spec file");
       const fs::path bundled = bundled_spec_dir() / scalar<std::string>(source, item, "a spec file");
       if (!fs::exists(p) && fs::exists(bundled)) p = bundled;
-      if (!fs::exists(p)) throw InputError(where(source, item), "spec file '" + p.string() + "' not found");
+      if (!fs::exists(p))
+        throw InputError(where(source, item), "spec file '" + item.Scalar() + "' not found (looked for " + p.string() +
+                                                  " and " + bundled.string() + ")");
       c.specs.push_back(p);
     }
   }

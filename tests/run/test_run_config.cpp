@@ -120,8 +120,8 @@ TEST_CASE("models: unknown zoo names get a suggestion, missing files are named")
 }
 
 TEST_CASE("missing spec files are named") {
-  CHECK(error_of("model: zoo:mnist_cnn\nbackends: [arm]\nspecs: [nope/none.yaml]\n") ==
-        "cfg.yaml:3:9: spec file 'nope/none.yaml' not found");
+  CHECK(error_of("model: zoo:mnist_cnn\nbackends: [arm]\nspecs: [nope/none.yaml]\n")
+            .find("cfg.yaml:3:9: spec file 'nope/none.yaml' not found (looked for ") == 0);
 }
 
 TEST_CASE("conflicting overrides are errors at their place") {
