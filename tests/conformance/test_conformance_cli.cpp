@@ -76,7 +76,7 @@ json comparable(json j) {
 }  // namespace
 
 TEST_SUITE("conformance cli") {
-  TEST_CASE("a correct spec passes on all three backends and writes the three reports") {
+  TEST_CASE("conformance: a correct spec passes on all three backends and writes the three reports") {
     TempDir dir;
     dir.write("specs/conv.yaml", conv_model() + R"(backends: all
 expect:
@@ -102,7 +102,8 @@ per_backend:
     CHECK(results["cases"][0]["measurement"]["numerics"].contains("sqnr_db"));
   }
 
-  TEST_CASE("a deliberately wrong spec fails: each message names the check, expected, found and the node") {
+  TEST_CASE(
+      "conformance: a deliberately wrong spec fails: each message names the check, expected, found and the node") {
     TempDir dir;
     const auto spec = dir.write("wrong.yaml", conv_model() + R"(backends: [x86-int8]
 expect:
@@ -134,7 +135,7 @@ expect:
     CHECK(read(dir.path / "out" / "report.html").find("qparams[all_weights].dtype") != std::string::npos);
   }
 
-  TEST_CASE("bad specs: file:line:column and the cause, exit 2, nothing run") {
+  TEST_CASE("conformance: bad specs: file:line:column and the cause, exit 2, nothing run") {
     TempDir dir;
     struct Case {
       const char* name;
@@ -168,7 +169,7 @@ expect:
     CHECK(shard.err.find("expected K/N with 1 <= K <= N") != std::string::npos);
   }
 
-  TEST_CASE("parallel equals serial; shards merged equal the whole run") {
+  TEST_CASE("conformance: parallel equals serial; shards merged equal the whole run") {
     TempDir dir;
     dir.write("specs/conv.yaml", conv_model());
     dir.write("specs/cat.yaml", "model: {zoo: conv_cat}\nexpect: {numerics: {sqnr_min_db: 20}}\n");
@@ -203,7 +204,7 @@ expect:
     CHECK(partial.out.find("no shard ran this case") != std::string::npos);
   }
 
-  TEST_CASE("--bless writes the measured structure of a spec without one, and the blessed spec passes") {
+  TEST_CASE("conformance: --bless writes the measured structure of a spec without one, and the blessed spec passes") {
     TempDir dir;
     const auto spec = dir.write("specs/new_model.yaml", "# a model just added\nmodel: {zoo: residual_add}\n");
     const auto r = conformance(shell_quote((dir.path / "specs").string()) + " --bless -o " +
@@ -224,7 +225,7 @@ expect:
     CHECK(again.out.find("3 passed") != std::string::npos);
   }
 
-  TEST_CASE("expected failures pass, unexpected rejections are errors, skips say why") {
+  TEST_CASE("conformance: expected failures pass, unexpected rejections are errors, skips say why") {
     TempDir dir;
     const auto spec = dir.write("xfail.yaml", conv_model() + R"(backends: all
 options:
@@ -263,7 +264,7 @@ bool has_chromium() { return run_command("command -v chromium").exit_code == 0; 
 TEST_SUITE("conformance html") {
   // CI installs chromium through scripts/setup.sh; without it this test is
   // skipped, and says so.
-  TEST_CASE("the HTML report opens in headless Chromium without errors, with the matrix and a chart" *
+  TEST_CASE("conformance: the HTML report opens in headless Chromium without errors, with the matrix and a chart" *
             doctest::skip(!has_chromium()) * doctest::description("skipped: chromium not installed")) {
     if (!has_chromium()) {
       MESSAGE("skipped: chromium not installed");

@@ -95,7 +95,7 @@ const CheckResult* first_failure(const CaseResult& r) {
 }  // namespace
 
 TEST_SUITE("conformance specs") {
-  TEST_CASE("a full spec parses: model, pipeline, backends, options, expectations per backend") {
+  TEST_CASE("conformance: a full spec parses: model, pipeline, backends, options, expectations per backend") {
     const Spec s = parse(R"(name: conv_unit
 description: one conv
 model: {zoo: conv_bn_relu, seed: 3}
@@ -141,20 +141,20 @@ per_backend:
     CHECK(arm.failure);
   }
 
-  TEST_CASE("YAML syntax error: file:line:column and the cause") {
+  TEST_CASE("conformance: YAML syntax error: file:line:column and the cause") {
     const auto e = error_of("model: {zoo: conv_bn_relu\nbackends: [x86-int8\n");
     CHECK(e.find("spec.yaml:") == 0);
     CHECK(e.find("YAML syntax error") != std::string::npos);
   }
 
-  TEST_CASE("unknown key: file:line:column and did you mean") {
+  TEST_CASE("conformance: unknown key: file:line:column and did you mean") {
     const auto e = error_of("model: {zoo: conv_bn_relu}\nexpect:\n  structure:\n    coutns: {aten::conv2d: 1}\n");
     CHECK(e.find("spec.yaml:4:5: unknown key 'coutns' (did you mean 'counts'?)") == 0);
     CHECK(error_of("model: {zoo: conv_bn_relu}\nbackend: all\n")
               .find("spec.yaml:2:1: unknown key 'backend' (did you mean 'backends'?)") == 0);
   }
 
-  TEST_CASE("unknown backend: file:line:column and the loaded ones") {
+  TEST_CASE("conformance: unknown backend: file:line:column and the loaded ones") {
     const auto e = error_of("model: {zoo: conv_bn_relu}\nbackends: [x86-int8, arn]\n");
     CHECK(e.find("spec.yaml:2:22: unknown backend 'arn' (did you mean 'arm'?)") == 0);
     CHECK(e.find("per-channel") != std::string::npos);
@@ -162,7 +162,7 @@ per_backend:
               .find("spec.yaml:3:3: unknown backend 'x86_int8'") == 0);
   }
 
-  TEST_CASE("missing model: zoo name or file, at file:line:column") {
+  TEST_CASE("conformance: missing model: zoo name or file, at file:line:column") {
     const auto zoo = error_of("model: {zoo: resnet19}\n");
     CHECK(zoo.find("spec.yaml:1:14: missing model: no zoo model 'resnet19' (did you mean 'resnet18'?)") == 0);
     const auto file = error_of("model:\n  file: nothere.pt\n  input_shapes: [[1, 3, 8, 8]]\n");
@@ -173,7 +173,7 @@ per_backend:
     CHECK(error_of("backends: all\n").find("spec.yaml:1:1: a spec needs 'model'") == 0);
   }
 
-  TEST_CASE("wrong types and values are refused where they are") {
+  TEST_CASE("conformance: wrong types and values are refused where they are") {
     CHECK(error_of("model: {zoo: conv_bn_relu}\nexpect: {structure: {counts: {conv2d: 1}}}\n")
               .find("op names are qualified, e.g. 'aten::conv2d'") != std::string::npos);
     CHECK(error_of("model: {zoo: conv_bn_relu}\nexpect: {structure: {counts: {aten::conv2d: many}}}\n")
@@ -190,7 +190,7 @@ per_backend:
           std::string::npos);
   }
 
-  TEST_CASE("spec files in directories: sorted, named by relative path, duplicate names refused") {
+  TEST_CASE("conformance: spec files in directories: sorted, named by relative path, duplicate names refused") {
     const auto dir = temp_dir();
     fs::create_directories(dir / "unit");
     std::ofstream(dir / "unit" / "b.yaml") << "model: {zoo: conv_bn_relu}\n";
@@ -208,7 +208,7 @@ per_backend:
 }
 
 TEST_SUITE("conformance checks") {
-  TEST_CASE("a measurement that meets every expectation passes") {
+  TEST_CASE("conformance: a measurement that meets every expectation passes") {
     const auto r = run_checks(R"(expect:
   structure:
     counts: {aten::quantize_per_tensor: 2, aten::dequantize: 3, aten::conv2d: 1}
@@ -233,7 +233,7 @@ TEST_SUITE("conformance checks") {
     CHECK_FALSE(r.unspecified);
   }
 
-  TEST_CASE("wrong count: names the check, expected, found and the nodes") {
+  TEST_CASE("conformance: wrong count: names the check, expected, found and the nodes") {
     const auto r = run_checks("expect: {structure: {counts: {aten::dequantize: 2}}}\n");
     CHECK(r.status == Status::Fail);
     const auto* f = first_failure(r);
@@ -244,7 +244,7 @@ TEST_SUITE("conformance checks") {
     CHECK(msg.find("spec.yaml:2:") != std::string::npos);
   }
 
-  TEST_CASE("wrong dtype: names the tensor with its node and module") {
+  TEST_CASE("conformance: wrong dtype: names the tensor with its node and module") {
     const auto r = run_checks("expect: {qparams: [{select: all_weights, dtype: uint8}]}\n");
     const auto* f = first_failure(r);
     REQUIRE(f);
@@ -255,7 +255,7 @@ TEST_SUITE("conformance checks") {
     CHECK(f->nodes[0].find("%0 (aten::conv2d, conv) input 1") != std::string::npos);
   }
 
-  TEST_CASE("SQNR bound too high: found value and the weakest layers") {
+  TEST_CASE("conformance: SQNR bound too high: found value and the weakest layers") {
     const auto r = run_checks("expect: {numerics: {sqnr_min_db: 60}}\n");
     const auto* f = first_failure(r);
     REQUIRE(f);
@@ -264,7 +264,7 @@ TEST_SUITE("conformance checks") {
     CHECK(f->nodes[0].find("%1 aten::relu (relu) 12.50 dB") != std::string::npos);
   }
 
-  TEST_CASE("sequence, absent, symmetric, shared, steps and layer SQNR failures") {
+  TEST_CASE("conformance: sequence, absent, symmetric, shared, steps and layer SQNR failures") {
     auto fails = [](const std::string& yaml) {
       const auto r = run_checks(yaml);
       const auto* f = first_failure(r);
@@ -284,7 +284,7 @@ TEST_SUITE("conformance checks") {
     CHECK(fails("expect: {qparams: [{select: '*softmax*', dtype: uint8}]}\n").find("found none") != std::string::npos);
   }
 
-  TEST_CASE("a lowered expectation on a backend that does not lower fails with the reason") {
+  TEST_CASE("conformance: a lowered expectation on a backend that does not lower fails with the reason") {
     auto m = conv_measurement();
     m["graphs"].erase("lowered");
     m["lowering"] = "reference";
@@ -294,7 +294,7 @@ TEST_SUITE("conformance checks") {
     CHECK(f->found.find("the backend does not lower (reference)") != std::string::npos);
   }
 
-  TEST_CASE("expected failures: reject and skip, with their reason") {
+  TEST_CASE("conformance: expected failures: reject and skip, with their reason") {
     json rejected{{"outcome", "rejected"}, {"error", "backend 'arm': dynamic linear is not supported"}};
     CHECK(run_checks("expect: {expect_failure: {kind: reject, reason: dynamic linear}}\n", rejected).status ==
           Status::Pass);
@@ -316,7 +316,7 @@ TEST_SUITE("conformance checks") {
     CHECK(ran.checks.at(0).found.find("the pipeline ran") != std::string::npos);
   }
 
-  TEST_CASE("slots get the labels of their whole shared group") {
+  TEST_CASE("conformance: slots get the labels of their whole shared group") {
     const json qparams =
         json::parse(R"([{"slot": 0, "kind": "activation", "label": "%0 (aten::conv2d, a) output +2"}])");
     const json report = json::parse(R"({"nodes": [{"id": 0, "op": "aten::conv2d", "module": "a"},
@@ -349,7 +349,7 @@ TEST_SUITE("conformance reports") {
     return r;
   }
 
-  TEST_CASE("matrix, failures, JUnit and HTML") {
+  TEST_CASE("conformance: matrix, failures, JUnit and HTML") {
     const auto r = sample_report();
     CHECK(r.exit_code() == 1);
     const auto matrix = matrix_text(r);
@@ -372,7 +372,7 @@ TEST_SUITE("conformance reports") {
     CHECK(html.find("%1 aten::relu (relu): 12.50 dB") != std::string::npos);
   }
 
-  TEST_CASE("results.json round-trips; shards merge into the single run's report") {
+  TEST_CASE("conformance: results.json round-trips; shards merge into the single run's report") {
     const auto whole = sample_report();
     const auto back = report_from_json(report_json(whole), "r.json");
     CHECK(report_json(back) == report_json(whole));
@@ -395,7 +395,7 @@ TEST_SUITE("conformance reports") {
     CHECK(partial.count(Status::Error) == 2);
   }
 
-  TEST_CASE("shards: a deterministic slice, every case in exactly one") {
+  TEST_CASE("conformance: shards: a deterministic slice, every case in exactly one") {
     CHECK(parse_shard("2/4") == std::make_pair(2, 4));
     CHECK_THROWS_AS(parse_shard("5/4"), InputError);
     CHECK_THROWS_AS(parse_shard("0/4"), InputError);
@@ -408,7 +408,7 @@ TEST_SUITE("conformance reports") {
     }
   }
 
-  TEST_CASE("bless writes the measured structure of passing unspecified cases") {
+  TEST_CASE("conformance: bless writes the measured structure of passing unspecified cases") {
     const auto dir = temp_dir();
     std::ofstream(dir / "conv.yaml") << "# a new model\nmodel: {zoo: conv_bn_relu}\n";
     Spec s = load_spec(dir / "conv.yaml", kContext);
@@ -437,7 +437,7 @@ TEST_SUITE("conformance reports") {
 }
 
 TEST_SUITE("conformance child processes") {
-  TEST_CASE("exit codes, signals, timeouts and output files, reported in job order") {
+  TEST_CASE("conformance: exit codes, signals, timeouts and output files, reported in job order") {
     const auto dir = temp_dir();
     std::vector<ChildJob> jobs(4);
     jobs[0].argv = {"/bin/sh", "-c", "echo out; echo err >&2; exit 3"};
