@@ -24,8 +24,11 @@ const std::vector<std::string> kModelKeys{"zoo", "file", "search", "input_shapes
 const std::vector<std::string> kPipelineKeys{"mode",      "calibration", "qat",       "observer",
                                              "overrides", "lower",       "max_steps", "accuracy"};
 const std::vector<std::string> kCalibrationKeys{"source", "batches", "batch_size", "seed"};
-const std::vector<std::string> kQatKeys{
-    "steps", "lr", "momentum", "batch_size", "freeze_bn_after", "freeze_observers_after"};
+const std::vector<std::string> kQatKeys{"steps",           "epochs",
+                                        "optimizer",       "lr",
+                                        "lr_schedule",     "momentum",
+                                        "weight_decay",    "batch_size",
+                                        "freeze_bn_after", "freeze_observers_after"};
 const std::vector<std::string> kExpectKeys{"structure", "lowered",  "qparams",       "shared",
                                            "bias",      "numerics", "expect_failure"};
 const std::vector<std::string> kStructureKeys{"counts", "present", "absent", "sequence"};
@@ -328,6 +331,18 @@ struct Parser {
       } else if (key == "qat") {
         check_keys(source, v, kQatKeys, "qat");
         if (v["steps"]) p.qat_options.steps = integer(v["steps"], "steps");
+        if (v["epochs"]) p.qat_options.epochs = integer(v["epochs"], "epochs");
+        if (v["optimizer"]) {
+          p.qat_options.optimizer = scalar<std::string>(source, v["optimizer"], "optimizer");
+          if (p.qat_options.optimizer != "sgd" && p.qat_options.optimizer != "adam")
+            throw InputError(at(v["optimizer"]), "optimizer must be 'sgd' or 'adam'");
+        }
+        if (v["lr_schedule"]) {
+          p.qat_options.lr_schedule = scalar<std::string>(source, v["lr_schedule"], "lr_schedule");
+          if (p.qat_options.lr_schedule != "cosine" && p.qat_options.lr_schedule != "constant")
+            throw InputError(at(v["lr_schedule"]), "lr_schedule must be 'cosine' or 'constant'");
+        }
+        if (v["weight_decay"]) p.qat_options.weight_decay = number(v["weight_decay"], "weight_decay");
         if (v["lr"]) p.qat_options.lr = number(v["lr"], "lr");
         if (v["momentum"]) p.qat_options.momentum = number(v["momentum"], "momentum");
         if (v["batch_size"]) p.qat_options.batch_size = integer(v["batch_size"], "batch_size");
