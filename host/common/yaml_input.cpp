@@ -8,19 +8,29 @@
 namespace qsdk::yaml {
 namespace {
 
+// Nodes a document may expand to. Aliases let a few hundred bytes name
+// billions of nodes ("a billion laughs"), which every reader would then
+// walk; real configs, specs and backend descriptions have a few thousand.
+constexpr std::size_t kMaxNodes = 1000000;
+
 // yaml-cpp keeps the last of duplicate keys silently; a config with two
-// `backends:` is almost certainly a mistake, so refuse it.
-void reject_duplicate_keys(const std::string& source, const YAML::Node& n, int depth) {
+// `backends:` is almost certainly a mistake, so refuse it. Also bounds the
+// document's depth and its size with aliases expanded.
+void reject_duplicate_keys(const std::string& source, const YAML::Node& n, int depth, std::size_t& nodes) {
   if (depth > 64) throw InputError(where(source, n), "nesting deeper than 64 levels");
+  if (++nodes > kMaxNodes)
+    throw InputError(where(source, n),
+                     "more than " + std::to_string(kMaxNodes) + " nodes with aliases expanded (aliases nested too deep)");
   if (n.IsMap()) {
     std::set<std::string> seen;
     for (const auto& kv : n) {
       if (kv.first.IsScalar() && !seen.insert(kv.first.Scalar()).second)
         throw InputError(where(source, kv.first), "duplicate key '" + kv.first.Scalar() + "'");
-      reject_duplicate_keys(source, kv.second, depth + 1);
+      reject_duplicate_keys(source, kv.first, depth + 1, nodes);
+      reject_duplicate_keys(source, kv.second, depth + 1, nodes);
     }
   } else if (n.IsSequence()) {
-    for (const auto& item : n) reject_duplicate_keys(source, item, depth + 1);
+    for (const auto& item : n) reject_duplicate_keys(source, item, depth + 1, nodes);
   }
 }
 
@@ -58,7 +68,8 @@ YAML::Node load_text(const std::string& text, const std::string& source) {
     throw InputError(source + ":" + std::to_string(e.mark.line + 1) + ":" + std::to_string(e.mark.column + 1),
                      "YAML syntax error: " + e.msg);
   }
-  reject_duplicate_keys(source, root, 0);
+  std::size_t nodes = 0;
+  reject_duplicate_keys(source, root, 0, nodes);
   return root;
 }
 

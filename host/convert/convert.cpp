@@ -201,10 +201,22 @@ void export_torchscript(const Graph& graph, const std::filesystem::path& path) {
 
 std::uintmax_t exported_file_size(const Graph& graph) {
   namespace fs = std::filesystem;
-  const fs::path tmp = fs::temp_directory_path() / ("qsdk-size-" + std::to_string(std::random_device{}()) + ".pt");
-  export_torchscript(graph, tmp);
-  const auto size = fs::file_size(tmp);
-  fs::remove(tmp);
+  // A TorchScript archive stores its file name (the zip's top folder), so the
+  // size is measured as model.pt, the name outputs are saved under, in a
+  // private directory: the size of the saved file, the same in every run.
+  const fs::path dir = fs::temp_directory_path() / ("qsdk-size-" + std::to_string(std::random_device{}()));
+  const fs::path file = dir / "model.pt";
+  std::error_code ec;
+  try {
+    export_torchscript(graph, file);
+  } catch (...) {
+    fs::remove_all(dir, ec);
+    throw;
+  }
+  std::error_code size_ec;
+  const auto size = fs::file_size(file, size_ec);
+  fs::remove_all(dir, ec);
+  if (size_ec) throw InputError(file.string(), "cannot measure the exported model: " + size_ec.message());
   return size;
 }
 

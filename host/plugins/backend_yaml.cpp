@@ -9,6 +9,7 @@
 
 #include "common/error.h"
 #include "common/fingerprint.h"
+#include "common/yaml_input.h"
 #include "qsdk/abi.h"
 
 namespace qsdk {
@@ -184,13 +185,9 @@ std::string backend_to_yaml(const Backend& b) {
 }
 
 Backend backend_from_yaml(const std::string& text, const std::string& source) {
-  YAML::Node root;
-  try {
-    root = YAML::Load(text);
-  } catch (const YAML::ParserException& e) {
-    throw InputError(source + ":" + std::to_string(e.mark.line + 1) + ":" + std::to_string(e.mark.column + 1),
-                     "YAML syntax error: " + e.msg);
-  }
+  // Syntax errors, duplicate keys, non-UTF-8 text and alias bombs are
+  // refused as in configs and specs.
+  const YAML::Node root = yaml::load_text(text, source);
   Reader rd(source);
   if (!root.IsMap()) rd.fail(root, "expected a backend description (a mapping)");
   Backend b;
@@ -200,13 +197,16 @@ Backend backend_from_yaml(const std::string& text, const std::string& source) {
   if (auto v = root["description"]) b.description = rd.scalar<std::string>(v, "description");
   b.lowering = rd.named<Lowering>(rd.required(root, "lowering"), "lowering");
   if (auto list = root["options"]) {
+    if (!list.IsSequence()) rd.fail(list, "options must be a list");
     for (const auto& o : list) {
       BackendOption opt;
       opt.name = rd.scalar<std::string>(rd.required(o, "name"), "option name");
       if (auto v = o["description"]) opt.description = rd.scalar<std::string>(v, "description");
       if (auto v = o["default"]) opt.default_value = rd.scalar<std::string>(v, "default");
-      if (auto v = o["allowed"])
+      if (auto v = o["allowed"]) {
+        if (!v.IsSequence()) rd.fail(v, "allowed must be a list of values");
         for (const auto& a : v) opt.allowed.push_back(rd.scalar<std::string>(a, "allowed value"));
+      }
       b.options.push_back(std::move(opt));
     }
   }

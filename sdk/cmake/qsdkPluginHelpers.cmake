@@ -22,5 +22,9 @@ function(qsdk_add_plugin target)
   if(ARG_OUTPUT_DIR)
     set_target_properties(${target} PROPERTIES LIBRARY_OUTPUT_DIRECTORY ${ARG_OUTPUT_DIR})
   endif()
-  target_link_options(${target} PRIVATE -Wl,--no-undefined)
+  # A sanitized in-tree build (QSDK_SANITIZE) resolves the sanitizer
+  # runtime from the executable at load time.
+  if(NOT QSDK_SANITIZE)
+    target_link_options(${target} PRIVATE -Wl,--no-undefined)
+  endif()
 endfunction()
