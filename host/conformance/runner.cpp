@@ -91,7 +91,7 @@ int run_conformance(const PluginRegistry& plugins, const RunOptions& o, std::ost
   // Every spec is validated; model files only for the specs the filter keeps
   // (a filtered run need not have every model).
   LoadContext context{loaded, o.models_dir, false};
-  std::vector<Spec> specs = load_specs(o.spec_paths, context);
+  std::vector<Spec> specs = load_specs(o.spec_paths, context, o.output_dir);
   if (!o.filters.empty()) {
     std::vector<Spec> kept;
     for (auto& s : specs) {

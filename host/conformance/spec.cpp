@@ -497,9 +497,19 @@ Spec load_spec(const std::filesystem::path& file, const LoadContext& context, co
   return parse_spec(read_text(file), file, context, default_name);
 }
 
-std::vector<SpecFile> find_spec_files(const std::vector<std::filesystem::path>& paths) {
+std::vector<SpecFile> find_spec_files(const std::vector<std::filesystem::path>& paths,
+                                      const std::filesystem::path& exclude) {
   namespace fs = std::filesystem;
   std::vector<SpecFile> out;
+  std::error_code ex_ec;
+  const auto excluded = exclude.empty() ? fs::path() : fs::weakly_canonical(exclude, ex_ec);
+  auto is_excluded = [&](const fs::path& p) {
+    if (excluded.empty()) return false;
+    std::error_code e;
+    const auto c = fs::weakly_canonical(p, e);
+    const auto rel = c.lexically_relative(excluded);
+    return !rel.empty() && *rel.begin() != "..";
+  };
   for (const auto& p : paths) {
     std::error_code ec;
     if (!fs::exists(p, ec)) throw InputError(p.string(), "no such spec file or directory");
@@ -513,6 +523,7 @@ std::vector<SpecFile> find_spec_files(const std::vector<std::filesystem::path>& 
       const auto ext = entry.path().extension().string();
       if (ext != ".yaml" && ext != ".yml") continue;
       if (entry.path().filename().string().front() == '.') continue;
+      if (is_excluded(entry.path())) continue;
       auto rel = fs::relative(entry.path(), p);
       rel.replace_extension();
       found.push_back({entry.path(), rel.generic_string()});
@@ -525,10 +536,11 @@ std::vector<SpecFile> find_spec_files(const std::vector<std::filesystem::path>& 
   return out;
 }
 
-std::vector<Spec> load_specs(const std::vector<std::filesystem::path>& paths, const LoadContext& context) {
+std::vector<Spec> load_specs(const std::vector<std::filesystem::path>& paths, const LoadContext& context,
+                             const std::filesystem::path& exclude) {
   std::vector<Spec> specs;
   std::map<std::string, std::string> seen;  // name -> file
-  for (const auto& f : find_spec_files(paths)) {
+  for (const auto& f : find_spec_files(paths, exclude)) {
     Spec s = load_spec(f.path, context, f.default_name);
     if (const auto it = seen.find(s.name); it != seen.end())
       throw InputError(f.path.string(), "spec name '" + s.name + "' is already used by " + it->second);

@@ -153,10 +153,14 @@ struct SpecFile {
   std::filesystem::path path;
   std::string default_name;
 };
-std::vector<SpecFile> find_spec_files(const std::vector<std::filesystem::path>& paths);
+// Files under `exclude` (the report directory, whose blessed/ copies are
+// specs too) are left out of directory searches.
+std::vector<SpecFile> find_spec_files(const std::vector<std::filesystem::path>& paths,
+                                      const std::filesystem::path& exclude = {});
 
 // Loads them all; duplicate names are an error at the second one.
-std::vector<Spec> load_specs(const std::vector<std::filesystem::path>& paths, const LoadContext& context);
+std::vector<Spec> load_specs(const std::vector<std::filesystem::path>& paths, const LoadContext& context,
+                             const std::filesystem::path& exclude = {});
 
 // The models directory: `flag` when set, else $QSDK_MODELS_DIR, else
 // <executable dir>/../models (build/models in a build tree).

@@ -200,6 +200,10 @@ per_backend:
     REQUIRE(specs.size() == 2);
     CHECK(specs[0].name == "a");
     CHECK(specs[1].name == "unit/b");
+    // A report directory inside the specs directory is not searched.
+    fs::create_directories(dir / "report" / "blessed");
+    std::ofstream(dir / "report" / "blessed" / "a.yaml") << "model: {zoo: linear_relu}\n";
+    CHECK(load_specs({dir}, kContext, dir / "report").size() == 2);
     std::ofstream(dir / "c.yaml") << "name: a\nmodel: {zoo: linear_relu}\n";
     CHECK_THROWS_WITH_AS(load_specs({dir}, kContext), doctest::Contains("spec name 'a' is already used by"),
                          InputError);
