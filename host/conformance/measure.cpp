@@ -9,12 +9,9 @@
 #include <fstream>
 #include <sstream>
 
-#include "calibrate/data_source.h"
 #include "capture/graph.h"
 #include "common/error.h"
 #include "conformance/checks.h"
-#include "convert/bn_folding.h"
-#include "convert/convert.h"
 #include "inspect/inspect.h"
 #include "pipeline/pipeline.h"
 #include "plugins/plugin_registry.h"
@@ -104,82 +101,6 @@ json bias_report(const Graph& g) {
                    {"max_error_steps", worst}});
   }
   return out;
-}
-
-bool is_plumbing(const Node* n) {
-  const std::string k = n->kind().toQualString();
-  return k == "prim::Constant" || k == "prim::ListConstruct" || k == "prim::ListUnpack" ||
-         k == "prim::TupleConstruct" || k == "prim::TupleUnpack" || k.find("quantize") != std::string::npos ||
-         k == "aten::dequantize";
-}
-
-// Runs a copy of `g` with `values` (of `g`) as the only outputs.
-std::vector<at::Tensor> run_exposing(const Graph& g, const std::vector<const Value*>& values,
-                                     const std::vector<at::Tensor>& inputs) {
-  auto copy = g.ir().copy();
-  std::unordered_map<const Value*, Value*> map;
-  for (std::size_t i = 0; i < g.ir().inputs().size(); ++i) map[g.ir().inputs()[i]] = copy->inputs()[i];
-  auto theirs = copy->nodes().begin();
-  for (const Node* n : g.ir().nodes()) {
-    for (std::size_t i = 0; i < n->outputs().size(); ++i) map[n->outputs()[i]] = (*theirs)->outputs()[i];
-    ++theirs;
-  }
-  for (std::size_t i = 0; i < values.size(); ++i) copy->block()->insertOutput(i, map.at(values[i]));
-  auto all = Graph(copy, g.source()).run(inputs);
-  all.resize(values.size());
-  return all;
-}
-
-// Per-layer SQNR when the pipeline's numeric debugger found no layers (it
-// pairs values by IR debug names, which captured graphs may lack): pairs the
-// compute ops of the float graph (BatchNorm folded, as convert does) and of
-// the reference graph by position, which convert keeps (it only adds
-// quantize/dequantize and constants and removes folded BatchNorms). Empty
-// when the two op sequences do not line up.
-json layers_by_position(const Graph& float_graph, const Graph& reference, const std::vector<at::Tensor>& inputs) {
-  auto folded = float_graph.clone();
-  std::unordered_map<const Node*, const Node*> original;  // folded node -> float_graph node
-  for (std::size_t i = 0; i < folded->nodes().size(); ++i) original[folded->nodes()[i]] = float_graph.nodes()[i];
-  std::vector<Node*> foldable;
-  for (Node* n : folded->nodes())
-    if (foldable_batch_norm(n)) foldable.push_back(n);
-  for (Node* n : foldable) fold_batch_norm(n);
-  std::vector<const Node*> fops, rops;
-  for (const Node* n : folded->ir().nodes())
-    if (!is_plumbing(n)) fops.push_back(n);
-  for (const Node* n : reference.ir().nodes())
-    if (!is_plumbing(n)) rops.push_back(n);
-  if (fops.size() != rops.size()) return json::array();
-  std::vector<const Value*> fvals, qvals;
-  std::vector<const Node*> producers;
-  for (std::size_t i = 0; i < fops.size(); ++i) {
-    if (fops[i]->kind() != rops[i]->kind()) return json::array();
-    if (rops[i]->outputs().size() != 1 || fops[i]->outputs().size() != 1) continue;
-    const Value* seen = nullptr;
-    for (const auto& use : rops[i]->output()->uses()) {
-      const std::string k = use.user->kind().toQualString();
-      if (k == "aten::quantize_per_tensor" || k == "aten::quantize_per_channel") {
-        for (const auto& u2 : use.user->output()->uses())
-          if (u2.user->kind() == c10::Symbol::fromQualString("aten::dequantize")) seen = u2.user->output();
-      } else if (k.rfind("aten::fake_quantize", 0) == 0) {
-        seen = use.user->output();
-      }
-    }
-    if (!seen || !original.count(fops[i])) continue;
-    fvals.push_back(fops[i]->output());
-    qvals.push_back(seen);
-    producers.push_back(original[fops[i]]);
-  }
-  json layers = json::array();
-  if (fvals.empty()) return layers;
-  const auto f = run_exposing(*folded, fvals, inputs);
-  const auto q = run_exposing(reference, qvals, inputs);
-  for (std::size_t i = 0; i < producers.size(); ++i)
-    layers.push_back({{"node", float_graph.id(producers[i])},
-                      {"op", producers[i]->kind().toQualString()},
-                      {"module", float_graph.module_path(producers[i])},
-                      {"sqnr_db", json_number(sqnr_db(f.at(i), q.at(i)))}});
-  return layers;
 }
 
 std::string graph_svg(const Graph& g, const std::filesystem::path& dir) {
@@ -281,17 +202,6 @@ json measure_case(const PluginRegistry& plugins, const Spec& spec, const std::st
     for (const auto& l : r.layers)
       layers.push_back(
           {{"node", l.node}, {"op", l.op}, {"module", l.module_path}, {"sqnr_db", json_number(l.sqnr_db)}});
-    if (layers.empty()) {
-      try {
-        CalibrationConfig data = spec.pipeline.calibration;
-        if (spec.pipeline.qat) data.batch_size = spec.pipeline.qat_options.batch_size;
-        const auto source = open_data_source(data, spec.model.input_shapes);
-        layers = layers_by_position(*r.float_graph, *r.reference, source->batch(0).inputs);
-        if (!layers.empty()) m["layers_source"] = "conformance: ops paired by position";
-      } catch (const std::exception& e) {
-        m["layers_error"] = e.what();
-      }
-    }
     m["layers"] = layers;
     m["notes"] = r.notes;
     if (options.graph_svg) {
