@@ -1,46 +1,83 @@
 #!/usr/bin/env bash
-# Capture benchmark, side by side with PyTorch (README "Benchmarks").
+# qsdk vs PyTorch's own quantization flows (README "Benchmarks", issue 12).
 #
-#   bench/run.sh            ROUNDS=3 REPEAT=5 THREADS=2 by default (environment overrides)
+#   bench/run.sh     one command, one run; writes bench/RESULTS.md (the table
+#                    it also prints) and bench/results.json
 #
-# Builds qsdk_bench_capture if needed, exports build/models/resnet50.pt if
-# missing, then runs ROUNDS rounds of {qsdk bench, PyTorch peer} (order
-# alternating per round) so machine noise hits both, each with one warm-up and
-# REPEAT timed runs per measure. Pools the timed runs of all rounds, takes
-# medians, and writes bench/results.json and bench/RESULTS.md (the table it
-# also prints). Target (issue "Capture"): qsdk capture of resnet50 < 1 s.
+# Environment overrides (defaults in brackets):
+#   MODELS           [mnist_cnn resnet18 resnet50 mobilenet_v2 mobilenet_v3_small transformer_encoder]
+#   CALIB_BATCHES [4] BATCH_SIZE [8]   calibration batches (plus one evaluation batch)
+#   PIPELINE_REPEAT [3] REPEAT [5]     pipeline runs; timed runs per latency
+#   THREADS [2]                        torch intra-op threads, every process
+#   SCALING_NODES ["1000 10000 100000"]  STARTUP_REPEAT [10]
+#   QSDK_BUILD_DIR [build]
+#
+# For each model, in alternating order so machine noise hits both sides:
+#   qsdk_bench_compare (bench/compare_bench.cpp) and bench/peer_compare.py
+#   (PyTorch FX prepare_fx/convert_fx and TorchScript prepare_jit/convert_jit),
+#   on the same TorchScript file, the same calibration and evaluation batches
+#   (seeded, written once to a tensor file both read), onednn and qnnpack.
+# Then: qsdk_bench_scaling (synthetic graphs of 1,000..100,000 nodes), and
+# the start-up time of `qsdk plugins list`. Every figure compared is a ratio
+# of two measurements of this run: absolute times drift on shared machines.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 BUILD_DIR="${QSDK_BUILD_DIR:-build}"
-ROUNDS="${ROUNDS:-3}"
+MODELS="${MODELS:-mnist_cnn resnet18 resnet50 mobilenet_v2 mobilenet_v3_small transformer_encoder}"
+CALIB_BATCHES="${CALIB_BATCHES:-4}"
+BATCH_SIZE="${BATCH_SIZE:-8}"
+PIPELINE_REPEAT="${PIPELINE_REPEAT:-3}"
 REPEAT="${REPEAT:-5}"
-THREADS="${THREADS:-2}"  # torch intra-op threads, both sides
-MODEL="$BUILD_DIR/models/resnet50.pt"
-SHAPE="1,3,224,224"
-TARGET_S=1.0
+THREADS="${THREADS:-2}"
+SCALING_NODES="${SCALING_NODES:-1000 10000 100000}"
+STARTUP_REPEAT="${STARTUP_REPEAT:-10}"
 PY=/usr/bin/python3  # Debian's python3-torch; the pyenv python3 on PATH has no torch
+# OpenMP threads spin-wait at barriers; on a shared machine a spinning thread
+# competes with the other process's work. Must be set before process start.
+export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}"
+START=$(date +%s)
 
 if [ ! -f "$BUILD_DIR/CMakeCache.txt" ]; then
   echo "bench: configuring $BUILD_DIR" >&2
   cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release >/dev/null
 fi
-echo "bench: building qsdk_bench_capture" >&2
-cmake --build "$BUILD_DIR" --target qsdk_bench_capture -j"$(nproc)" >/dev/null
-BENCH="$BUILD_DIR/bin/qsdk_bench_capture"
+echo "bench: building qsdk, qsdk_bench_compare, qsdk_bench_scaling" >&2
+cmake --build "$BUILD_DIR" --target qsdk qsdk_bench_compare qsdk_bench_scaling -j"$(nproc)" >/dev/null
 
-if [ ! -f "$MODEL" ]; then
-  echo "bench: exporting resnet50 to $MODEL" >&2
-  "$PY" tools/export_models.py "$BUILD_DIR/models" --only resnet50 >&2
+MODEL_DIR="$BUILD_DIR/models"
+mkdir -p "$MODEL_DIR"
+declare -A FILE SHAPE
+for m in $MODELS; do
+  if [ "$m" = mnist_cnn ]; then
+    # zoo:mnist_cnn's architecture, defined in Python with the same module
+    # names, traced once; both sides quantize this file.
+    FILE[$m]="$MODEL_DIR/bench_mnist_cnn.pt"
+    SHAPE[$m]="1,1,28,28"
+    [ -f "${FILE[$m]}" ] || "$PY" bench/peer_compare.py export-mnist "${FILE[$m]}"
+  else
+    FILE[$m]="$MODEL_DIR/$m.pt"
+    if [ ! -f "${FILE[$m]}" ] || [ ! -f "$MODEL_DIR/$m.json" ]; then
+      echo "bench: exporting $m to $MODEL_DIR" >&2
+      "$PY" tools/export_models.py "$MODEL_DIR" --only "$m" >&2
+    fi
+    SHAPE[$m]=$("$PY" -c 'import json,sys; print(",".join(map(str, json.load(open(sys.argv[1]))["input_shapes"][0])))' \
+      "$MODEL_DIR/$m.json")
+  fi
+done
+
+# Raw outputs of this run (kept for inspection; REPORT_ONLY=1 re-renders them).
+WORK="$BUILD_DIR/bench_run"
+if [ "${REPORT_ONLY:-0}" = 1 ]; then
+  export WORK MODELS CALIB_BATCHES BATCH_SIZE PIPELINE_REPEAT REPEAT THREADS OUT_DIR="$ROOT/bench"
+  set -a; . "$WORK/env"; set +a
+  exec "$PY" bench/compare_report.py
 fi
+rm -rf "$WORK"
+mkdir -p "$WORK"
+log() { echo "bench: $(date -u +%H:%M:%S) $*" >&2; }
 
-WORK=$(mktemp -d)
-trap 'rm -rf "$WORK"' EXIT
-
-uptime_load() { cut -d' ' -f1-3 /proc/loadavg; }
-# Share of all CPUs busy over 2 s before the run (other processes: the
-# benchmark has not started). Torch's OpenMP threads spin-wait at barriers, so
-# a busy core inflates 2-thread timings several-fold, not by a few percent.
+# Share of all CPUs busy over 2 s (other processes, before the benchmark).
 cpu_busy_pct() {
   local a b
   read -r -a a < <(grep '^cpu ' /proc/stat)
@@ -52,196 +89,63 @@ cpu_busy_pct() {
   echo $(((100 * (total - idle)) / (total > 0 ? total : 1)))
 }
 BUSY_BEFORE=$(cpu_busy_pct)
-if ((BUSY_BEFORE > 20)); then
-  echo "bench: warning: the machine is ${BUSY_BEFORE}% busy before the run; figures will be noisy" >&2
-fi
-LOAD_BEFORE=$(uptime_load)
-for ((r = 1; r <= ROUNDS; r++)); do
+((BUSY_BEFORE > 20)) && echo "bench: warning: the machine is ${BUSY_BEFORE}% busy before the run" >&2
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+
+SAMPLES=$(((CALIB_BATCHES + 1) * BATCH_SIZE))
+i=0
+for m in $MODELS; do
+  "$PY" bench/peer_compare.py data "$WORK/data_$m.pt" --shape "${SHAPE[$m]}" --samples "$SAMPLES"
   run_qsdk() {
-    echo "bench: round $r/$ROUNDS: qsdk" >&2
-    "$BENCH" "$MODEL" --input-shape "$SHAPE" --repeat "$REPEAT" --threads "$THREADS" --phases \
-      --annotate x86-int8 >"$WORK/qsdk.$r.json"
+    "$BUILD_DIR/bin/qsdk_bench_compare" "${FILE[$m]}" --shape "${SHAPE[$m]}" --data "$WORK/data_$m.pt" \
+      --calib-batches "$CALIB_BATCHES" --batch-size "$BATCH_SIZE" --pipeline-repeat "$PIPELINE_REPEAT" \
+      --repeat "$REPEAT" --threads "$THREADS" >"$WORK/qsdk_$m.json" ||
+      echo "{\"error\": \"qsdk_bench_compare exited with $?\"}" >"$WORK/qsdk_$m.json"
   }
   run_peer() {
-    echo "bench: round $r/$ROUNDS: pytorch" >&2
-    "$PY" bench/peer_capture.py "$MODEL" --input-shape "$SHAPE" --repeat "$REPEAT" --threads "$THREADS" \
-      --fx-model resnet50 >"$WORK/peer.$r.json"
+    "$PY" bench/peer_compare.py run "$m" "${FILE[$m]}" --data "$WORK/data_$m.pt" \
+      --calib-batches "$CALIB_BATCHES" --batch-size "$BATCH_SIZE" --pipeline-repeat "$PIPELINE_REPEAT" \
+      --repeat "$REPEAT" --threads "$THREADS" >"$WORK/peer_$m.json" ||
+      echo "{\"error\": \"peer_compare.py exited with $?\"}" >"$WORK/peer_$m.json"
   }
-  if ((r % 2)); then run_qsdk; run_peer; else run_peer; run_qsdk; fi
+  log "$m"
+  if ((i % 2 == 0)); then run_qsdk; run_peer; else run_peer; run_qsdk; fi
+  i=$((i + 1))
 done
-# Calibration cost (issue "Prepare and calibrate"): prepared resnet18 batch
-# against the float graph, qsdk and FX each in their own process.
-echo "bench: calibration: qsdk" >&2
-cmake --build "$BUILD_DIR" --target qsdk_bench_calibrate -j"$(nproc)" >/dev/null
-"$BUILD_DIR/bin/qsdk_bench_calibrate" zoo:resnet18 --batch-size 8 --repeat "$REPEAT" --threads "$THREADS" \
-  >"$WORK/calib_qsdk.json"
-echo "bench: calibration: pytorch" >&2
-"$PY" bench/peer_calibrate.py --batch-size 8 --repeat "$REPEAT" --threads "$THREADS" >"$WORK/calib_peer.json"
-LOAD_AFTER=$(uptime_load)
 
-export WORK ROUNDS REPEAT MODEL SHAPE TARGET_S LOAD_BEFORE LOAD_AFTER BUSY_BEFORE
+log "scaling"
+# LibTorch's interpreter compiles a chain of single-use values recursively
+# (one level per node), which overflows the default 8 MB stack between
+# 3,000 and 10,000 chained nodes; hence the unlimited stack.
+# shellcheck disable=SC2046
+(ulimit -s unlimited && "$BUILD_DIR/bin/qsdk_bench_scaling" $(for n in $SCALING_NODES; do echo --nodes "$n"; done) \
+  --threads "$THREADS" >"$WORK/scaling.json") ||
+  echo "{\"error\": \"qsdk_bench_scaling exited with $?\"}" >"$WORK/scaling.json"
+
+log "start-up (qsdk plugins list)"
+"$PY" - "$BUILD_DIR/bin/qsdk" "$STARTUP_REPEAT" >"$WORK/startup.json" <<'PYEOF'
+import json, statistics, subprocess, sys, time
+qsdk, n = sys.argv[1], int(sys.argv[2])
+out = subprocess.run([qsdk, "plugins", "list"], check=True, capture_output=True, text=True).stdout
+times = []
+for _ in range(n):
+    start = time.perf_counter()
+    subprocess.run([qsdk, "plugins", "list"], check=True, stdout=subprocess.DEVNULL)
+    times.append(time.perf_counter() - start)
+print(json.dumps({"median_s": statistics.median(times), "min_s": min(times), "times_s": times,
+                  "plugins": [l.split()[0] for l in out.splitlines()[1:] if l.strip()]}))
+PYEOF
+LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
+
+export WORK MODELS LOAD_BEFORE LOAD_AFTER BUSY_BEFORE CALIB_BATCHES BATCH_SIZE PIPELINE_REPEAT REPEAT THREADS
 export CPU_MODEL="$(lscpu | sed -n 's/^Model name:[[:space:]]*//p' | head -1)"
 export NPROC="$(nproc)"
 export DATE="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 export GIT_REV="$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
-export BLAS="$(readlink -f /usr/lib/x86_64-linux-gnu/libblas.so.3 2>/dev/null || echo unknown)"
 export OUT_DIR="$ROOT/bench"
-
-"$PY" - <<'PYEOF'
-import json, os, statistics
-
-env = os.environ
-rounds = int(env["ROUNDS"])
-work = env["WORK"]
-qsdk_runs = [json.load(open(f"{work}/qsdk.{r}.json")) for r in range(1, rounds + 1)]
-peer_runs = [json.load(open(f"{work}/peer.{r}.json")) for r in range(1, rounds + 1)]
-
-
-def pooled(runs, name):
-    times = [t for run in runs if name in run["measures"] for t in run["measures"][name]["times_s"]]
-    if not times:
-        return None
-    return {"times_s": times, "median_s": statistics.median(times), "min_s": min(times),
-            "round_medians_s": [run["measures"][name]["median_s"] for run in runs if name in run["measures"]]}
-
-
-target = float(env["TARGET_S"])
-ANNOTATE_TARGET_S = 0.05  # issue "Annotate": annotation of resnet50 under 50 ms
-# (measure, qsdk measure, peer measure, target in seconds or None)
-rows = [
-    ("capture vs TorchScript load+freeze (torch.jit.freeze)", "capture", "jit_load_freeze", target),
-    ("capture vs load+freeze pass alone (_freeze_module)", "capture", "jit_load_freeze_module", target),
-    ("capture vs load+freeze+one forward (same work, no canonicalization)", "capture", "jit_load_freeze_forward", target),
-    ("capture vs FX symbolic_trace + ShapeProp", "capture", "fx_trace_shapeprop", target),
-    ("capture vs FX symbolic_trace alone", "capture", "fx_trace", target),
-    ("annotate (x86-int8 rules) vs FX prepare_fx (matching + observers, onednn)", "annotate", "fx_prepare",
-     ANNOTATE_TARGET_S),
-    ("phase: load (LibTorch C++ vs Python)", "load", "jit_load", None),
-    ("phase: load+eval+freeze_module (C++ vs Python)", "load_freeze", "jit_load_freeze_module", None),
-    ("phase: one forward of the frozen module (C++ vs Python)", "forward", "jit_forward", None),
-]
-qsdk_m = {name: pooled(qsdk_runs, name) for name in {r[1] for r in rows}}
-peer_m = {name: pooled(peer_runs, name) for name in {r[2] for r in rows}}
-table = []
-for label, q, p, row_target in rows:
-    qm, pm = qsdk_m[q], peer_m[p]
-    if qm is None or pm is None:
-        continue
-    row = {"measure": label, "qsdk": q, "peer": p, "qsdk_median_s": qm["median_s"], "peer_median_s": pm["median_s"],
-           "ratio": qm["median_s"] / pm["median_s"]}
-    if row_target is not None:
-        row["target_s"] = row_target
-        row["holds"] = qm["median_s"] < row_target
-    table.append(row)
-
-capture = qsdk_m["capture"]
-machine = {"cpu": env["CPU_MODEL"], "nproc": int(env["NPROC"]), "date": env["DATE"], "git_rev": env["GIT_REV"],
-           "torch_version": peer_runs[0]["torch_version"], "libtorch_version": qsdk_runs[0]["torch_version"],
-           "torchvision_version": peer_runs[0]["torchvision_version"], "threads": qsdk_runs[0]["threads"],
-           "blas": env["BLAS"], "loadavg_before": env["LOAD_BEFORE"], "loadavg_after": env["LOAD_AFTER"],
-           "cpu_busy_before_pct": int(env["BUSY_BEFORE"]),
-           "omp_env": {k: v for k, v in sorted(env.items()) if k.startswith(("OMP_", "GOMP_", "MKL_"))}}
-results = {
-    "issue": "Capture",
-    "target": f"qsdk capture of torchvision resnet50 from its TorchScript file < {target:g} s",
-    "target_holds": capture["median_s"] < target,
-    "annotate_target": f"annotation of resnet50 with x86-int8 rules < {ANNOTATE_TARGET_S * 1000:g} ms",
-    "annotate_target_holds": bool(qsdk_m.get("annotate")) and qsdk_m["annotate"]["median_s"] < ANNOTATE_TARGET_S,
-    "model": env["MODEL"], "input_shape": env["SHAPE"], "rounds": rounds, "repeat": int(env["REPEAT"]),
-    "machine": machine,
-    "nodes": {"qsdk": qsdk_runs[0]["nodes"], **{f"pytorch_{k}": v for k, v in peer_runs[0]["nodes"].items()}},
-    "table": table,
-    "qsdk": {k: v for k, v in qsdk_m.items() if v}, "pytorch": {k: v for k, v in peer_m.items() if v},
-    "raw": {"qsdk": qsdk_runs, "pytorch": peer_runs},
-}
-
-n = rounds * int(env["REPEAT"])
-lines = [
-    "# Capture and annotate benchmark: qsdk vs PyTorch",
-    "",
-    f"Issue \"Capture\" target: {results['target']}. "
-    f"**{'Holds' if results['target_holds'] else 'Does not hold'}**: qsdk capture median "
-    f"{capture['median_s']:.3f} s (min {capture['min_s']:.3f} s).",
-    "",
-    f"Issue \"Annotate\" target: {results['annotate_target']}. "
-    f"**{'Holds' if results['annotate_target_holds'] else 'Does not hold'}**"
-    + (f": qsdk annotate median {qsdk_m['annotate']['median_s'] * 1000:.1f} ms." if qsdk_m.get("annotate") else "."),
-    "",
-    f"Model `{env['MODEL']}`, input {env['SHAPE']}; {rounds} interleaved rounds (qsdk, PyTorch) x "
-    f"{env['REPEAT']} timed runs after one warm-up per measure; medians over the {n} pooled runs; "
-    f"ratio = qsdk / PyTorch (below 1: qsdk faster). Torch threads: {machine['threads']}.",
-    "",
-    "| measure | qsdk median (s) | peer median (s) | ratio | target | holds |",
-    "| --- | ---: | ---: | ---: | --- | --- |",
-]
-for row in table:
-    tgt = f"< {row['target_s']:g} s" if "target_s" in row else "-"
-    holds = ("yes" if row["holds"] else "no") if "holds" in row else "-"
-    lines.append(f"| {row['measure']} | {row['qsdk_median_s']:.4g} | {row['peer_median_s']:.4g} | "
-                 f"{row['ratio']:.3g} | {tgt} | {holds} |")
-calib_q = json.load(open(f"{work}/calib_qsdk.json"))
-calib_p = json.load(open(f"{work}/calib_peer.json"))
-CALIB_TARGET = 1.2
-calib_rows = [
-    ("arm (moving-average min/max)", "arm", "moving_average_minmax"),
-    ("x86-int8 (MSE = PyTorch's HistogramObserver)", "x86-int8", "histogram (onednn default)"),
-]
-results["calibration"] = {"qsdk": calib_q, "pytorch": calib_p, "target_ratio": CALIB_TARGET}
-lines += [
-    "",
-    "## Calibration batch cost: prepared graph / float graph (resnet18, batch 8)",
-    "",
-    f"Issue \"Prepare and calibrate\" target: qsdk's prepared resnet18 at most {CALIB_TARGET}x the float graph per "
-    "calibration batch. FX: prepare_fx on torchvision resnet18 with the same observer kind, same batch size.",
-    "",
-    "| backend (activation observer) | qsdk float (s) | qsdk prepared (s) | qsdk ratio | FX ratio | target | holds |",
-    "| --- | ---: | ---: | ---: | ---: | --- | --- |",
-]
-for label, backend, peer_name in calib_rows:
-    q = calib_q["backends"][backend]
-    p = calib_p["observers"][peer_name]
-    lines.append(f"| {label} | {q['float_batch_s']:.4g} | {q['prepared_batch_s']:.4g} | {q['ratio']:.3g} | "
-                 f"{p['ratio']:.3g} | <= {CALIB_TARGET} | {'yes' if q['ratio'] <= CALIB_TARGET else 'no'} |")
-nodes = results["nodes"]
-lines += [
-    "",
-    f"Nodes: qsdk canonical graph {nodes['qsdk']}; "
-    + "; ".join(f"{k.replace('pytorch_', 'PyTorch ')} {v}" for k, v in nodes.items() if k != "qsdk") + ".",
-    "",
-    "Machine: " + f"{machine['cpu']}, nproc {machine['nproc']}; {machine['date']}; git {machine['git_rev']}; "
-    f"torch {machine['torch_version']} (LibTorch {machine['libtorch_version']}), "
-    f"torchvision {machine['torchvision_version']}; BLAS {machine['blas']}; "
-    f"load average before/after {machine['loadavg_before']} / {machine['loadavg_after']}; "
-    f"CPU busy before the run (other processes) {machine['cpu_busy_before_pct']}%; OpenMP environment: "
-    + (", ".join(f"`{k}={v}`" for k, v in machine["omp_env"].items()) or "defaults") + ".",
-    "",
-]
-if machine["cpu_busy_before_pct"] > 20:
-    lines += [
-        f"**Warning: the machine was {machine['cpu_busy_before_pct']}% busy before the run.** Torch's OpenMP "
-        "threads spin-wait at barriers; with another process on one of the cores, 2-thread timings grow "
-        "several-fold (`OMP_WAIT_POLICY=PASSIVE bench/run.sh` avoids the spinning). Re-run on a quiet machine "
-        "before drawing conclusions.",
-        "",
-    ]
-lines += [
-    "Measures: qsdk `capture` = qsdk::capture_model (load, eval, freeze, canonicalize, one run typing every "
-    "value); `load`, `load_freeze`, `forward` = LibTorch's own steps alone, from C++. PyTorch side: "
-    "bench/peer_capture.py (docstring). Raw times: bench/results.json.",
-    "",
-]
-markdown = "\n".join(lines)
-
-
-def write_atomic(path, text):
-    tmp = f"{path}.tmp.{os.getpid()}"
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
-
-
-out = env["OUT_DIR"]
-write_atomic(f"{out}/results.json", json.dumps(results, indent=2) + "\n")
-write_atomic(f"{out}/RESULTS.md", markdown)
-print(markdown, end="")
-PYEOF
+export RUNTIME_S=$(($(date +%s) - START))
+for v in LOAD_BEFORE LOAD_AFTER BUSY_BEFORE CPU_MODEL NPROC DATE GIT_REV RUNTIME_S MODELS CALIB_BATCHES BATCH_SIZE \
+  PIPELINE_REPEAT REPEAT THREADS OMP_WAIT_POLICY; do
+  printf '%s=%q\n' "$v" "${!v}"
+done >"$WORK/env"
+"$PY" bench/compare_report.py
