@@ -66,6 +66,13 @@ class ConvFloatConsumer(nn.Module):
         return torch.softmax(self.conv(x), dim=1)
 
 
+class SigmoidOnly(nn.Module):
+    """Only a sigmoid: backends without a sigmoid rule quantize nothing."""
+
+    def forward(self, x):
+        return torch.sigmoid(x)
+
+
 class AddMul(nn.Module):
     """Two inputs: (a + b) * b, binary ops without modules."""
 
@@ -79,6 +86,7 @@ MODELS = {
     "conv_sigmoid": (ConvSigmoid, [[1, 3, 16, 16]]),
     "conv_softmax": (ConvFloatConsumer, [[1, 3, 16, 16]]),
     "add_mul": (AddMul, [[1, 8, 8, 8], [1, 8, 8, 8]]),
+    "sigmoid_only": (SigmoidOnly, [[1, 8, 8, 8]]),
 }
 
 
