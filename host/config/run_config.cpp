@@ -164,7 +164,11 @@ struct Reader {
     const auto list = n.IsScalar() ? std::vector<YAML::Node>{n} : std::vector<YAML::Node>(n.begin(), n.end());
     for (const auto& item : list) {
       fs::path p = path(item, "a spec file");
-      const fs::path bundled = bundled_spec_dir() / scalar<std::string>(source, item, "a spec file");
+      // In the bundled directory, "specs/zoo/x.yaml" (as written from a
+      // source tree) is "zoo/x.yaml".
+      fs::path as_written = scalar<std::string>(source, item, "a spec file");
+      if (!as_written.empty() && *as_written.begin() == "specs") as_written = as_written.lexically_relative("specs");
+      const fs::path bundled = bundled_spec_dir() / as_written;
       if (!fs::exists(p) && fs::exists(bundled)) p = bundled;
       if (!fs::exists(p))
         throw InputError(where(source, item), "spec file '" + item.Scalar() + "' not found (looked for " + p.string() +

@@ -49,7 +49,7 @@ TEST_CASE("--isolate: crashing, aborting, hanging and memory-hungry plugins cost
                                   << (tmp / "out").string() << "}\n";
   const auto r =
       run_command(shell_quote(QSDK_TEST_EXE) + plugin_dirs({"segfault", "abort", "hang", "exhaust_memory"}) + " run " +
-                  shell_quote((tmp / "run.yaml").string()) + " --isolate --backend-timeout 15 --backend-memory 3072");
+                  shell_quote((tmp / "run.yaml").string()) + " --isolate --backend-timeout 30 --backend-memory 2048");
   INFO(r.out);
   INFO(r.err);
   CHECK(r.exit_code == 1);  // some backends failed: a failed check, not bad input
