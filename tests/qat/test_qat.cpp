@@ -195,31 +195,46 @@ TEST_CASE("conv-bn QAT: BatchNorm statistics move while training, not once froze
 
   // Eval mode of the training graph (BatchNorm on running statistics,
   // BN-scaled weights fake-quantized) is the folded, converted model.
-  auto s = setup("mnist_cnn_trained", "x86-int8");
-  QatModel model(*s.captured.graph, s.annotation);
-  auto params = model.parameters();
-  torch::optim::SGD sgd(params, torch::optim::SGDOptions(0.01).momentum(0.9));
-  for (std::size_t i = 0; i < data->num_batches(); ++i) {
-    auto b = data->batch(i);
-    sgd.zero_grad();
-    torch::nn::functional::cross_entropy(model.forward(b.inputs).at(0), b.labels).backward();
-    sgd.step();
+  // Only convert's int32 bias rounding (left out of training, as PT2E's QAT
+  // leaves derived specs to convert) and quantize-vs-fake-quantize rounding
+  // differ. At 4 bits an activation step is ~0.4 and a bias step up to
+  // ~0.03, so some values cross a rounding boundary and move a whole step:
+  // agreement is looser there.
+  struct Case {
+    std::string backend;
+    BackendOptions options;
+    double min_sqnr_db;
+  };
+  const std::vector<Case> cases = {{"x86-int8", {}, 40.0},
+                                   {"per-channel", {{"weight_bits", "4"}, {"activation_bits", "4"}}, 15.0}};
+  for (const auto& [backend, options, min_sqnr_db] : cases) {
+    CAPTURE(backend);
+    auto s = setup("mnist_cnn_trained", backend, options);
+    QatModel model(*s.captured.graph, s.annotation);
+    auto params = model.parameters();
+    torch::optim::SGD sgd(params, torch::optim::SGDOptions(0.01).momentum(0.9));
+    for (std::size_t i = 0; i < data->num_batches(); ++i) {
+      auto b = data->batch(i);
+      sgd.zero_grad();
+      torch::nn::functional::cross_entropy(model.forward(b.inputs).at(0), b.labels).backward();
+      sgd.step();
+    }
+    model.eval();
+    const auto x = mnist("heldout", 1, 64)->batch(0).inputs;
+    at::Tensor qat_out;
+    {
+      torch::NoGradGuard no_grad;
+      qat_out = model.forward(x).at(0);
+    }
+    model.write_back(*s.captured.graph);
+    PreparedModel prepared(*s.captured.graph, s.annotation);
+    model.load_ranges_into(prepared);
+    convert_to_reference(prepared);
+    const auto converted = s.captured.graph->run(x).at(0);
+    MESSAGE(backend, ": QAT eval vs converted SQNR ", sqnr_db(converted, qat_out), " dB");
+    CHECK(sqnr_db(converted, qat_out) > min_sqnr_db);
+    CHECK(torch::equal(converted.argmax(1), qat_out.argmax(1)));
   }
-  model.eval();
-  const auto x = mnist("heldout", 1, 64)->batch(0).inputs;
-  at::Tensor qat_out;
-  {
-    torch::NoGradGuard no_grad;
-    qat_out = model.forward(x).at(0);
-  }
-  model.write_back(*s.captured.graph);
-  PreparedModel prepared(*s.captured.graph, s.annotation);
-  model.load_ranges_into(prepared);
-  convert_to_reference(prepared);
-  const auto converted = s.captured.graph->run(x).at(0);
-  // Only the int32 bias rounding and quantize-vs-fake-quantize rounding differ.
-  CHECK(sqnr_db(converted, qat_out) > 35.0);
-  CHECK(torch::equal(converted.argmax(1), qat_out.argmax(1)));
 }
 
 TEST_CASE("QAT-converted models have the PTQ-converted graph structure, for x86-int8 and 4-bit per-channel") {
