@@ -107,7 +107,11 @@ PreparedModel::PreparedModel(Graph& graph, const Annotation& annotation) : graph
       for (const Value* v : values) {
         if (auto t = constant_tensor(v)) {
           if (slot.kind != SlotKind::Fixed) slot.observer->observe(weight_to_observe(group, v, *t));
-        } else if (slot.kind == SlotKind::Activation && seen.insert({v, slot.id}).second) {
+        } else if ((slot.kind == SlotKind::Activation || slot.kind == SlotKind::Fixed) &&
+                   seen.insert({v, slot.id}).second) {
+          // Fixed slots need no data, but convert turns observe nodes into
+          // quantize/dequantize: without one a fixed-qparams output (a
+          // sigmoid at the graph's output) would stay float.
           to_observe.push_back({const_cast<Value*>(v), slot.id});
         }
       }
