@@ -1,8 +1,56 @@
 #include "capture/graph.h"
 
+#include <pthread.h>
 #include <torch/csrc/jit/runtime/interpreter.h>
 
+#include <algorithm>
+#include <exception>
+#include <system_error>
+
 namespace qsdk {
+
+namespace {
+
+// LibTorch's interpreter compiles a value used once by the next node inline,
+// recursing into its producer (torch::jit::Code, "can emit inline"): a chain
+// of N such nodes recurses N levels deep, and the default 8 MB main-thread
+// stack overflows (SIGSEGV) between 3,000 and 10,000 chained nodes. Large
+// graphs are therefore compiled on a thread with a stack sized for them
+// (address space only; pages are committed as the recursion touches them).
+constexpr std::size_t kInlineCompileNodes = 2000;
+constexpr std::size_t kStackBytesPerNode = 4096;
+
+std::shared_ptr<torch::jit::Code> compile(const std::shared_ptr<torch::jit::Graph>& ir, std::size_t nodes) {
+  if (nodes < kInlineCompileNodes) return std::make_shared<torch::jit::Code>(ir, "forward");
+  struct Job {
+    const std::shared_ptr<torch::jit::Graph>* ir;
+    std::shared_ptr<torch::jit::Code> code;
+    std::exception_ptr error;
+  } job{&ir, nullptr, nullptr};
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setstacksize(&attr, std::max<std::size_t>(64u << 20, nodes * kStackBytesPerNode));
+  pthread_t thread;
+  const int rc = pthread_create(
+      &thread, &attr,
+      [](void* arg) -> void* {
+        auto* j = static_cast<Job*>(arg);
+        try {
+          j->code = std::make_shared<torch::jit::Code>(*j->ir, "forward");
+        } catch (...) {
+          j->error = std::current_exception();
+        }
+        return nullptr;
+      },
+      &job);
+  pthread_attr_destroy(&attr);
+  if (rc != 0) throw std::system_error(rc, std::generic_category(), "qsdk: thread to compile a large graph");
+  pthread_join(thread, nullptr);
+  if (job.error) std::rethrow_exception(job.error);
+  return job.code;
+}
+
+}  // namespace
 
 Graph::Graph(std::shared_ptr<torch::jit::Graph> ir, std::string source,
              std::unordered_map<const torch::jit::Node*, std::string> module_paths)
@@ -51,7 +99,7 @@ const std::string& Graph::module_path(const torch::jit::Node* n) const {
 void Graph::set_module_path(const torch::jit::Node* n, std::string path) { module_paths_[n] = std::move(path); }
 
 std::vector<at::Tensor> Graph::run(const std::vector<at::Tensor>& inputs) const {
-  if (!code_) code_ = std::make_shared<torch::jit::Code>(ir_, "forward");
+  if (!code_) code_ = compile(ir_, nodes_.size());
   torch::jit::Stack stack(inputs.begin(), inputs.end());
   torch::jit::InterpreterState(*code_).run(stack);
   std::vector<at::Tensor> out;
