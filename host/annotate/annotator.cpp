@@ -224,6 +224,24 @@ class Annotator {
     return true;
   }
 
+  // Quantization is for floating-point tensors: a rule whose op also takes
+  // integer tensors (mul on the Long sizes a traced attention computes) must
+  // not quantize those. Capture typed every value; unknown dtypes pass.
+  bool quantizes_only_floats(const Rule& r, const std::vector<const Node*>& chain, const std::vector<bool>& swapped) {
+    for (const auto& a : r.annotations) {
+      if (a.spec.kind == SpecKind::Float) continue;
+      for (const auto& e : graph_edges(a.edge, chain, swapped)) {
+        const auto type = edge_value(e)->type()->cast<c10::TensorType>();
+        if (!type || !type->scalarType() || c10::isFloatingType(*type->scalarType())) continue;
+        for (const Node* n : chain)
+          constraint_failures_.emplace(n, "rule '" + r.name + "': " + to_string(a.edge) + " is a " +
+                                              c10::toString(*type->scalarType()) + " tensor, not floating point");
+        return false;
+      }
+    }
+    return true;
+  }
+
   // Maps a rule's pattern-relative edge to graph edges (several for a list
   // operand; none for a None/absent operand such as a missing bias).
   std::vector<EdgeKey> graph_edges(const EdgeRef& ref, const std::vector<const Node*>& chain,
@@ -296,6 +314,7 @@ class Annotator {
         if (!available(start)) continue;
         if (!match_chain(r, start, chain, swapped)) continue;
         if (!constraints_hold(r, chain)) continue;
+        if (!quantizes_only_floats(r, chain, swapped)) continue;
         record_match(r, static_cast<int>(idx), chain, swapped);
       }
     }

@@ -1,5 +1,6 @@
 // Annotate: the exact annotation of each pattern for each bundled backend,
 // sharing, derived and fixed specs, overrides, constraints, composition.
+#include <torch/csrc/jit/ir/irparser.h>
 #include <yaml-cpp/yaml.h>
 
 #include <filesystem>
@@ -381,4 +382,24 @@ TEST_CASE("per-channel with linear: dynamic gives linear a run-time input spec a
   CHECK(spec_of(a, input(fc1, 1)).granularity == Granularity::PerChannel);
   CHECK(a.edge(output(fc1)) == nullptr);
   CHECK(a.edge(input(fc1, 2)) == nullptr);  // bias stays float
+}
+
+TEST_CASE("integer tensors are never quantized: a mul of Long sizes stays float, naming why") {
+  // A traced attention multiplies Long scalar tensors (batch x heads); arm's
+  // mul rule must match only the float mul.
+  auto ir = std::make_shared<torch::jit::Graph>();
+  torch::jit::parseIR(R"IR(
+graph(%x : Float(2, 3, strides=[3, 1], requires_grad=0, device=cpu),
+      %n : Long(requires_grad=0, device=cpu)):
+  %a : Long(requires_grad=0, device=cpu) = aten::mul(%n, %n)
+  %b : Float(2, 3, strides=[3, 1], requires_grad=0, device=cpu) = aten::mul(%x, %x)
+  return (%a, %b))IR",
+                      ir.get());
+  const Graph g(ir, "ir");
+  const auto a = annotate(g, backend("arm"));
+  const Node* int_mul = nth(g, "aten::mul", 0);
+  const Node* float_mul = nth(g, "aten::mul", 1);
+  CHECK(report(a, int_mul).status == NodeStatus::Float);
+  CHECK(report(a, int_mul).reason.find("in(0,0) is a Long tensor, not floating point") != std::string::npos);
+  CHECK(report(a, float_mul).status == NodeStatus::Quantized);
 }
