@@ -100,75 +100,81 @@ int main(int argc, char** argv) {
                           {"repeat", repeat}};
     for (const auto& name : backends) {
       std::cerr << "bench: qsdk " << model << " " << name << "\n";
-      const auto backend = registry.instantiate(name, {});
       nlohmann::json r;
-      std::map<std::string, std::vector<double>> stages;
-      std::unique_ptr<qsdk::Graph> float_graph, lowered1, lowered8;
-      std::size_t nodes = 0, observers = 0;
-      for (int run = 0; run < pipeline_repeat; ++run) {
-        qsdk::CapturedModel captured;
-        stages["capture"].push_back(seconds_of([&] { captured = qsdk::capture_model(model, options); }));
-        nodes = captured.graph->nodes().size();
-        if (run == 0) float_graph = captured.graph->clone();
-        qsdk::Annotation annotation;
-        stages["annotate"].push_back(seconds_of([&] { annotation = qsdk::annotate(*captured.graph, *backend); }));
-        std::unique_ptr<qsdk::PreparedModel> prepared;
-        stages["prepare"].push_back(
-            seconds_of([&] { prepared = std::make_unique<qsdk::PreparedModel>(*captured.graph, annotation); }));
-        observers = prepared->observe_nodes();
-        if (run == 0) {
-          // Calibration: prepared vs float on the same batch, interleaved.
-          float_graph->run(batches.at(0));  // warm-up (compiles the float graph)
-          std::vector<double> float_t, calib_t;
-          for (const auto& b : batches) {
-            float_t.push_back(seconds_of([&] { float_graph->run(b); }));
-            calib_t.push_back(seconds_of([&] { prepared->calibrate(b); }));
+      try {
+        const auto backend = registry.instantiate(name, {});
+        std::map<std::string, std::vector<double>> stages;
+        std::unique_ptr<qsdk::Graph> float_graph, lowered1, lowered8;
+        std::size_t nodes = 0, observers = 0;
+        for (int run = 0; run < pipeline_repeat; ++run) {
+          qsdk::CapturedModel captured;
+          stages["capture"].push_back(seconds_of([&] { captured = qsdk::capture_model(model, options); }));
+          nodes = captured.graph->nodes().size();
+          if (run == 0) float_graph = captured.graph->clone();
+          qsdk::Annotation annotation;
+          stages["annotate"].push_back(seconds_of([&] { annotation = qsdk::annotate(*captured.graph, *backend); }));
+          std::unique_ptr<qsdk::PreparedModel> prepared;
+          stages["prepare"].push_back(
+              seconds_of([&] { prepared = std::make_unique<qsdk::PreparedModel>(*captured.graph, annotation); }));
+          observers = prepared->observe_nodes();
+          if (run == 0) {
+            // Calibration: prepared vs float on the same batch, interleaved.
+            float_graph->run(batches.at(0));  // warm-up (compiles the float graph)
+            std::vector<double> float_t, calib_t;
+            for (const auto& b : batches) {
+              float_t.push_back(seconds_of([&] { float_graph->run(b); }));
+              calib_t.push_back(seconds_of([&] { prepared->calibrate(b); }));
+            }
+            r["calib_float_batch_s"] = median(float_t);
+            r["calib_prepared_batch_s"] = median(calib_t);
+            r["calib_ratio"] = median(calib_t) / median(float_t);
+            r["calib_float_times_s"] = float_t;
+            r["calib_prepared_times_s"] = calib_t;
+          } else {
+            prepared->calibrate(batches.at(0));  // untimed: convert needs statistics
           }
-          r["calib_float_batch_s"] = median(float_t);
-          r["calib_prepared_batch_s"] = median(calib_t);
-          r["calib_ratio"] = median(calib_t) / median(float_t);
-          r["calib_float_times_s"] = float_t;
-          r["calib_prepared_times_s"] = calib_t;
-        } else {
-          prepared->calibrate(batches.at(0));  // untimed: convert needs statistics
+          stages["convert"].push_back(seconds_of([&] { qsdk::convert_to_reference(*prepared); }));
+          std::unique_ptr<qsdk::Graph> reference_copy;
+          if (run == 0) reference_copy = captured.graph->clone();
+          stages["lower"].push_back(seconds_of([&] { qsdk::lower(*captured.graph, backend->lowering); }));
+          if (run == 0) {
+            lowered1 = std::move(captured.graph);
+            lowered8 = std::move(reference_copy);
+            qsdk::lower(*lowered8, backend->lowering);
+          }
         }
-        stages["convert"].push_back(seconds_of([&] { qsdk::convert_to_reference(*prepared); }));
-        std::unique_ptr<qsdk::Graph> reference_copy;
-        if (run == 0) reference_copy = captured.graph->clone();
-        stages["lower"].push_back(seconds_of([&] { qsdk::lower(*captured.graph, backend->lowering); }));
-        if (run == 0) {
-          lowered1 = std::move(captured.graph);
-          lowered8 = std::move(reference_copy);
-          qsdk::lower(*lowered8, backend->lowering);
+        std::vector<double> total, without_capture;
+        for (int i = 0; i < pipeline_repeat; ++i) {
+          double without = 0;
+          for (const auto& [stage, times] : stages)
+            if (stage != "capture") without += times[std::size_t(i)];
+          without_capture.push_back(without);
+          total.push_back(without + stages["capture"][std::size_t(i)]);
         }
-      }
-      std::vector<double> total, without_capture;
-      for (int i = 0; i < pipeline_repeat; ++i) {
-        double without = 0;
-        for (const auto& [stage, times] : stages)
-          if (stage != "capture") without += times[std::size_t(i)];
-        without_capture.push_back(without);
-        total.push_back(without + stages["capture"][std::size_t(i)]);
-      }
-      for (const auto& [stage, times] : stages) {
-        r["stages_s"][stage] = median(times);
-        r["stage_times_s"][stage] = times;
-      }
-      r["pipeline_s"] = median(total);
-      r["pipeline_without_capture_s"] = median(without_capture);
-      r["pipeline_times_s"] = total;
-      r["nodes"] = nodes;
-      r["observers"] = observers;
+        for (const auto& [stage, times] : stages) {
+          r["stages_s"][stage] = median(times);
+          r["stage_times_s"][stage] = times;
+        }
+        r["pipeline_s"] = median(total);
+        r["pipeline_without_capture_s"] = median(without_capture);
+        r["pipeline_times_s"] = total;
+        r["nodes"] = nodes;
+        r["observers"] = observers;
 
-      const auto lowering = backend->lowering;
-      r["float_b1_s"] = latency([&] { float_graph->run(eval1); }, repeat);
-      r["int8_b1_s"] = latency([&] { qsdk::run_with_engine(*lowered1, lowering, eval1); }, repeat);
-      r["float_b8_s"] = latency([&] { float_graph->run(eval8); }, repeat);
-      r["int8_b8_s"] = latency([&] { qsdk::run_with_engine(*lowered8, lowering, eval8); }, repeat);
-      r["sqnr_db"] =
-          qsdk::sqnr_db(float_graph->run(eval8).at(0), qsdk::run_with_engine(*lowered8, lowering, eval8).at(0));
-      r["float_bytes"] = qsdk::exported_file_size(*float_graph);
-      r["int8_bytes"] = qsdk::exported_file_size(*lowered1);
+        const auto lowering = backend->lowering;
+        r["float_b1_s"] = latency([&] { float_graph->run(eval1); }, repeat);
+        r["int8_b1_s"] = latency([&] { qsdk::run_with_engine(*lowered1, lowering, eval1); }, repeat);
+        r["float_b8_s"] = latency([&] { float_graph->run(eval8); }, repeat);
+        r["int8_b8_s"] = latency([&] { qsdk::run_with_engine(*lowered8, lowering, eval8); }, repeat);
+        r["sqnr_db"] =
+            qsdk::sqnr_db(float_graph->run(eval8).at(0), qsdk::run_with_engine(*lowered8, lowering, eval8).at(0));
+        r["float_bytes"] = qsdk::exported_file_size(*float_graph);
+        r["int8_bytes"] = qsdk::exported_file_size(*lowered1);
+      } catch (const std::exception& e) {
+        // One backend failing on a model does not lose the other's figures.
+        std::cerr << "qsdk_bench_compare: " << name << ": error: " << e.what() << "\n";
+        r["error"] = std::string(e.what()).substr(0, 300);
+      }
       result["backends"][name] = r;
     }
     std::cout << result.dump(2) << std::endl;

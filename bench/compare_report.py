@@ -53,8 +53,9 @@ for m in models:
         fx = p.get("engines", {}).get(engine, {}).get("fx", {})
         jit = p.get("engines", {}).get(engine, {}).get("jit", {})
         rows.append({"model": m, "backend": backend, "engine": engine, "qsdk": qr, "fx": fx, "jit": jit,
-                     "errors": [e for e in (q.get("error"), p.get("error"), fx.get("error"), jit.get("error"))
-                                if e]})
+                     "errors": [f"{tool}: {e}" for tool, e in (("qsdk", q.get("error")), ("qsdk", qr.get("error")),
+                                                                ("pytorch", p.get("error")), ("FX", fx.get("error")),
+                                                                ("TorchScript", jit.get("error"))) if e]})
 
 
 def get(r, tool, key):
