@@ -37,7 +37,7 @@ for t in "${TARGETS[@]}"; do
   timeout --kill-after=30 $((SECONDS_PER_TARGET + 120)) \
     "$SAN_BUILD_DIR/bin/$t" "$work/corpus/$t" "fuzz/corpus/$t" \
     -max_total_time="$SECONDS_PER_TARGET" -timeout=10 -rss_limit_mb=4096 -max_len=16384 \
-    -print_final_stats=1 -artifact_prefix="$work/artifacts/$t-" >"$log" 2>&1
+    -dict=fuzz/yaml.dict -print_final_stats=1 -artifact_prefix="$work/artifacts/$t-" >"$log" 2>&1
   rc=$?
   set -e
   runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)

@@ -71,7 +71,7 @@ void add_conformance_command(CLI::App& app, GlobalOptions& global, int& result) 
     result = conformance::merge_results(inputs, args->merge_output, std::cout);
   });
 
-  cmd->callback([cmd, merge, args, &global, &result] {
+  cmd->callback([merge, args, &global, &result] {
     if (merge->parsed()) return;
     const auto models_dir = conformance::resolve_models_dir(args->models_dir);
     if (!args->run_case.empty()) {

@@ -8,6 +8,17 @@
 namespace qsdk::yaml {
 namespace {
 
+// Position of the first control character YAML does not allow in a
+// document (all of C0 but tab, LF and CR; DEL), or npos. yaml-cpp reads them
+// into scalars, and a NUL in a key then prints as text that is not UTF-8.
+std::size_t control_char_at(const std::string& s) {
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7f) return i;
+  }
+  return std::string::npos;
+}
+
 // Nodes a document may expand to. Aliases let a few hundred bytes name
 // billions of nodes ("a billion laughs"), which every reader would then
 // walk; real configs, specs and backend descriptions have a few thousand.
@@ -19,9 +30,15 @@ constexpr std::size_t kMaxNodes = 1000000;
 void reject_duplicate_keys(const std::string& source, const YAML::Node& n, int depth, std::size_t& nodes) {
   if (depth > 64) throw InputError(where(source, n), "nesting deeper than 64 levels");
   if (++nodes > kMaxNodes)
-    throw InputError(where(source, n),
-                     "more than " + std::to_string(kMaxNodes) + " nodes with aliases expanded (aliases nested too deep)");
-  if (n.IsMap()) {
+    throw InputError(where(source, n), "more than " + std::to_string(kMaxNodes) +
+                                           " nodes with aliases expanded (aliases nested too deep)");
+  if (n.IsScalar()) {
+    // Escapes ("\0", "\x01") put control characters into scalars too.
+    if (const auto bad = control_char_at(n.Scalar()); bad != std::string::npos)
+      throw InputError(where(source, n), "control character " +
+                                             std::to_string(static_cast<unsigned char>(n.Scalar()[bad])) +
+                                             " in a value is not allowed");
+  } else if (n.IsMap()) {
     std::set<std::string> seen;
     for (const auto& kv : n) {
       if (kv.first.IsScalar() && !seen.insert(kv.first.Scalar()).second)
@@ -60,6 +77,12 @@ YAML::Node load_text(const std::string& text, const std::string& source) {
   if (const auto bad = invalid_utf8_at(text); bad != std::string::npos) {
     const auto line = 1 + std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(bad), '\n');
     throw InputError(source + ":" + std::to_string(line), "not UTF-8 text (byte " + std::to_string(bad) + ")");
+  }
+  if (const auto bad = control_char_at(text); bad != std::string::npos) {
+    const auto line = 1 + std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(bad), '\n');
+    throw InputError(source + ":" + std::to_string(line),
+                     "control character " + std::to_string(static_cast<unsigned char>(text[bad])) + " (byte " +
+                         std::to_string(bad) + ") is not allowed in YAML");
   }
   YAML::Node root;
   try {

@@ -149,7 +149,8 @@ TEST_CASE("every zoo model lowers on onednn and qnnpack within one output step o
   const std::pair<const char*, Lowering> targets[] = {{"x86-int8", Lowering::OneDNN}, {"arm", Lowering::QNNPACK}};
   for (const char* model : {"conv_bn_relu", "linear_relu", "residual_add", "conv_cat", "pooling", "mbv3_block",
                             "resnet18", "mnist_cnn", "transformer_block"}) {
-    for (const auto& [backend, target] : targets) {
+    for (const auto& [b, target] : targets) {
+      const char* backend = b;  // CAPTURE's lambda cannot capture a structured binding (C++17)
       CAPTURE(model);
       CAPTURE(backend);
       auto c = convert_zoo(model, backend);

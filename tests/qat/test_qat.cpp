@@ -207,7 +207,8 @@ TEST_CASE("conv-bn QAT: BatchNorm statistics move while training, not once froze
   };
   const std::vector<Case> cases = {{"x86-int8", {}, 40.0},
                                    {"per-channel", {{"weight_bits", "4"}, {"activation_bits", "4"}}, 15.0}};
-  for (const auto& [backend, options, min_sqnr_db] : cases) {
+  for (const auto& [b, options, min_sqnr_db] : cases) {
+    const std::string backend = b;  // CAPTURE's lambda cannot capture a structured binding (C++17)
     CAPTURE(backend);
     auto s = setup("mnist_cnn_trained", backend, options);
     QatModel model(*s.captured.graph, s.annotation);
@@ -242,7 +243,8 @@ TEST_CASE("QAT-converted models have the PTQ-converted graph structure, for x86-
   auto data = mnist("calibration", 3, 16);
   const std::vector<std::pair<std::string, BackendOptions>> cases = {
       {"x86-int8", {}}, {"per-channel", {{"weight_bits", "4"}, {"activation_bits", "4"}}}};
-  for (const auto& [backend, options] : cases) {
+  for (const auto& [b, options] : cases) {
+    const std::string backend = b;  // CAPTURE's lambda cannot capture a structured binding (C++17)
     CAPTURE(backend);
     auto ptq = test::convert_zoo("mnist_cnn_trained", backend, options);
 

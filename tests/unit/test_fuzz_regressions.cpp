@@ -65,3 +65,19 @@ TEST_CASE("fuzz regression: backend YAML with duplicate keys is refused like con
   CHECK_THROWS_WITH_AS(qsdk::backend_from_yaml(std::string(kBackendHead) + "rules: []\nrules: []\n", "d.yaml"),
                        doctest::Contains("duplicate key 'rules'"), qsdk::InputError);
 }
+
+TEST_CASE("fuzz regression: control characters in YAML are refused, so printed configs stay readable") {
+  // fuzz_config: a NUL inside a backend name parsed, and --print-config then
+  // wrote text that was not UTF-8, so the printout did not read back.
+  const std::string nul_key = std::string("model: zoo:mnist_cnn\nbackends: {x86-int8, bat") + '\0' + "es}\n";
+  CHECK_THROWS_WITH_AS(qsdk::parse_run_config(nul_key, "nul.yaml", kBase),
+                       doctest::Contains("nul.yaml:2: control character 0"), qsdk::InputError);
+  // The same through an escape in a double-quoted scalar.
+  CHECK_THROWS_WITH_AS(qsdk::parse_run_config("model: zoo:mnist_cnn\nbackends: [\"arm\\x01\"]\n", "esc.yaml", kBase),
+                       doctest::Contains("esc.yaml:2:12: control character 1"), qsdk::InputError);
+  CHECK_THROWS_AS(qsdk::backend_from_yaml(std::string(kBackendHead) + "description: \"a\\0b\"\nrules: []\n", "d.yaml"),
+                  qsdk::InputError);
+  // Tabs, newlines and carriage returns are text.
+  const auto ok = qsdk::parse_run_config("model: zoo:mnist_cnn\r\nbackends: [arm]\t\r\n", "ok.yaml", kBase);
+  CHECK(ok.backends.size() == 1);
+}
