@@ -146,8 +146,22 @@ struct Reader {
     QatOptions q;
     if (!n.IsNull()) {
       yaml::check_keys(source, n,
-                       {"steps", "lr", "momentum", "batch_size", "freeze_bn_after", "freeze_observers_after"}, "qat");
+                       {"steps", "epochs", "optimizer", "lr", "lr_schedule", "momentum", "weight_decay", "batch_size",
+                        "freeze_bn_after", "freeze_observers_after"},
+                       "qat");
       if (const auto v = n["steps"]) q.steps = positive(v, "steps");
+      if (const auto v = n["epochs"]) q.epochs = positive(v, "epochs", 0);
+      if (const auto v = n["optimizer"]) {
+        q.optimizer = scalar<std::string>(source, v, "optimizer");
+        if (q.optimizer != "sgd" && q.optimizer != "adam")
+          throw InputError(where(source, v), "optimizer must be sgd or adam, not '" + q.optimizer + "'");
+      }
+      if (const auto v = n["lr_schedule"]) {
+        q.lr_schedule = scalar<std::string>(source, v, "lr_schedule");
+        if (q.lr_schedule != "cosine" && q.lr_schedule != "constant")
+          throw InputError(where(source, v), "lr_schedule must be cosine or constant, not '" + q.lr_schedule + "'");
+      }
+      if (const auto v = n["weight_decay"]) q.weight_decay = scalar<double>(source, v, "weight_decay");
       if (const auto v = n["lr"]) q.lr = scalar<double>(source, v, "lr");
       if (q.lr <= 0) throw InputError(where(source, n["lr"]), "lr must be positive");
       if (const auto v = n["momentum"]) q.momentum = scalar<double>(source, v, "momentum");
@@ -307,7 +321,11 @@ std::string to_yaml(const RunConfig& c) {
   if (c.qat) {
     e << YAML::Key << "qat" << YAML::Value << YAML::BeginMap;
     e << YAML::Key << "steps" << YAML::Value << c.qat->steps;
+    e << YAML::Key << "epochs" << YAML::Value << c.qat->epochs;
+    e << YAML::Key << "optimizer" << YAML::Value << c.qat->optimizer;
     e << YAML::Key << "lr" << YAML::Value << c.qat->lr;
+    e << YAML::Key << "lr_schedule" << YAML::Value << c.qat->lr_schedule;
+    e << YAML::Key << "weight_decay" << YAML::Value << c.qat->weight_decay;
     e << YAML::Key << "momentum" << YAML::Value << c.qat->momentum;
     e << YAML::Key << "batch_size" << YAML::Value << c.qat->batch_size;
     e << YAML::Key << "freeze_bn_after" << YAML::Value << c.qat->freeze_bn_after;

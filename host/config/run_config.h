@@ -5,7 +5,8 @@
 //   model:        zoo:NAME | FILE.pt | {source: ..., input_shapes: [[1,3,224,224]], seed: 0}
 //   backends:     [NAME, ...] | {NAME: {OPTION: VALUE, ...}, ...}
 //   calibration:  {source: mnist|random|PATH, batches: 8, batch_size: 32, seed: 0, observer: KIND}
-//   qat:          {steps, lr, momentum, batch_size, freeze_bn_after, freeze_observers_after}  (present: QAT)
+//   qat:          {steps | epochs, optimizer: sgd|adam, lr, lr_schedule: cosine|constant, momentum,
+//                  weight_decay, batch_size, freeze_bn_after, freeze_observers_after}  (present: QAT)
 //   overrides:    [{module|op|node: ..., quantize: false | activation: {...} | weight: {...}}, ...]
 //   specs:        [FILE.yaml, ...]
 //   checks:       {max_steps: 1.0}

@@ -79,7 +79,8 @@ Prepared prepare_qat(Graph& graph, const Annotation& annotation, const PipelineO
   // Training reads one batch per step from the calibration split.
   CalibrationConfig data = o.calibration;
   data.batch_size = o.qat->batch_size;
-  data.batches = o.qat->steps;
+  // One batch per step; with epochs, one pass over the split per epoch.
+  data.batches = o.qat->epochs > 0 ? 0 : o.qat->steps;
   const auto source = open_data_source(data, shapes_of(example_inputs));
   QatResult trained = train_qat(graph, annotation, *o.qat, *source, o.progress);
   Prepared p;

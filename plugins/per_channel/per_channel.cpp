@@ -1,6 +1,6 @@
 // per-channel: a reference backend (quantize/dequantize only, no kernels)
-// for studying widths: symmetric per-channel weights of 8 or 4 bits and
-// activations of 16, 8 or 4 bits, chosen per run in the config:
+// for studying widths: symmetric per-channel weights of 8, 4, 3 or 2 bits
+// and activations of 16, 8, 4, 3 or 2 bits, chosen per run in the config:
 //   backends: {per-channel: {weight_bits: 4, activation_bits: 8, linear: dynamic}}
 #include <algorithm>
 #include <stdexcept>
@@ -26,8 +26,8 @@ std::unique_ptr<qsdk::Backend> make_backend(const qsdk::BackendOptions& options)
   b->vendor = "qsdk";
   b->description = "reference Q/DQ with per-channel symmetric weights of selectable width";
   b->lowering = Lowering::Reference;
-  b->options = {{"weight_bits", "weight width in bits (int8 storage)", "8", {"8", "4"}},
-                {"activation_bits", "activation width in bits", "8", {"16", "8", "4"}},
+  b->options = {{"weight_bits", "weight width in bits (int8 storage)", "8", {"8", "4", "3", "2"}},
+                {"activation_bits", "activation width in bits", "8", {"16", "8", "4", "3", "2"}},
                 {"linear",
                  "static: calibrated activation qparams; dynamic: computed per batch at run time",
                  "static",

@@ -222,3 +222,25 @@ TEST_CASE("SIGINT in the middle of a run removes its temporaries and leaves earl
     CHECK_MESSAGE(e.path().filename().string().find(".tmp-") == std::string::npos, e.path().string());
   CHECK(slurp(out / "x86-int8" / "manifest.json") == manifest);
 }
+
+TEST_CASE("qsdk run with a qat: section fine-tunes with fake-quantize and converts like PTQ") {
+  TempDir tmp("qsdk_run_qat");
+  const auto cfg = write(tmp.path / "qat.yaml",
+                         "model: zoo:mnist_cnn_trained\nbackends: [x86-int8]\n"
+                         "calibration: {source: mnist, batch_size: 32}\n"
+                         "qat: {steps: 30, lr: 0.005, freeze_bn_after: 20}\n"
+                         "measure: {latency: false, layers: false}\n"
+                         "output: {dir: " +
+                             (tmp.path / "out").string() + "}\n");
+  const auto r = qsdk_run(shell_quote(cfg.string()));
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  const auto manifest = nlohmann::json::parse(slurp(tmp.path / "out" / "x86-int8" / "manifest.json"));
+  CHECK(manifest["mode"] == "qat");
+  CHECK(manifest["qat"]["steps"] == 30);
+  CHECK(manifest["qat"]["final_loss"].get<double>() < 1.0);
+  CHECK(manifest["accuracy"]["quantized_top1"].get<double>() > 0.95);  // a trained MNIST CNN stays trained
+  CHECK(r.out.find("x86-int8  qat") != std::string::npos);
+  auto module = torch::jit::load((tmp.path / "out" / "x86-int8" / "model.pt").string());
+  CHECK(module.forward({torch::randn({32, 1, 28, 28})}).toTensor().sizes() == at::IntArrayRef{32, 10});
+}
