@@ -10,7 +10,7 @@
 #   PIPELINE_REPEAT [3] REPEAT [5]     pipeline runs; timed runs per latency
 #   THREADS [2]                        torch intra-op threads, every process
 #   SCALING_NODES ["1000 10000 100000"]  STARTUP_REPEAT [10]
-#   QSDK_BUILD_DIR [build]
+#   QSDK_BUILD_DIR [build]   REPORT_ONLY=1: re-render the last run's report only
 #
 # For each model, in alternating order so machine noise hits both sides:
 #   qsdk_bench_compare (bench/compare_bench.cpp) and bench/peer_compare.py
@@ -37,6 +37,15 @@ PY=/usr/bin/python3  # Debian's python3-torch; the pyenv python3 on PATH has no 
 # competes with the other process's work. Must be set before process start.
 export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}"
 START=$(date +%s)
+
+# Raw outputs of the last run (kept for inspection; REPORT_ONLY=1 re-renders
+# bench/RESULTS.md from them, e.g. after editing bench/RESULTS_notes.md).
+WORK="$BUILD_DIR/bench_run"
+if [ "${REPORT_ONLY:-0}" = 1 ]; then
+  export WORK OUT_DIR="$ROOT/bench"
+  set -a; . "$WORK/env"; set +a
+  exec "$PY" bench/compare_report.py
+fi
 
 if [ ! -f "$BUILD_DIR/CMakeCache.txt" ]; then
   echo "bench: configuring $BUILD_DIR" >&2
@@ -66,13 +75,6 @@ for m in $MODELS; do
   fi
 done
 
-# Raw outputs of this run (kept for inspection; REPORT_ONLY=1 re-renders them).
-WORK="$BUILD_DIR/bench_run"
-if [ "${REPORT_ONLY:-0}" = 1 ]; then
-  export WORK MODELS CALIB_BATCHES BATCH_SIZE PIPELINE_REPEAT REPEAT THREADS OUT_DIR="$ROOT/bench"
-  set -a; . "$WORK/env"; set +a
-  exec "$PY" bench/compare_report.py
-fi
 rm -rf "$WORK"
 mkdir -p "$WORK"
 log() { echo "bench: $(date -u +%H:%M:%S) $*" >&2; }
