@@ -90,7 +90,9 @@ struct Reader {
       c.model = text;
     } else {
       c.model = path(model_source, "model").string();
-      if (!fs::exists(c.model)) throw InputError(where(source, model_source), "model file '" + c.model + "' not found");
+      std::error_code ec;  // (a name too long to stat is "not found", not a filesystem_error)
+      if (!fs::exists(c.model, ec))
+        throw InputError(where(source, model_source), "model file '" + c.model + "' not found");
     }
   }
 
@@ -183,8 +185,9 @@ struct Reader {
       fs::path as_written = scalar<std::string>(source, item, "a spec file");
       if (!as_written.empty() && *as_written.begin() == "specs") as_written = as_written.lexically_relative("specs");
       const fs::path bundled = bundled_spec_dir() / as_written;
-      if (!fs::exists(p) && fs::exists(bundled)) p = bundled;
-      if (!fs::exists(p))
+      std::error_code ec;
+      if (!fs::exists(p, ec) && fs::exists(bundled, ec)) p = bundled;
+      if (!fs::exists(p, ec))
         throw InputError(where(source, item), "spec file '" + item.Scalar() + "' not found (looked for " + p.string() +
                                                   " and " + bundled.string() + ")");
       c.specs.push_back(p);

@@ -81,3 +81,14 @@ TEST_CASE("fuzz regression: control characters in YAML are refused, so printed c
   const auto ok = qsdk::parse_run_config("model: zoo:mnist_cnn\r\nbackends: [arm]\t\r\n", "ok.yaml", kBase);
   CHECK(ok.backends.size() == 1);
 }
+
+TEST_CASE("fuzz regression: a model or spec path too long to stat is 'not found', not a filesystem_error") {
+  // fuzz_config: std::filesystem::exists threw filesystem_error ("File name
+  // too long") for a path component over NAME_MAX.
+  const std::string long_name(300, 'x');
+  CHECK_THROWS_WITH_AS(qsdk::parse_run_config("model: " + long_name + ".pt\nbackends: [arm]\n", "long.yaml", kBase),
+                       doctest::Contains("not found"), qsdk::InputError);
+  CHECK_THROWS_WITH_AS(
+      qsdk::parse_run_config("model: zoo:mnist_cnn\nbackends: [arm]\nspecs: [" + long_name + "]\n", "long.yaml", kBase),
+      doctest::Contains("not found"), qsdk::InputError);
+}
