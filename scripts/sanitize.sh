@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The tests under AddressSanitizer + UndefinedBehaviorSanitizer (with
 # LeakSanitizer): a clang build in build-asan (scripts/sanitizer_build.sh),
-# every test suite built, then CTest on the unit and plugin labels. Any sanitizer report fails its test.
+# every test suite built, then CTest on the unit and plugin labels. Any
+# sanitizer report (LeakSanitizer's at exit included) fails its test.
 #   scripts/sanitize.sh                 # the default selection
 #   scripts/sanitize.sh -L integration  # other CTest arguments instead
 # Suppressions (scripts/sanitizers/*.supp) cover uninstrumented third-party
