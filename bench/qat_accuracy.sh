@@ -14,7 +14,8 @@ cmake --build "$BUILD_DIR" --target qsdk_bench_qat -j"$(nproc)" >/dev/null
 if [ -z "${QAT_RENDER_ONLY:-}" ]; then
   tmp=$(mktemp)
   trap 'rm -f "$tmp"' EXIT
-  "$BUILD_DIR/bin/qsdk_bench_qat" --case x86-int8 --case per-channel:weight_bits=4,activation_bits=4 "$@" >"$tmp"
+  "$BUILD_DIR/bin/qsdk_bench_qat" --case x86-int8 --case per-channel:weight_bits=4,activation_bits=4 \
+    --case per-channel:weight_bits=4,activation_bits=3 "$@" >"$tmp"
   cp "$tmp" bench/results_qat.json.tmp && mv bench/results_qat.json.tmp bench/results_qat.json
 fi
 CPU="$(lscpu | sed -n 's/^Model name:[[:space:]]*//p' | head -1)" \
