@@ -153,8 +153,8 @@ TEST_CASE("options are checked against what the plugin declares") {
       CHECK(a.spec.quant_max == 7);
     }
   CHECK(saw_weight);
-  CHECK_THROWS_WITH(r.instantiate("per-channel", {{"weight_bits", "3"}}),
-                    "backend 'per-channel': option 'weight_bits' = '3' is not one of: 8, 4");
+  CHECK_THROWS_WITH(r.instantiate("per-channel", {{"weight_bits", "5"}}),
+                    "backend 'per-channel': option 'weight_bits' = '5' is not one of: 8, 4, 3, 2");
   CHECK_THROWS_WITH(r.instantiate("per-channel", {{"colour", "red"}}),
                     "backend 'per-channel': unknown option 'colour'");
   CHECK_THROWS_WITH(r.instantiate("tpu", {}),

@@ -128,7 +128,7 @@ TEST_CASE("bad input exits 2 with the place and cause") {
   CHECK(r.exit_code == 2);
   CHECK(r.err.find("backend.yaml:2:12: unknown backend 'x86_int8' (did you mean 'x86-int8'?)") != std::string::npos);
 
-  cfg = write(tmp.path / "option.yaml", "model: zoo:mnist_cnn\nbackends: {per-channel: {weight_bits: 3}}\n");
+  cfg = write(tmp.path / "option.yaml", "model: zoo:mnist_cnn\nbackends: {per-channel: {weight_bits: 5}}\n");
   r = qsdk_run(shell_quote(cfg.string()));
   CHECK(r.exit_code == 2);
   CHECK(r.err.find("option.yaml:2:12:") != std::string::npos);
