@@ -229,7 +229,7 @@ expect:
     TempDir dir;
     const auto spec = dir.write("xfail.yaml", conv_model() + R"(backends: all
 options:
-  per-channel: {weight_bits: "3"}
+  per-channel: {weight_bits: "5"}
 skip:
   arm: "not relevant for this test"
 per_backend:
@@ -246,7 +246,7 @@ per_backend:
     // The same rejection, not expected: an error, exit 1, with the pipeline's message.
     const auto bad = dir.write("unexpected.yaml", conv_model() + R"(backends: [per-channel]
 options:
-  per-channel: {weight_bits: "3"}
+  per-channel: {weight_bits: "5"}
 )");
     const auto e = conformance(shell_quote(bad.string()) + " -o " + shell_quote((dir.path / "out2").string()));
     CHECK(e.exit_code == 1);
