@@ -102,6 +102,10 @@ std::vector<at::Tensor> Graph::run(const std::vector<at::Tensor>& inputs) const 
   if (!code_) code_ = compile(ir_, nodes_.size());
   torch::jit::Stack stack(inputs.begin(), inputs.end());
   torch::jit::InterpreterState(*code_).run(stack);
+  return flatten_outputs(stack);
+}
+
+std::vector<at::Tensor> flatten_outputs(const std::vector<c10::IValue>& stack) {
   std::vector<at::Tensor> out;
   for (const auto& v : stack) {
     if (v.isTensor())

@@ -59,6 +59,10 @@ class Graph {
   mutable std::shared_ptr<torch::jit::Code> code_;  // compiled on first run
 };
 
+// The tensors a graph run left on the interpreter's stack, with tuples and
+// tensor lists flattened (what Graph::run returns).
+std::vector<at::Tensor> flatten_outputs(const std::vector<c10::IValue>& stack);
+
 // Shape of a tensor value when fully known.
 std::optional<std::vector<std::int64_t>> concrete_shape(const torch::jit::Value* v);
 

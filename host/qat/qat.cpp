@@ -226,16 +226,7 @@ std::vector<at::Tensor> QatModel::forward(const std::vector<at::Tensor>& inputs)
   for (const auto& u : uses_) stack.emplace_back(u.tensor);
   stack.emplace_back(training_ && !bn_frozen_);
   torch::jit::InterpreterState(*code_).run(stack);
-  std::vector<at::Tensor> out;
-  for (const auto& v : stack) {
-    if (v.isTensor())
-      out.push_back(v.toTensor());
-    else if (v.isTuple())
-      for (const auto& e : v.toTupleRef().elements()) out.push_back(e.toTensor());
-    else if (v.isTensorList())
-      for (const auto& t : v.toTensorVector()) out.push_back(t);
-  }
-  return out;
+  return flatten_outputs(stack);
 }
 
 at::Tensor QatModel::fake_quant(std::int64_t slot, const at::Tensor& x) {
