@@ -6,6 +6,7 @@
 
 #include "annotate/overrides.h"
 #include "calibrate/calibration.h"
+#include "common/atomic_file.h"
 #include "common/error.h"
 #include "common/fingerprint.h"
 #include "prepare/prepare.h"
@@ -92,11 +93,7 @@ CalibrationRun calibrate_prepared(PreparedModel& prepared, const CapturedModel& 
     prepared.override_activation_observer(kind);
   }
   if (!args.load_stats.empty()) {
-    std::ifstream in(args.load_stats, std::ios::binary);
-    if (!in) throw InputError(args.load_stats, "cannot open file");
-    std::stringstream ss;
-    ss << in.rdbuf();
-    prepared.load_stats(ss.str(), args.load_stats);
+    prepared.load_stats(read_file(args.load_stats), args.load_stats);
     return {"stats:" + Fingerprint::of_file(args.load_stats), {}};
   }
   std::vector<std::vector<std::int64_t>> shapes;

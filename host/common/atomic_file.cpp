@@ -2,6 +2,7 @@
 
 #include <fstream>
 #include <random>
+#include <sstream>
 #include <system_error>
 
 #include "common/error.h"
@@ -38,6 +39,14 @@ void write_file_atomically(const std::filesystem::path& target, const std::funct
 void write_file_atomically(const std::filesystem::path& target, std::string_view contents) {
   write_file_atomically(target,
                         [&](std::ostream& out) { out.write(contents.data(), std::streamsize(contents.size())); });
+}
+
+std::string read_file(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw InputError(path.string(), "cannot open file");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
 }
 
 }  // namespace qsdk

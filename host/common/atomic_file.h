@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <functional>
 #include <ostream>
+#include <string>
 #include <string_view>
 
 namespace qsdk {
@@ -14,5 +15,8 @@ namespace qsdk {
 // temporary is removed, `target` is untouched and InputError is thrown.
 void write_file_atomically(const std::filesystem::path& target, const std::function<void(std::ostream&)>& write);
 void write_file_atomically(const std::filesystem::path& target, std::string_view contents);
+
+// The whole file as bytes; InputError "<path>: cannot open file" otherwise.
+std::string read_file(const std::filesystem::path& path);
 
 }  // namespace qsdk

@@ -35,14 +35,6 @@ std::vector<std::vector<std::int64_t>> shapes_of(const std::vector<at::Tensor>& 
   return shapes;
 }
 
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw InputError(path, "cannot open file");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 // Statistics for the observers: loaded, calibrated on data, or learned by QAT.
 struct Prepared {
   std::unique_ptr<PreparedModel> model;

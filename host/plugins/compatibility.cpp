@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "common/atomic_file.h"
 #include "common/error.h"
 #include "plugins/backend_yaml.h"
 #include "plugins/plugin_registry.h"
@@ -16,21 +17,13 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string read_text(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw InputError(path.string(), "cannot open file");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 nlohmann::json read_manifest(const fs::path& dir) {
   const fs::path file = dir / "manifest.json";
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) throw InputError(dir.string(), "not a directory (expected a model directory)");
   if (!fs::exists(file, ec)) throw InputError(file.string(), "no manifest (is this a qsdk output directory?)");
   try {
-    auto m = nlohmann::json::parse(read_text(file));
+    auto m = nlohmann::json::parse(read_file(file));
     if (!m.contains("backends") || !m["backends"].is_array() || m["backends"].empty())
       throw InputError(file.string(), "manifest has no backends list");
     return m;
@@ -75,7 +68,7 @@ VerifyReport verify_model_dir(const PluginRegistry& plugins, const fs::path& dir
       report.notes.push_back(v.name + ": plugin version " + v.made_version + " -> " + v.now_version);
     const fs::path rules_file = dir / ("rules-" + v.name + ".yaml");
     if (v.status == BackendVerdict::Status::RulesChanged && fs::exists(rules_file))
-      v.differences = compare_backends(backend_from_yaml(read_text(rules_file), rules_file.string()), *now);
+      v.differences = compare_backends(backend_from_yaml(read_file(rules_file), rules_file.string()), *now);
     report.backends.push_back(v);
   }
   if (manifest.contains("versions")) {
@@ -101,7 +94,7 @@ std::shared_ptr<const Backend> resolve_backend(const PluginRegistry& plugins, co
   if (ext == ".yaml" || ext == ".yml") {
     std::error_code ec;
     if (!fs::exists(path, ec)) throw InputError(what, "no such file");
-    return std::make_shared<const Backend>(backend_from_yaml(read_text(path), what));
+    return std::make_shared<const Backend>(backend_from_yaml(read_file(path), what));
   }
   if (!plugins.find(what))
     throw InputError(what, "not a loaded backend, a plugin library (.so) or a rules file (.yaml)");
