@@ -14,29 +14,16 @@
 #include <string>
 
 #include "support/process.h"
+#include "support/temp_files.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
 using qsdk::test::run_command;
 using qsdk::test::shell_quote;
+using qsdk::test::slurp;
+using qsdk::test::TempDir;
 
 namespace {
-
-struct TempDir {
-  fs::path path;
-  explicit TempDir(const std::string& name) : path(fs::temp_directory_path() / name) {
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-};
-
-std::string slurp(const fs::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 // Wall-clock measurements: legitimately different from run to run.
 void drop_timing(json& j) {

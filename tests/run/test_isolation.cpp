@@ -8,22 +8,17 @@
 #include <sstream>
 
 #include "support/process.h"
+#include "support/temp_files.h"
 #include "support/torch_doctest.h"  // first: see the header
 
 namespace fs = std::filesystem;
 using qsdk::test::run_command;
 using qsdk::test::shell_quote;
+using qsdk::test::slurp;
 
 namespace {
 
 const fs::path kFaulty = QSDK_TEST_FAULTY_PLUGIN_DIR;
-
-std::string slurp(const fs::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 std::string plugin_dirs(const std::vector<std::string>& faults) {
   std::string args;

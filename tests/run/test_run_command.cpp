@@ -10,33 +10,20 @@
 #include <sstream>
 
 #include "support/process.h"
+#include "support/temp_files.h"
 #include "support/torch_doctest.h"  // first: see the header
 
 namespace fs = std::filesystem;
 using qsdk::test::run_command;
 using qsdk::test::shell_quote;
+using qsdk::test::slurp;
+using qsdk::test::TempDir;
 
 namespace {
-
-struct TempDir {
-  fs::path path;
-  explicit TempDir(const std::string& name) : path(fs::temp_directory_path() / name) {
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-};
 
 fs::path write(const fs::path& file, const std::string& text) {
   std::ofstream(file) << text;
   return file;
-}
-
-std::string slurp(const fs::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
 }
 
 qsdk::test::CommandResult qsdk_run(const std::string& args) {
