@@ -7,7 +7,10 @@
 // Calibration: 4 random batches of 4 (latency and size do not depend on the
 // data; SQNR on random data is a lower bound). One lowered graph per batch
 // size: onednn's quantized convs in LibTorch 1.13 can fail when one instance
-// runs at a second batch size. Prints one JSON object.
+// runs at a second batch size. Also the lowered output's largest difference
+// from the reference Q/DQ output, in output steps, and the CPU target the
+// run saw (bench/lowering.sh runs it uncapped and with ONEDNN_MAX_CPU_ISA=AVX2).
+// Prints one JSON object.
 #include <ATen/Parallel.h>
 #include <torch/script.h>
 
@@ -25,6 +28,7 @@
 #include "convert/lowering.h"
 #include "plugins/plugin_registry.h"
 #include "prepare/prepare.h"
+#include "target/cpu_target.h"
 
 namespace fs = std::filesystem;
 using qsdk::bench::median;
@@ -69,6 +73,11 @@ int main(int argc, char** argv) {
     qsdk::PluginRegistry registry;
     registry.load_directory(qsdk::bundled_plugin_dir());
     nlohmann::json result{{"tool", "qsdk"}, {"threads", at::get_num_threads()}, {"repeat", repeat}};
+    const auto& cpu = qsdk::cpu_target();
+    result["target"] = {{"cpu_features", cpu.feature_names()},
+                        {"onednn_isa", cpu.onednn_isa},
+                        {"onednn_max_cpu_isa", cpu.onednn_cap},
+                        {"int8_isa", qsdk::to_string(cpu.int8_isa)}};
     for (const auto& model : models) {
       qsdk::CaptureOptions options;
       if (model.rfind("zoo:", 0) != 0) options.input_shapes = {{1, 3, 224, 224}};
@@ -82,6 +91,7 @@ int main(int argc, char** argv) {
         for (int i = 0; i < 4; ++i) prepared.calibrate(batch_of(captured.example_inputs, 4));
         prepared.calibrate(captured.example_inputs);
         qsdk::convert_to_reference(prepared);
+        qsdk::Graph reference(captured.graph->ir().copy(), model);
         qsdk::Graph lowered8(captured.graph->ir().copy(), model);
         qsdk::lower(*captured.graph, backend->lowering);
         qsdk::lower(lowered8, backend->lowering);
@@ -98,6 +108,12 @@ int main(int argc, char** argv) {
         r["speedup_b8"] = r["float_b8_s"].get<double>() / r["int8_b8_s"].get<double>();
         r["sqnr_db"] =
             qsdk::sqnr_db(float_graph.run(x1).at(0), qsdk::run_with_engine(lowered1, backend->lowering, x1).at(0));
+        const double scale = qsdk::output_scale(reference);
+        r["steps_vs_reference"] = scale > 0 ? qsdk::max_difference_in_steps(
+                                                  reference.run(x1).at(0),
+                                                  qsdk::run_with_engine(lowered1, backend->lowering, x1).at(0), scale)
+                                            : 0.0;
+        r["options"] = registry.resolve_options(name, {});
         r["float_bytes"] = qsdk::exported_file_size(float_graph);
         r["int8_bytes"] = qsdk::exported_file_size(lowered1);
         r["size_ratio"] =

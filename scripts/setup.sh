@@ -6,7 +6,7 @@ set -euo pipefail
 PACKAGES=(
   g++ cmake make ccache clang-format
   libtorch-dev libboost-dev libboost-filesystem-dev libyaml-cpp-dev
-  doctest-dev libcli11-dev nlohmann-json3-dev
+  doctest-dev libcli11-dev nlohmann-json3-dev libdnnl-dev libcpuinfo-dev
   graphviz python3-torch python3-torchvision chromium
 )
 

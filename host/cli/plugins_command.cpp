@@ -7,6 +7,7 @@
 #include "plugins/backend_yaml.h"
 #include "plugins/compatibility.h"
 #include "plugins/plugin_registry.h"
+#include "target/cpu_target.h"
 
 namespace qsdk::cli {
 namespace {
@@ -40,7 +41,17 @@ int list_plugins(const GlobalOptions& global) {
 
 int describe_plugin(const GlobalOptions& global, const std::string& name, const std::vector<std::string>& raw_options) {
   const auto registry = load_plugins(global, /*failures_are_errors=*/true);
-  const auto backend = registry.instantiate(name, parse_backend_options(raw_options));
+  const auto options = registry.resolve_options(name, parse_backend_options(raw_options));
+  const auto backend = registry.instantiate(name, options);
+  // A comment, so the output still reads back as describe YAML (plugins diff).
+  if (!options.empty()) {
+    std::cout << "# made with options:";
+    for (const auto& [key, value] : options) std::cout << " " << key << "=" << value;
+    if (options.count(kTargetOptionName))
+      std::cout << " (this CPU: int8 " << to_string(cpu_target().int8_isa) << ", onednn ISA " << cpu_target().onednn_isa
+                << ")";
+    std::cout << "\n";
+  }
   std::cout << backend_to_yaml(*backend);
   return exit_code(registry);
 }

@@ -128,18 +128,28 @@ std::string graph_svg(const Graph& g, const std::filesystem::path& dir) {
 json measure_case(const PluginRegistry& plugins, const Spec& spec, const std::string& backend,
                   const MeasureOptions& options) {
   const auto start = std::chrono::steady_clock::now();
-  const Expectations expect = spec.expectations_for(backend);
+  BackendOptions options_given;
+  if (const auto it = spec.options.find(backend); it != spec.options.end()) options_given = it->second;
+  // Per-option expectations depend on the options as resolved here (isa).
+  BackendOptions options_resolved = options_given;
+  try {
+    options_resolved = plugins.resolve_options(backend, options_given);
+  } catch (const InputError&) {
+    // run_pipeline reports the same error as the case's outcome.
+  }
+  const Expectations expect = spec.expectations_for(backend, options_resolved);
   json m{{"spec", spec.name},
          {"backend", backend},
          {"spec_file", spec.file.string()},
-         {"model", spec.model.pipeline_model()}};
+         {"model", spec.model.pipeline_model()},
+         {"backend_options", options_resolved}};
 
   PipelineOptions o;
   o.model = spec.model.pipeline_model();
   o.input_shapes = spec.model.input_shapes;
   o.model_seed = spec.model.seed;
   o.backend = backend;
-  if (const auto it = spec.options.find(backend); it != spec.options.end()) o.backend_options = it->second;
+  o.backend_options = options_given;
   o.overrides = spec.pipeline.overrides;
   o.calibration = spec.pipeline.calibration;
   o.activation_observer = spec.pipeline.observer;

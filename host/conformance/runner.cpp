@@ -197,7 +197,11 @@ int run_conformance(const PluginRegistry& plugins, const RunOptions& o, std::ost
     m["backend"] = p.backend;
     m["spec_file"] = p.spec->file.string();
     if (!m.contains("seconds")) m["seconds"] = child.seconds;
-    CaseResult r = evaluate(p.spec->expectations_for(p.backend), m);
+    BackendOptions ran_with;
+    if (const auto it = m.find("backend_options"); it != m.end() && it->is_object())
+      for (const auto& [key, value] : it->items())
+        if (value.is_string()) ran_with[key] = value.get<std::string>();
+    CaseResult r = evaluate(p.spec->expectations_for(p.backend, ran_with), m);
     r.spec = p.spec->name;
     r.backend = p.backend;
     r.spec_file = p.spec->file.string();

@@ -60,6 +60,34 @@ struct Parser {
     return name;
   }
 
+  // "x86-int8[isa=avx2]" or "b[k1=v1,k2=v2]": a backend and option values.
+  Spec::OptionSection option_section(const YAML::Node& n, const std::string& key) const {
+    const auto open = key.find('[');
+    if (key.back() != ']' || open == 0)
+      throw InputError(
+          at(n), "a per-option section is keyed BACKEND[OPTION=VALUE,...], e.g. x86-int8[isa=avx2]; got '" + key + "'");
+    Spec::OptionSection out;
+    out.where = at(n);
+    out.backend = key.substr(0, open);
+    const auto& known = context.known_backends;
+    if (std::find(known.begin(), known.end(), out.backend) == known.end()) {
+      std::string list;
+      for (const auto& k : known) list += (list.empty() ? "" : ", ") + k;
+      throw InputError(at(n), "unknown backend '" + out.backend + "' in '" + key +
+                                  "'; loaded backends: " + (list.empty() ? "none" : list));
+    }
+    std::stringstream items(key.substr(open + 1, key.size() - open - 2));
+    std::string item;
+    while (std::getline(items, item, ',')) {
+      const auto eq = item.find('=');
+      if (eq == std::string::npos || eq == 0 || eq + 1 == item.size())
+        throw InputError(at(n), "in '" + key + "': '" + item + "' is not OPTION=VALUE");
+      out.when[item.substr(0, eq)] = item.substr(eq + 1);
+    }
+    if (out.when.empty()) throw InputError(at(n), "in '" + key + "': no OPTION=VALUE between the brackets");
+    return out;
+  }
+
   std::string op_name(const YAML::Node& n) const {
     const auto op = scalar<std::string>(source, n, "an op name");
     if (op.find("::") == std::string::npos || op.rfind("::") == 0 || op.substr(op.rfind("::") + 2).empty())
@@ -417,6 +445,16 @@ struct Parser {
       const auto& o = root["per_backend"];
       if (!o.IsMap()) throw InputError(at(o), "per_backend must map backend names to expectations");
       for (const auto& kv : o) {
+        const auto key = scalar<std::string>(source, kv.first, "a backend name");
+        if (key.find('[') != std::string::npos) {
+          Spec::OptionSection section = option_section(kv.first, key);
+          section.expect = expectations(kv.second, "per_backend." + key);
+          if (!s.all_backends && std::find(s.backends.begin(), s.backends.end(), section.backend) == s.backends.end())
+            throw InputError(at(kv.first),
+                             "per_backend names " + section.backend + ", which is not in this spec's backends");
+          s.per_option.push_back(std::move(section));
+          continue;
+        }
         const auto backend = backend_name(kv.first);
         s.per_backend[backend] = expectations(kv.second, "per_backend." + backend);
         s.per_backend_where[backend] = at(kv.first);
@@ -441,11 +479,10 @@ bool Spec::applies_to(const std::string& backend) const {
   return all_backends || std::find(backends.begin(), backends.end(), backend) != backends.end();
 }
 
-Expectations Spec::expectations_for(const std::string& backend) const {
-  Expectations e = expect;
-  const auto it = per_backend.find(backend);
-  if (it == per_backend.end()) return e;
-  const Expectations& b = it->second;
+namespace {
+
+// `from` merged into `e` (see Spec::expectations_for).
+void merge_expectations(Expectations& e, const Expectations& b) {
   auto merge_structure = [](std::optional<StructureExpect>& into, const std::optional<StructureExpect>& from) {
     if (!from) return;
     if (!into) {
@@ -476,6 +513,22 @@ Expectations Spec::expectations_for(const std::string& backend) const {
     n.where = o.where;
   }
   if (b.failure) e.failure = b.failure;
+}
+
+}  // namespace
+
+Expectations Spec::expectations_for(const std::string& backend, const BackendOptions& options) const {
+  Expectations e = expect;
+  if (const auto it = per_backend.find(backend); it != per_backend.end()) merge_expectations(e, it->second);
+  for (const auto& section : per_option) {
+    if (section.backend != backend) continue;
+    bool holds = true;
+    for (const auto& [key, value] : section.when) {
+      const auto it = options.find(key);
+      holds = holds && it != options.end() && it->second == value;
+    }
+    if (holds) merge_expectations(e, section.expect);
+  }
   return e;
 }
 

@@ -124,13 +124,25 @@ struct Spec {
   Expectations expect;                                   // every backend
   std::map<std::string, Expectations> per_backend;       // replaces/merges the common sections
   std::map<std::string, std::string> per_backend_where;  // backend -> file:line:column
+  // A per_backend section keyed "BACKEND[KEY=VALUE,...]" applies only when
+  // the backend runs with those option values (its target option as the
+  // host resolved it: "x86-int8[isa=avx2]"), merged after the plain one.
+  struct OptionSection {
+    std::string backend;
+    BackendOptions when;
+    Expectations expect;
+    std::string where;  // file:line:column
+  };
+  std::vector<OptionSection> per_option;
 
   bool applies_to(const std::string& backend) const;
   // Common expectations with the backend's own merged in: a section given
   // for the backend replaces the common one, except structure counts (op by
   // op), structure lists given (each list replaces its own) and numerics
-  // (bound by bound), which merge.
-  Expectations expectations_for(const std::string& backend) const;
+  // (bound by bound), which merge. Then each per_option section whose
+  // options all hold in `options` (the options the backend ran with) merges
+  // the same way.
+  Expectations expectations_for(const std::string& backend, const BackendOptions& options = {}) const;
 };
 
 struct LoadContext {

@@ -21,6 +21,7 @@
 #include "prepare/prepare.h"
 #include "prepare/qparams_report.h"
 #include "qsdk/abi.h"
+#include "target/cpu_target.h"
 
 namespace qsdk {
 namespace {
@@ -138,6 +139,21 @@ Latency measure_latency(const PipelineResult& r, const std::vector<at::Tensor>& 
   return l;
 }
 
+// What the model assumed of the machine: the CPU's int8 features, onednn's
+// ISA, and each target option's choice (requested vs chosen).
+nlohmann::json target_json(const BackendOptions& given, const BackendOptions& resolved) {
+  const CpuTarget& cpu = cpu_target();
+  nlohmann::json t{{"cpu_features", cpu.feature_names()},
+                   {"onednn_isa", cpu.onednn_isa},
+                   {"onednn_max_cpu_isa", cpu.onednn_cap},
+                   {"int8_isa", to_string(cpu.int8_isa)}};
+  if (auto it = resolved.find(kTargetOptionName); it != resolved.end()) {
+    const auto requested = given.count(kTargetOptionName) ? given.at(kTargetOptionName) : kTargetOptionAuto;
+    t["choices"][kTargetOptionName] = {{"requested", requested}, {"chosen", it->second}};
+  }
+  return t;
+}
+
 nlohmann::json make_manifest(const PipelineResult& r, const PipelineOptions& o, const PluginRegistry& plugins,
                              const std::vector<std::shared_ptr<const Backend>>& backends,
                              const std::vector<at::Tensor>& example_inputs) {
@@ -153,7 +169,8 @@ nlohmann::json make_manifest(const PipelineResult& r, const PipelineOptions& o, 
                              {"plugin_abi_version", p ? p->abi_version : 0},
                              {"plugin_file", p ? p->file.string() : ""}});
   }
-  m["backend_options"] = o.backend_options;
+  m["backend_options"] = r.backend_options;
+  m["target"] = target_json(o.backend_options, r.backend_options);
   m["model"] = {{"source", o.model},
                 {"input_shapes", shapes_of(example_inputs)},
                 {"fingerprint", o.model.rfind("zoo:", 0) == 0 ? o.model + "@seed" + std::to_string(o.model_seed)
@@ -212,15 +229,24 @@ PipelineResult run_pipeline(const PluginRegistry& plugins, const PipelineOptions
   const auto start = Clock::now();
   if (o.qat && !o.load_stats.empty()) throw InputError("qat", "QAT learns its ranges; it cannot load statistics");
 
-  std::vector<std::shared_ptr<const Backend>> backends{plugins.instantiate(o.backend, o.backend_options)};
+  PipelineResult r;
+  r.backend_options = plugins.resolve_options(o.backend, o.backend_options);
+  std::vector<std::shared_ptr<const Backend>> backends{plugins.instantiate(o.backend, r.backend_options)};
   for (const auto& name : o.composed_after) backends.push_back(plugins.instantiate(name, {}));
+  if (auto it = r.backend_options.find(kTargetOptionName); it != r.backend_options.end()) {
+    const auto usable = usable_isa_names(cpu_target());
+    if (std::find(usable.begin(), usable.end(), it->second) == usable.end())
+      r.notes.push_back(std::string("target: ") + kTargetOptionName + "=" + it->second +
+                        " was asked for, but onednn runs " + to_string(cpu_target().int8_isa) +
+                        " int8 kernels here (ISA " + cpu_target().onednn_isa +
+                        "): the lowered model may not match its reference on this machine");
+  }
 
   CapturedModel captured = capture_model(o.model, CaptureOptions{o.input_shapes, o.model_seed});
   Graph& graph = *captured.graph;
   if (o.per_layer_sqnr) name_values(graph);
   const auto shapes = shapes_of(captured.example_inputs);
 
-  PipelineResult r;
   std::optional<Annotation> annotation;
   for (const auto& b : backends)
     annotation = annotate(graph, *b, AnnotateOptions{o.overrides}, annotation ? &*annotation : nullptr);
@@ -235,7 +261,7 @@ PipelineResult run_pipeline(const PluginRegistry& plugins, const PipelineOptions
   r.qat_losses = std::move(prepared.losses);
   r.qparams = nlohmann::json::parse(qparams_json(*prepared.model));
   r.conversion = convert_to_reference(*prepared.model);
-  r.notes = r.conversion.notes;
+  r.notes.insert(r.notes.end(), r.conversion.notes.begin(), r.conversion.notes.end());
   r.reference = std::move(captured.graph);
 
   const auto& inputs = prepared.eval_inputs;

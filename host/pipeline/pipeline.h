@@ -66,6 +66,9 @@ struct Latency {
 
 struct PipelineResult {
   std::string backend;
+  // The options the first backend was made with: the given ones, with its
+  // target option resolved for this machine (e.g. isa: avx2).
+  BackendOptions backend_options;
   Lowering target = Lowering::Reference;  // what the model was lowered to
   std::unique_ptr<Graph> float_graph;     // captured, before prepare
   std::unique_ptr<Graph> reference;       // converted Q/DQ model

@@ -12,6 +12,7 @@
 #include "plugins/backend_yaml.h"
 #include "plugins/rule_validation.h"
 #include "qsdk/abi.h"
+#include "target/cpu_target.h"
 
 namespace qsdk {
 
@@ -57,6 +58,26 @@ std::string join_problems(const std::vector<std::string>& problems) {
   std::string out = "invalid rules: ";
   for (std::size_t i = 0; i < problems.size(); ++i) out += (i ? "; " : "") + problems[i];
   return out;
+}
+
+const BackendOption* target_option(const Backend& b) {
+  for (const auto& o : b.options)
+    if (o.name == kTargetOptionName &&
+        std::find(o.allowed.begin(), o.allowed.end(), kTargetOptionAuto) != o.allowed.end())
+      return &o;
+  return nullptr;
+}
+
+// The best of the target option's allowed values this machine runs exactly.
+std::string choose_target(const Backend& b, const BackendOption& option, std::string& cause) {
+  const auto usable = usable_isa_names(cpu_target());
+  for (const auto& name : usable)
+    if (std::find(option.allowed.begin(), option.allowed.end(), name) != option.allowed.end()) return name;
+  std::string allowed;
+  for (const auto& a : option.allowed) allowed += (allowed.empty() ? "" : ", ") + a;
+  cause = "backend '" + b.name + "': option " + option.name + ": none of " + allowed +
+          " runs on this CPU (onednn ISA " + cpu_target().onednn_isa + ")";
+  return {};
 }
 
 // The first four bytes of an ELF file; anything else is not worth dlopen-ing
@@ -142,6 +163,15 @@ bool PluginRegistry::load_file(const fs::path& file) {
   std::string cause;
   auto backend = call_factory(library->factory, {}, cause);
   if (!backend) return fail(cause);
+  // A backend with a target option is made again with this machine's choice.
+  BackendOptions default_options;
+  if (const BackendOption* target = target_option(*backend)) {
+    const std::string choice = choose_target(*backend, *target, cause);
+    if (choice.empty()) return fail(cause);
+    default_options[target->name] = choice;
+    backend = call_factory(library->factory, default_options, cause);
+    if (!backend) return fail(cause);
+  }
   normalize_specs(*backend);
   if (auto problems = validate_backend(*backend); !problems.empty())
     return fail("backend '" + backend->name + "': " + join_problems(problems));
@@ -150,8 +180,8 @@ bool PluginRegistry::load_file(const fs::path& file) {
                 " (the earlier one in the search path is kept)");
 
   auto holder = std::make_shared<BackendHolder>(BackendHolder{library, std::move(backend)});
-  plugins_.push_back(
-      {std::shared_ptr<const Backend>(holder, holder->backend.get()), file, abi, rule_hash(*holder->backend)});
+  plugins_.push_back({std::shared_ptr<const Backend>(holder, holder->backend.get()), file, abi,
+                      rule_hash(*holder->backend), std::move(default_options)});
   libraries_.push_back(library);
   return true;
 }
@@ -168,8 +198,7 @@ std::vector<std::string> PluginRegistry::names() const {
   return out;
 }
 
-std::shared_ptr<const Backend> PluginRegistry::instantiate(const std::string& name,
-                                                           const BackendOptions& options) const {
+BackendOptions PluginRegistry::resolve_options(const std::string& name, const BackendOptions& given) const {
   const LoadedPlugin* plugin = find(name);
   if (!plugin) {
     std::string known;
@@ -177,7 +206,7 @@ std::shared_ptr<const Backend> PluginRegistry::instantiate(const std::string& na
     throw InputError("backend '" + name + "'",
                      "no loaded plugin provides it (loaded: " + (known.empty() ? std::string("none") : known) + ")");
   }
-  for (const auto& [key, value] : options) {
+  for (const auto& [key, value] : given) {
     auto it = std::find_if(plugin->backend->options.begin(), plugin->backend->options.end(),
                            [&k = key](const BackendOption& o) { return o.name == k; });
     if (it == plugin->backend->options.end())
@@ -188,12 +217,22 @@ std::shared_ptr<const Backend> PluginRegistry::instantiate(const std::string& na
       throw InputError("backend '" + name + "'", "option '" + key + "' = '" + value + "' is not one of: " + allowed);
     }
   }
-  if (options.empty()) return plugin->backend;
+  BackendOptions resolved = given;
+  for (const auto& [key, choice] : plugin->default_options)
+    if (auto it = resolved.find(key); it == resolved.end() || it->second == kTargetOptionAuto) resolved[key] = choice;
+  return resolved;
+}
+
+std::shared_ptr<const Backend> PluginRegistry::instantiate(const std::string& name,
+                                                           const BackendOptions& options) const {
+  const BackendOptions resolved = resolve_options(name, options);
+  const LoadedPlugin* plugin = find(name);
+  if (resolved == plugin->default_options) return plugin->backend;
 
   const auto index = static_cast<std::size_t>(plugin - plugins_.data());
   const auto& library = libraries_[index];
   std::string cause;
-  auto backend = call_factory(library->factory, options, cause);
+  auto backend = call_factory(library->factory, resolved, cause);
   if (!backend) throw InputError(plugin->file.string(), cause);
   normalize_specs(*backend);
   if (auto problems = validate_backend(*backend); !problems.empty())

@@ -21,6 +21,9 @@ struct LoadedPlugin {
   std::filesystem::path file;
   std::uint32_t abi_version = 0;
   std::string rule_hash;  // of the backend with default options (backend_yaml.h)
+  // What the default instance was made with: empty, or the backend's target
+  // option resolved for this machine (e.g. {isa: avx2}; qsdk/backend.h).
+  BackendOptions default_options;
 };
 
 struct PluginError {
@@ -58,7 +61,14 @@ class PluginRegistry {
   // Calls the plugin's factory again with user options (after checking them
   // against the options it declares) and validates the result. Throws
   // InputError naming the plugin file on any failure.
+  // The backend's target option, given as "auto" or not at all, is resolved
+  // for this machine first (resolve_options).
   std::shared_ptr<const Backend> instantiate(const std::string& name, const BackendOptions& options) const;
+
+  // `given` checked against the options the backend declares, with its
+  // target option (qsdk/backend.h) set to this machine's choice unless given
+  // explicitly. What the factory is called with, and what manifests record.
+  BackendOptions resolve_options(const std::string& name, const BackendOptions& given) const;
 
   struct Library;  // Boost.DLL handle + factory; defined in the .cpp
 

@@ -95,6 +95,50 @@ const CheckResult* first_failure(const CaseResult& r) {
 }  // namespace
 
 TEST_SUITE("conformance specs") {
+  TEST_CASE("conformance: a per-option section applies only when the backend ran with those options") {
+    const Spec s = parse(R"(model: {zoo: conv_bn_relu}
+expect:
+  qparams:
+    - {select: all_activations, quant_max: 255}
+  numerics: {sqnr_min_db: 30, max_steps: 1}
+per_backend:
+  x86-int8:
+    numerics: {sqnr_min_db: 34}
+  x86-int8[isa=avx2]:
+    qparams:
+      - {select: all_activations, quant_max: 127}
+    numerics: {sqnr_min_db: 28}
+)");
+    REQUIRE(s.per_option.size() == 1);
+    CHECK(s.per_option[0].backend == "x86-int8");
+    CHECK(s.per_option[0].when == BackendOptions{{"isa", "avx2"}});
+    const auto vnni = s.expectations_for("x86-int8", {{"isa", "vnni"}});
+    CHECK(vnni.qparams.at(0).quant_max == 255);
+    CHECK(*vnni.numerics->sqnr_min_db == 34);
+    const auto avx2 = s.expectations_for("x86-int8", {{"isa", "avx2"}});
+    CHECK(avx2.qparams.at(0).quant_max == 127);
+    CHECK(*avx2.numerics->sqnr_min_db == 28);
+    CHECK(*avx2.numerics->max_steps == 1);  // bounds merge one by one
+    // Not for another backend, nor without the option.
+    CHECK(s.expectations_for("arm", {{"isa", "avx2"}}).qparams.at(0).quant_max == 255);
+    CHECK(s.expectations_for("x86-int8").qparams.at(0).quant_max == 255);
+
+    // The measurement records the options the case ran with; evaluate reads them.
+    json m = conv_measurement();
+    CHECK(evaluate(vnni, m).status == Status::Pass);
+    CHECK(evaluate(avx2, m).status == Status::Fail);  // the measurement has 255-wide activations
+  }
+
+  TEST_CASE("conformance: a malformed per-option key names the place and the form") {
+    CHECK(error_of("model: {zoo: conv_bn_relu}\nper_backend:\n  x86-int8[isa]: {}\n") ==
+          "spec.yaml:3:3: in 'x86-int8[isa]': 'isa' is not OPTION=VALUE");
+    CHECK(error_of("model: {zoo: conv_bn_relu}\nper_backend:\n  x86-int8[isa=avx2: {}\n") ==
+          "spec.yaml:3:3: a per-option section is keyed BACKEND[OPTION=VALUE,...], e.g. x86-int8[isa=avx2]; got "
+          "'x86-int8[isa=avx2'");
+    CHECK(error_of("model: {zoo: conv_bn_relu}\nper_backend:\n  x87[isa=avx2]: {}\n") ==
+          "spec.yaml:3:3: unknown backend 'x87' in 'x87[isa=avx2]'; loaded backends: x86-int8, arm, per-channel");
+  }
+
   TEST_CASE("conformance: a full spec parses: model, pipeline, backends, options, expectations per backend") {
     const Spec s = parse(R"(name: conv_unit
 description: one conv

@@ -4,6 +4,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -12,6 +13,7 @@
 #include "plugins/plugin_registry.h"
 #include "qsdk/abi.h"
 #include "support/process.h"
+#include "target/cpu_target.h"
 
 using namespace qsdk;
 namespace fs = std::filesystem;
@@ -160,6 +162,85 @@ TEST_CASE("options are checked against what the plugin declares") {
   CHECK_THROWS_WITH(r.instantiate("tpu", {}),
                     "backend 'tpu': no loaded plugin provides it (loaded: arm, per-channel, "
                     "x86-int8)");
+}
+
+namespace {
+
+// quant_max of the weight x86-int8's conv rule declares (input 1 of node 0).
+std::int64_t conv_weight_quant_max(const Backend& b) {
+  for (const auto& rule : b.rules)
+    if (rule.pattern.front() == "aten::conv2d")
+      for (const auto& a : rule.annotations)
+        if (a.edge == in(0, 1)) return a.spec.quant_max;
+  FAIL("x86-int8 has no conv2d rule with a weight annotation");
+  return -1;
+}
+
+}  // namespace
+
+TEST_CASE("x86-int8's target option: auto is resolved from the CPU, avx2 means 7-bit weights") {
+  PluginRegistry r;
+  r.load_directory(kBundled);
+  const LoadedPlugin* x86 = r.find("x86-int8");
+  REQUIRE(x86 != nullptr);
+  // The default instance is made with this machine's choice, never "auto".
+  const std::string chosen = x86->default_options.at("isa");
+  const bool vnni_here = cpu_target().int8_isa != Int8Isa::Avx2;
+  CHECK(chosen == (vnni_here ? "vnni" : "avx2"));
+  CHECK(r.resolve_options("x86-int8", {}) == BackendOptions{{"isa", chosen}});
+  CHECK(r.resolve_options("x86-int8", {{"isa", "auto"}}) == BackendOptions{{"isa", chosen}});
+  CHECK(r.resolve_options("x86-int8", {{"isa", "vnni"}}) == BackendOptions{{"isa", "vnni"}});
+  // Backends without a target option resolve to what was given.
+  CHECK(r.resolve_options("arm", {}).empty());
+
+  const auto avx2 = r.instantiate("x86-int8", {{"isa", "avx2"}});
+  const auto vnni = r.instantiate("x86-int8", {{"isa", "vnni"}});
+  CHECK(conv_weight_quant_max(*avx2) == 63);
+  CHECK(conv_weight_quant_max(*vnni) == 127);
+  CHECK(rule_hash(*avx2) != rule_hash(*vnni));
+  CHECK(conv_weight_quant_max(*x86->backend) == (vnni_here ? 127 : 63));
+  CHECK_THROWS_WITH(r.instantiate("x86-int8", {{"isa", "sse"}}),
+                    "backend 'x86-int8': option 'isa' = 'sse' is not one of: auto, vnni, avx2");
+}
+
+TEST_CASE("the detected CPU agrees with /proc/cpuinfo, and onednn's ISA honours ONEDNN_MAX_CPU_ISA") {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line, flags;
+  while (std::getline(in, line))
+    if (line.rfind("flags", 0) == 0) {
+      flags = " " + line.substr(line.find(':') + 1) + " ";
+      break;
+    }
+  REQUIRE_FALSE(flags.empty());
+  auto has = [&](const std::string& f) { return flags.find(" " + f + " ") != std::string::npos; };
+  const CpuTarget& t = cpu_target();
+  CHECK(t.avx2 == has("avx2"));
+  CHECK(t.avx512_vnni == has("avx512_vnni"));
+  CHECK(t.amx_int8 == has("amx_int8"));
+  CHECK_FALSE(t.onednn_isa.empty());
+  const char* cap = std::getenv("ONEDNN_MAX_CPU_ISA");
+  if (cap && std::string(cap) == "AVX2") {
+    CHECK(t.onednn_cap == "AVX2");
+    CHECK(t.onednn_isa == "avx2");
+    CHECK(t.int8_isa == Int8Isa::Avx2);
+  } else if (!cap && (t.avx512_vnni || t.amx_int8)) {
+    CHECK(t.int8_isa != Int8Isa::Avx2);
+  } else if (!cap) {
+    CHECK(t.int8_isa == Int8Isa::Avx2);
+  }
+}
+
+TEST_CASE("qsdk plugins describe x86-int8 -o isa=avx2 and -o isa=vnni differ in weight range") {
+  const auto avx2 = test::run_command(kQsdk + " plugins describe x86-int8 -o isa=avx2");
+  const auto vnni = test::run_command(kQsdk + " plugins describe x86-int8 -o isa=vnni");
+  REQUIRE(avx2.exit_code == 0);
+  REQUIRE(vnni.exit_code == 0);
+  CHECK(avx2.out.find("# made with options: isa=avx2") == 0);
+  CHECK(avx2.out.find("quant_max: 63") != std::string::npos);
+  CHECK(vnni.out.find("quant_max: 63") == std::string::npos);
+  CHECK(vnni.out.find("quant_max: 127") != std::string::npos);
+  // Activations are 8-bit under both.
+  CHECK(avx2.out.find("quant_max: 255") != std::string::npos);
 }
 
 TEST_CASE("describe YAML parses back into the same rules, for every bundled backend") {

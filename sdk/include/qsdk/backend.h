@@ -31,6 +31,17 @@ struct BackendOption {
 
 using BackendOptions = std::map<std::string, std::string>;
 
+// A backend whose rules depend on the CPU declares a *target option*: an
+// option named "isa" whose allowed values include "auto" and names from
+// {"amx", "vnni", "avx2"} (see host/target/cpu_target.h for what each
+// means). The host never passes "auto" to the factory: it replaces it, given
+// or defaulted, with the best allowed name this machine's int8 kernels run
+// (as onednn reports it, so ONEDNN_MAX_CPU_ISA caps it) and records that
+// choice in the manifest. A factory still handed "auto" (by an older host)
+// should pick the choice that is correct everywhere.
+inline constexpr const char* kTargetOptionName = "isa";
+inline constexpr const char* kTargetOptionAuto = "auto";
+
 struct Backend {
   std::string name;     // what users type in YAML: "x86-int8"
   std::string version;  // the plugin's own version, e.g. "1.2.0"
