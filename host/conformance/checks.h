@@ -7,6 +7,8 @@
 //   spec, backend, outcome: "ran" | "rejected" (the pipeline threw InputError)
 //                           | "error" (crash or internal error),
 //   error: message (rejected/error),
+//   backend_options: {key: value}  what the backend ran with, its target option
+//                    resolved (selects per-option sections: x86-int8[isa=avx2]),
 //   quantized_ops: nodes a rule quantized,
 //   float_reasons: [{node, op, module, reason}]   ops left in float and why,
 //   graphs: {reference: {nodes: [{id, op, module, near?}]}, lowered: {...}}  (lowered only when

@@ -35,8 +35,8 @@ const std::vector<std::string> kStructureKeys{"counts", "present", "absent", "se
 const std::vector<std::string> kQParamsKeys{"select",      "dtype", "quant_min", "quant_max",  "symmetric",
                                             "per_channel", "axis",  "scale",     "zero_point", "count"};
 const std::vector<std::string> kBiasKeys{"per_channel", "max_error_steps"};
-const std::vector<std::string> kNumericsKeys{"sqnr_min_db", "sqnr_lowered_min_db", "max_steps", "top1_agreement_min",
-                                             "layer_sqnr_min_db"};
+const std::vector<std::string> kNumericsKeys{"sqnr_min_db",      "sqnr_lowered_min_db", "max_steps",
+                                             "kernel_max_steps", "top1_agreement_min",  "layer_sqnr_min_db"};
 const std::vector<std::string> kFailureKeys{"kind", "reason"};
 const std::vector<std::string> kDTypes{"uint8", "int8", "int16", "int32"};
 
@@ -188,9 +188,9 @@ struct Parser {
       if (key == "sqnr_min_db") e.sqnr_min_db = v;
       if (key == "sqnr_lowered_min_db") e.sqnr_lowered_min_db = v;
       if (key == "layer_sqnr_min_db") e.layer_sqnr_min_db = v;
-      if (key == "max_steps") {
-        if (v < 0) throw InputError(at(kv.second), "max_steps must be >= 0");
-        e.max_steps = v;
+      if (key == "max_steps" || key == "kernel_max_steps") {
+        if (v < 0) throw InputError(at(kv.second), key + " must be >= 0");
+        (key == "max_steps" ? e.max_steps : e.kernel_max_steps) = v;
       }
       if (key == "top1_agreement_min") {
         if (v < 0 || v > 1) throw InputError(at(kv.second), "top1_agreement_min is a fraction in [0, 1]");
@@ -508,6 +508,7 @@ void merge_expectations(Expectations& e, const Expectations& b) {
     if (o.sqnr_min_db) n.sqnr_min_db = o.sqnr_min_db;
     if (o.sqnr_lowered_min_db) n.sqnr_lowered_min_db = o.sqnr_lowered_min_db;
     if (o.max_steps) n.max_steps = o.max_steps;
+    if (o.kernel_max_steps) n.kernel_max_steps = o.kernel_max_steps;
     if (o.top1_agreement_min) n.top1_agreement_min = o.top1_agreement_min;
     if (o.layer_sqnr_min_db) n.layer_sqnr_min_db = o.layer_sqnr_min_db;
     n.where = o.where;

@@ -216,9 +216,12 @@ TEST_CASE("conv -> batch_norm: weights are observed folded, and folding keeps th
   auto folded = folded_weights(conv);
   REQUIRE(folded.has_value());
   const auto& slot = p.model->slots()[static_cast<std::size_t>(p.model->slot_of(input(conv, 1)))];
-  // Per-channel symmetric int8: scale = max|W_folded| per output channel / 127.
-  const at::Tensor expected = folded->weight.abs().amax({1, 2, 3}).to(at::kDouble) / 127.0;
-  const auto scales = slot.observer->qparams().scale;
+  // Per-channel symmetric: scale = max|W_folded| per output channel / quant_max
+  // (127 for 8-bit weights, 63 for x86-int8's 7-bit ones without VNNI).
+  const auto qparams = slot.observer->qparams();
+  CHECK((qparams.quant_max == 127 || qparams.quant_max == 63));
+  const at::Tensor expected = folded->weight.abs().amax({1, 2, 3}).to(at::kDouble) / double(qparams.quant_max);
+  const auto scales = qparams.scale;
   REQUIRE(scales.size() == std::size_t(expected.size(0)));
   for (std::size_t c = 0; c < scales.size(); ++c)
     CHECK(scales[c] == doctest::Approx(expected[long(c)].item<double>()).epsilon(1e-6));

@@ -64,6 +64,20 @@ TEST_CASE("qsdk run writes loadable models, manifests and a summary, and exits 0
     CHECK(out.sizes() == at::IntArrayRef{4, 10});
   }
   CHECK(fs::exists(tmp.path / "out" / "x86-int8" / "model_reference.pt"));
+  // The manifest says what the model assumed of the CPU: the detected
+  // features and onednn ISA, and the choice auto resolved to.
+  const auto x86 = nlohmann::json::parse(slurp(tmp.path / "out" / "x86-int8" / "manifest.json"));
+  const std::string chosen = x86["backend_options"].value("isa", "");
+  CHECK((chosen == "vnni" || chosen == "avx2"));
+  CHECK(x86["target"]["choices"]["isa"]["requested"] == "auto");
+  CHECK(x86["target"]["choices"]["isa"]["chosen"] == chosen);
+  CHECK(x86["target"]["int8_isa"] == chosen);
+  CHECK_FALSE(x86["target"]["onednn_isa"].get<std::string>().empty());
+  // verify re-creates the rules with the recorded choice (on any machine).
+  const auto verified =
+      run_command(shell_quote(QSDK_TEST_EXE) + " verify " + shell_quote((tmp.path / "out" / "x86-int8").string()));
+  CHECK(verified.exit_code == 0);
+  CHECK(verified.out.find("x86-int8: rules unchanged") != std::string::npos);
   CHECK(nlohmann::json::parse(
             slurp(tmp.path / "out" / "per-channel" / "manifest.json"))["backend_options"]["weight_bits"] == "4");
   const auto summary = nlohmann::json::parse(slurp(tmp.path / "out" / "summary.json"));
@@ -91,9 +105,10 @@ TEST_CASE("flags override the config, and --print-config shows the merged result
 TEST_CASE("a failed check exits 1 and says which") {
   TempDir tmp("qsdk_run_check");
   // Zero steps allowed between the lowered onednn model and its reference:
-  // integer rounding in real kernels differs by one step somewhere.
+  // requantization in real kernels rounds some value of a deep model one
+  // step the other way (resnet18: 1 step on AVX2 and on VNNI machines).
   const auto cfg = write(tmp.path / "run.yaml", small_config(tmp.path / "out", "checks: {max_steps: 0}\n"));
-  const auto r = qsdk_run(shell_quote(cfg.string()) + " --backend x86-int8");
+  const auto r = qsdk_run(shell_quote(cfg.string()) + " --backend x86-int8 --model zoo:resnet18");
   CHECK(r.exit_code == 1);
   CHECK(r.err.find("check failed: x86-int8: lowered model differs from its reference") != std::string::npos);
   CHECK(nlohmann::json::parse(slurp(tmp.path / "out" / "summary.json"))["passed"] == false);
