@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <map>
 #include <random>
@@ -197,9 +198,39 @@ TEST_CASE("op by op: each lowered kernel on the reference's inputs agrees, and a
   CHECK(first->op.rfind("quantized::conv2d", 0) == 0);
 }
 
+// Here rather than with the plugin tests: CTest also runs this file with
+// onednn capped at AVX2, which the last branch checks.
+TEST_CASE("the detected CPU agrees with /proc/cpuinfo, and onednn's ISA honours ONEDNN_MAX_CPU_ISA") {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line, flags;
+  while (std::getline(in, line))
+    if (line.rfind("flags", 0) == 0) {
+      flags = " " + line.substr(line.find(':') + 1) + " ";
+      break;
+    }
+  REQUIRE_FALSE(flags.empty());
+  auto has = [&](const std::string& f) { return flags.find(" " + f + " ") != std::string::npos; };
+  const CpuTarget& t = cpu_target();
+  CHECK(t.avx2 == has("avx2"));
+  CHECK(t.avx512_vnni == has("avx512_vnni"));
+  CHECK(t.amx_int8 == has("amx_int8"));
+  CHECK_FALSE(t.onednn_isa.empty());
+  const char* cap = std::getenv("ONEDNN_MAX_CPU_ISA");
+  if (cap && std::string(cap) == "AVX2") {
+    CHECK(t.onednn_cap == "AVX2");
+    CHECK(t.onednn_isa == "avx2");
+    CHECK(t.int8_isa == Int8Isa::Avx2);
+  } else if (!cap && (t.avx512_vnni || t.amx_int8)) {
+    CHECK(t.int8_isa != Int8Isa::Avx2);
+  } else if (!cap) {
+    CHECK(t.int8_isa == Int8Isa::Avx2);
+  }
+}
+
 TEST_CASE("x86-int8: 8-bit weights overflow onednn's int8 kernels without VNNI, isa=avx2's 7-bit ones never do") {
   const bool vnni_here = cpu_target().int8_isa != Int8Isa::Avx2;
-  MESSAGE("onednn ISA " << cpu_target().onednn_isa << ", int8 family " << to_string(cpu_target().int8_isa));
+  MESSAGE("onednn ISA " << cpu_target().onednn_isa << ", int8 family "
+                        << std::string(to_string(cpu_target().int8_isa)));
   auto steps_with = [](const char* model, const std::string& isa) {
     auto c = convert_zoo(model, "x86-int8", {{"isa", isa}});
     Graph reference(c.captured.graph->ir().copy(), model);
@@ -213,7 +244,7 @@ TEST_CASE("x86-int8: 8-bit weights overflow onednn's int8 kernels without VNNI, 
     CAPTURE(model);
     CHECK(steps_with(model, "avx2") <= 1.0 + 1e-3);
     const double vnni = steps_with(model, "vnni");
-    MESSAGE(model << " with isa=vnni: " << vnni << " steps");
+    MESSAGE(std::string(model) << " with isa=vnni: " << vnni << " steps");
     worst_vnni = std::max(worst_vnni, vnni);
   }
   // Measured on an AVX2-only EPYC: 35 and 6 steps. With VNNI: within one.

@@ -203,33 +203,6 @@ TEST_CASE("x86-int8's target option: auto is resolved from the CPU, avx2 means 7
                     "backend 'x86-int8': option 'isa' = 'sse' is not one of: auto, vnni, avx2");
 }
 
-TEST_CASE("the detected CPU agrees with /proc/cpuinfo, and onednn's ISA honours ONEDNN_MAX_CPU_ISA") {
-  std::ifstream in("/proc/cpuinfo");
-  std::string line, flags;
-  while (std::getline(in, line))
-    if (line.rfind("flags", 0) == 0) {
-      flags = " " + line.substr(line.find(':') + 1) + " ";
-      break;
-    }
-  REQUIRE_FALSE(flags.empty());
-  auto has = [&](const std::string& f) { return flags.find(" " + f + " ") != std::string::npos; };
-  const CpuTarget& t = cpu_target();
-  CHECK(t.avx2 == has("avx2"));
-  CHECK(t.avx512_vnni == has("avx512_vnni"));
-  CHECK(t.amx_int8 == has("amx_int8"));
-  CHECK_FALSE(t.onednn_isa.empty());
-  const char* cap = std::getenv("ONEDNN_MAX_CPU_ISA");
-  if (cap && std::string(cap) == "AVX2") {
-    CHECK(t.onednn_cap == "AVX2");
-    CHECK(t.onednn_isa == "avx2");
-    CHECK(t.int8_isa == Int8Isa::Avx2);
-  } else if (!cap && (t.avx512_vnni || t.amx_int8)) {
-    CHECK(t.int8_isa != Int8Isa::Avx2);
-  } else if (!cap) {
-    CHECK(t.int8_isa == Int8Isa::Avx2);
-  }
-}
-
 TEST_CASE("qsdk plugins describe x86-int8 -o isa=avx2 and -o isa=vnni differ in weight range") {
   const auto avx2 = test::run_command(kQsdk + " plugins describe x86-int8 -o isa=avx2");
   const auto vnni = test::run_command(kQsdk + " plugins describe x86-int8 -o isa=vnni");
