@@ -33,7 +33,8 @@ d = json.load(open("bench/results_lowering.json"))["runs"]
 lines = ["# Lowering benchmark: float vs lowered int8 (qsdk)", "",
          "Issue \"Convert\" targets: onednn int8 resnet50 at batch 1 at least 2x faster than float; its file at most "
          "0.3x the float file. Issue 16: the same figures with onednn capped at AVX2, where x86-int8 takes 7-bit "
-         "activations; the lowered model stays within 1 output step of its reference under both.", "",
+         "weights. Steps vs ref: the lowered output's largest difference from the reference Q/DQ output; deep "
+         "models accumulate rounding there, while each kernel stays within 1 step (specs/README.md).", "",
          "| model | backend (engine) | onednn ISA (cap) | x86-int8 isa | float b1 (ms) | int8 b1 (ms) | speedup b1 | "
          "float b8 (ms) | int8 b8 (ms) | speedup b8 | steps vs ref | SQNR (dB) | size int8/float |",
          "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]

@@ -14,10 +14,10 @@ namespace qsdk {
 
 // The int8 arithmetic families that change what a backend may assume.
 //   avx2: u8 x s8 pairs summed in saturating 16-bit lanes (vpmaddubsw):
-//         exact only while a pair's sum stays within int16, i.e. with 7-bit
-//         activations against 8-bit weights. Also every pre-AVX2 x86 CPU.
+//         exact only while a pair's sum stays within int16: one side at
+//         7 bits (2 x 255 x 63 fits). Also every pre-AVX2 x86 CPU.
 //   vnni: u8 x s8 products summed straight into int32 (vpdpbusd): exact
-//         for full-range 8-bit activations.
+//         for full 8-bit ranges on both sides.
 //   amx:  tile matrix multiply into int32: exact like vnni.
 enum class Int8Isa { Avx2, Vnni, Amx };
 const char* to_string(Int8Isa);
