@@ -57,12 +57,18 @@ std::pair<int, int> parse_shard(const std::string& text) {
   throw InputError("--shard " + text, "expected K/N with 1 <= K <= N, e.g. --shard 2/4");
 }
 
+std::map<std::string, std::vector<BackendOption>> declared_options(const PluginRegistry& plugins) {
+  std::map<std::string, std::vector<BackendOption>> out;
+  for (const auto& p : plugins.plugins()) out[p.backend->name] = p.backend->options;
+  return out;
+}
+
 bool in_shard(std::size_t index, const std::pair<int, int>& shard) {
   return static_cast<int>(index % static_cast<std::size_t>(shard.second)) == shard.first - 1;
 }
 
 void run_one_case(const PluginRegistry& plugins, const CaseOptions& o) {
-  LoadContext context{plugins.names(), o.models_dir, true};
+  LoadContext context{plugins.names(), o.models_dir, true, declared_options(plugins)};
   const Spec spec = load_spec(o.spec_file, context, o.spec_name);
   MeasureOptions mo;
   mo.graph_svg = o.graphs;
@@ -90,7 +96,7 @@ int run_conformance(const PluginRegistry& plugins, const RunOptions& o, std::ost
 
   // Every spec is validated; model files only for the specs the filter keeps
   // (a filtered run need not have every model).
-  LoadContext context{loaded, o.models_dir, false};
+  LoadContext context{loaded, o.models_dir, false, declared_options(plugins)};
   std::vector<Spec> specs = load_specs(o.spec_paths, context, o.output_dir);
   if (!o.filters.empty()) {
     std::vector<Spec> kept;

@@ -40,6 +40,12 @@ const std::vector<std::string> kNumericsKeys{"sqnr_min_db",      "sqnr_lowered_m
 const std::vector<std::string> kFailureKeys{"kind", "reason"};
 const std::vector<std::string> kDTypes{"uint8", "int8", "int16", "int32"};
 
+std::string joined(const std::vector<std::string>& items) {
+  std::string out;
+  for (const auto& i : items) out += (out.empty() ? "" : ", ") + i;
+  return out;
+}
+
 struct Parser {
   std::string source;  // file name, for messages
   const LoadContext& context;
@@ -58,6 +64,28 @@ struct Parser {
                                   "; loaded backends: " + (list.empty() ? "none" : list));
     }
     return name;
+  }
+
+  // A per-option section must name an option the backend declares, with a
+  // value it allows, and never "auto" (the host resolves it before a case runs).
+  void check_declared_option(const YAML::Node& n, const std::string& key, const std::string& value,
+                             const std::string& backend) const {
+    const auto declared = context.declared_options.find(backend);
+    if (declared == context.declared_options.end()) return;
+    const auto& options = declared->second;
+    const auto it = std::find_if(options.begin(), options.end(), [&](const BackendOption& o) { return o.name == key; });
+    std::vector<std::string> names;
+    for (const auto& o : options) names.push_back(o.name);
+    if (it == options.end())
+      throw InputError(at(n),
+                       "backend '" + backend + "' has no option '" + key + "'" +
+                           (names.empty() ? std::string(" (it declares none)") : "; it declares: " + joined(names)));
+    if (key == kTargetOptionName && value == kTargetOptionAuto)
+      throw InputError(at(n), "'" + key + "=auto' never matches: cases run with auto resolved for the machine (e.g. " +
+                                  key + "=avx2)");
+    if (!it->allowed.empty() && std::find(it->allowed.begin(), it->allowed.end(), value) == it->allowed.end())
+      throw InputError(at(n), "option '" + key + "' of backend '" + backend + "' does not allow '" + value +
+                                  "'; allowed: " + joined(it->allowed));
   }
 
   // "x86-int8[isa=avx2]" or "b[k1=v1,k2=v2]": a backend and option values.
@@ -82,7 +110,9 @@ struct Parser {
       const auto eq = item.find('=');
       if (eq == std::string::npos || eq == 0 || eq + 1 == item.size())
         throw InputError(at(n), "in '" + key + "': '" + item + "' is not OPTION=VALUE");
-      out.when[item.substr(0, eq)] = item.substr(eq + 1);
+      const auto key = item.substr(0, eq), value = item.substr(eq + 1);
+      check_declared_option(n, key, value, out.backend);
+      out.when[key] = value;
     }
     if (out.when.empty()) throw InputError(at(n), "in '" + key + "': no OPTION=VALUE between the brackets");
     return out;

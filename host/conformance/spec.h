@@ -151,10 +151,13 @@ struct Spec {
 
 struct LoadContext {
   std::vector<std::string> known_backends;  // loaded plugins' names
-  std::filesystem::path models_dir;         // for `search: models_dir`
+  std::filesystem::path models_dir;  // for `search: models_dir`
   // When false, a missing model file is not an error (merge, which only
   // reads names and expectations).
   bool check_model_files = true;
+  // Options each backend declares, when known: per-option sections
+  // (x86-int8[isa=avx2]) are checked against them.
+  std::map<std::string, std::vector<BackendOption>> declared_options;
 };
 
 // Parses one spec file. `default_name`: the name when the spec has none.

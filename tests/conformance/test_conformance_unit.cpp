@@ -21,7 +21,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-const LoadContext kContext{{"x86-int8", "arm", "per-channel"}, "/nonexistent-models", true};
+const LoadContext kContext{{"x86-int8", "arm", "per-channel"}, "/nonexistent-models", true, {}};
 
 fs::path temp_dir() {
   std::random_device rd;
@@ -135,6 +135,25 @@ per_backend:
     CHECK(error_of("model: {zoo: conv_bn_relu}\nper_backend:\n  x86-int8[isa=avx2: {}\n") ==
           "spec.yaml:3:3: a per-option section is keyed BACKEND[OPTION=VALUE,...], e.g. x86-int8[isa=avx2]; got "
           "'x86-int8[isa=avx2'");
+    // With the backends' declared options known (as conformance runs know
+    // them), the option and its value are checked too.
+    LoadContext with_options = kContext;
+    with_options.declared_options["x86-int8"] = {{"isa", "", "auto", {"auto", "vnni", "avx2"}}};
+    auto error_with_options = [&](const std::string& key) {
+      try {
+        parse_spec("model: {zoo: conv_bn_relu}\nper_backend:\n  " + key + ": {}\n", "spec.yaml", with_options);
+      } catch (const InputError& e) {
+        return std::string(e.what());
+      }
+      return std::string("(no error)");
+    };
+    CHECK(error_with_options("x86-int8[iza=avx2]") ==
+          "spec.yaml:3:3: backend 'x86-int8' has no option 'iza'; it declares: isa");
+    CHECK(error_with_options("x86-int8[isa=avx3]") ==
+          "spec.yaml:3:3: option 'isa' of backend 'x86-int8' does not allow 'avx3'; allowed: auto, vnni, avx2");
+    CHECK(error_with_options("x86-int8[isa=auto]") ==
+          "spec.yaml:3:3: 'isa=auto' never matches: cases run with auto resolved for the machine (e.g. isa=avx2)");
+    CHECK(error_with_options("x86-int8[isa=vnni]") == "(no error)");
     CHECK(error_of("model: {zoo: conv_bn_relu}\nper_backend:\n  x87[isa=avx2]: {}\n") ==
           "spec.yaml:3:3: unknown backend 'x87' in 'x87[isa=avx2]'; loaded backends: x86-int8, arm, per-channel");
   }
