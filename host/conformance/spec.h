@@ -151,7 +151,7 @@ struct Spec {
 
 struct LoadContext {
   std::vector<std::string> known_backends;  // loaded plugins' names
-  std::filesystem::path models_dir;  // for `search: models_dir`
+  std::filesystem::path models_dir;         // for `search: models_dir`
   // When false, a missing model file is not an error (merge, which only
   // reads names and expectations).
   bool check_model_files = true;
