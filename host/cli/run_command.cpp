@@ -22,6 +22,7 @@
 #include "common/atomic_file.h"
 #include "common/error.h"
 #include "common/interrupt.h"
+#include "common/output_ledger.h"
 #include "common/yaml_input.h"
 #include "config/run_config.h"
 #include "conformance/child_process.h"
@@ -226,24 +227,6 @@ nlohmann::json layers_json(const PipelineResult& r) {
   return j;
 }
 
-// Moves every entry of `staging` into `dir`, replacing what is there, then
-// removes `staging`. Each replacement is a rename of a whole file or backend
-// directory, so readers see either the old or the new one.
-void commit_staging(const fs::path& staging, const fs::path& dir) {
-  for (const auto& entry : fs::directory_iterator(staging)) {
-    const fs::path target = dir / entry.path().filename();
-    if (fs::is_directory(target) && !fs::is_symlink(target)) {
-      const fs::path old = dir / (".old-" + entry.path().filename().string() + "-" + std::to_string(getpid()));
-      fs::rename(target, old);
-      fs::rename(entry.path(), target);
-      fs::remove_all(old);
-    } else {
-      fs::rename(entry.path(), target);
-    }
-  }
-  fs::remove_all(staging);
-}
-
 // Removes the staging directory unless the run committed it.
 struct StagingGuard {
   fs::path path;
@@ -324,6 +307,12 @@ int run_run(const GlobalOptions& global, const RunArgs& args) {
   check_backends(registry, config);
 
   fs::create_directories(config.output_dir);
+  // Refuse before any work, not only at the commit, when the run would
+  // replace something qsdk did not write.
+  std::vector<std::string> planned{"summary.json", "summary.md"};
+  for (const auto& b : config.backends) planned.push_back(b.name);
+  if (!config.specs.empty()) planned.push_back("conformance");
+  check_replaceable(config.output_dir, planned);
   StagingGuard staging{config.output_dir / (".qsdk-run-" + std::to_string(getpid()))};
   fs::remove_all(staging.path);
   fs::create_directories(staging.path);
@@ -379,7 +368,7 @@ int run_run(const GlobalOptions& global, const RunArgs& args) {
   summary["passed"] = !failed;
   write_file_atomically(staging.path / "summary.json", summary.dump(2) + "\n");
   write_file_atomically(staging.path / "summary.md", "# qsdk run: " + config.model + "\n\n" + table(rows, true));
-  commit_staging(staging.path, config.output_dir);
+  commit_outputs(staging.path, config.output_dir);
   staging.committed = true;
 
   std::cout << "\n"

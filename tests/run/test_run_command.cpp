@@ -114,6 +114,46 @@ TEST_CASE("a failed check exits 1 and says which") {
   CHECK(nlohmann::json::parse(slurp(tmp.path / "out" / "summary.json"))["passed"] == false);
 }
 
+TEST_CASE("qsdk run replaces only what it wrote: a user's files in the output directory stop it, untouched") {
+  TempDir tmp("qsdk_run_owned");
+  const fs::path out = tmp.path / "out";
+  const auto cfg = write(tmp.path / "run.yaml", small_config(out));
+
+  // A folder named like a backend that qsdk never wrote.
+  fs::create_directories(out / "x86-int8" / "src");
+  write(out / "x86-int8" / "src" / "main.c", "int main() {}\n");
+  auto r = qsdk_run(shell_quote(cfg.string()));
+  CHECK(r.exit_code == 2);
+  CHECK(r.err.find((out / "x86-int8").string() + ": exists and was not written by qsdk") != std::string::npos);
+  CHECK(slurp(out / "x86-int8" / "src" / "main.c") == "int main() {}\n");
+  CHECK_FALSE(fs::exists(out / "summary.json"));
+  for (const auto& e : fs::directory_iterator(out))
+    CHECK_MESSAGE(e.path().filename().string().rfind(".qsdk-run-", 0) != 0, "staging left behind");
+
+  // qsdk's own outputs are replaced run after run...
+  fs::remove_all(out / "x86-int8");
+  REQUIRE(qsdk_run(shell_quote(cfg.string())).exit_code == 0);
+  REQUIRE(qsdk_run(shell_quote(cfg.string())).exit_code == 0);
+  CHECK(fs::exists(out / ".qsdk-outputs.json"));
+
+  // ...until a user adds a file inside one of them.
+  write(out / "per-channel" / "notes.txt", "mine\n");
+  r = qsdk_run(shell_quote(cfg.string()));
+  CHECK(r.exit_code == 2);
+  CHECK(r.err.find((out / "per-channel" / "notes.txt").string() + ": was not written by qsdk") != std::string::npos);
+  CHECK(slurp(out / "per-channel" / "notes.txt") == "mine\n");
+  CHECK(fs::exists(out / "per-channel" / "model.pt"));
+
+  // A top-level file of the user's with a name qsdk writes is not replaced either.
+  fs::remove(out / "per-channel" / "notes.txt");
+  const fs::path other = tmp.path / "other";
+  fs::create_directories(other);
+  write(other / "summary.md", "my summary\n");
+  r = qsdk_run(shell_quote(cfg.string()) + " --output " + shell_quote(other.string()));
+  CHECK(r.exit_code == 2);
+  CHECK(slurp(other / "summary.md") == "my summary\n");
+}
+
 TEST_CASE("bad input exits 2 with the place and cause") {
   TempDir tmp("qsdk_run_bad");
   auto r = qsdk_run(shell_quote((tmp.path / "missing.yaml").string()));
