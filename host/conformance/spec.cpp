@@ -54,16 +54,17 @@ struct Parser {
 
   std::string backend_name(const YAML::Node& n) const {
     const auto name = scalar<std::string>(source, n, "a backend name");
-    const auto& known = context.known_backends;
-    if (std::find(known.begin(), known.end(), name) == known.end()) {
-      const auto best = yaml::closest(name, known);
-      std::string list;
-      for (const auto& k : known) list += (list.empty() ? "" : ", ") + k;
-      throw InputError(at(n), "unknown backend '" + name + "'" +
-                                  (best.empty() ? "" : " (did you mean '" + best + "'?)") +
-                                  "; loaded backends: " + (list.empty() ? "none" : list));
-    }
+    const auto best = yaml::closest(name, context.known_backends);
+    require_known_backend(n, name, best.empty() ? "" : " (did you mean '" + best + "'?)");
     return name;
+  }
+
+  // Throws at `n` unless `name` is a loaded backend; `detail` follows the name.
+  void require_known_backend(const YAML::Node& n, const std::string& name, const std::string& detail) const {
+    const auto& known = context.known_backends;
+    if (std::find(known.begin(), known.end(), name) != known.end()) return;
+    throw InputError(at(n), "unknown backend '" + name + "'" + detail +
+                                "; loaded backends: " + (known.empty() ? "none" : joined(known)));
   }
 
   // A per-option section must name an option the backend declares, with a
@@ -97,13 +98,7 @@ struct Parser {
     Spec::OptionSection out;
     out.where = at(n);
     out.backend = key.substr(0, open);
-    const auto& known = context.known_backends;
-    if (std::find(known.begin(), known.end(), out.backend) == known.end()) {
-      std::string list;
-      for (const auto& k : known) list += (list.empty() ? "" : ", ") + k;
-      throw InputError(at(n), "unknown backend '" + out.backend + "' in '" + key +
-                                  "'; loaded backends: " + (list.empty() ? "none" : list));
-    }
+    require_known_backend(n, out.backend, " in '" + key + "'");
     std::stringstream items(key.substr(open + 1, key.size() - open - 2));
     std::string item;
     while (std::getline(items, item, ',')) {
