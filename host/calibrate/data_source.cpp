@@ -14,6 +14,7 @@
 #include <random>
 #include <sstream>
 
+#include "common/atomic_file.h"
 #include "common/error.h"
 
 namespace qsdk {
@@ -108,6 +109,7 @@ class RandomSource : public DataSource {
 // ---------------------------------------------------------------- tensors
 
 std::vector<char> read_bytes(const fs::path& path) {
+  require_regular_file(path, "tensor file");
   std::ifstream in(path, std::ios::binary);
   if (!in) throw InputError(path.string(), "cannot open: " + std::string(std::strerror(errno)));
   return std::vector<char>(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());

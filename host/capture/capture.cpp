@@ -20,7 +20,9 @@
 #include <sstream>
 
 #include "capture/zoo/zoo_models.h"
+#include "common/atomic_file.h"
 #include "common/error.h"
+#include "common/memory_budget.h"
 
 namespace qsdk {
 namespace {
@@ -33,6 +35,19 @@ using torch::jit::Value;
 std::string first_line(const std::string& message) {
   auto end = message.find('\n');
   return message.substr(0, end);
+}
+
+// What went wrong when a model ran on the example inputs, in one line. An
+// error inside TorchScript code comes with the interpreter's traceback
+// first; its cause ("RuntimeError: Expected 4D input ...") is the last line.
+std::string model_error(const std::exception& e) {
+  if (const auto* c10_error = dynamic_cast<const c10::Error*>(&e))
+    return first_line(c10_error->what_without_backtrace());
+  std::string text = e.what();
+  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
+  if (text.find("Traceback of TorchScript") == std::string::npos) return first_line(text);
+  const auto nl = text.rfind('\n');
+  return nl == std::string::npos ? text : text.substr(nl + 1);
 }
 
 std::string shape_text(const std::vector<std::int64_t>& shape) {
@@ -207,17 +222,20 @@ void propagate_shapes(torch::jit::Graph& g, const std::vector<at::Tensor>& input
   }
 }
 
-std::vector<at::Tensor> make_inputs(const std::vector<std::vector<std::int64_t>>& shapes, std::uint64_t seed) {
-  torch::manual_seed(seed);
-  std::vector<at::Tensor> inputs;
-  for (const auto& s : shapes) inputs.push_back(torch::randn(s));
-  return inputs;
-}
-
 std::string shapes_text(const std::vector<std::vector<std::int64_t>>& shapes) {
   std::string s;
   for (const auto& shape : shapes) s += (s.empty() ? "" : " ") + shape_text(shape);
   return s;
+}
+
+std::vector<at::Tensor> make_inputs(const std::vector<std::vector<std::int64_t>>& shapes, std::uint64_t seed) {
+  std::uintmax_t bytes = 0;
+  for (const auto& s : shapes) bytes += tensor_bytes(s, sizeof(float), "--input-shape " + shape_text(s));
+  require_within_memory_budget(bytes, "example inputs " + shapes_text(shapes), "give smaller --input-shape values");
+  torch::manual_seed(seed);
+  std::vector<at::Tensor> inputs;
+  for (const auto& s : shapes) inputs.push_back(torch::randn(s));
+  return inputs;
 }
 
 // Canonicalizes, checks and types `g`; builds the shared Graph.
@@ -232,9 +250,10 @@ std::unique_ptr<Graph> finish_capture(std::shared_ptr<torch::jit::Graph> g, cons
                                  "); pass one --input-shape per input");
   try {
     propagate_shapes(*g, inputs);
-  } catch (const c10::Error& e) {
-    throw InputError(source, "input shape " + shapes_text(shapes) +
-                                 " does not fit the model: " + first_line(e.what_without_backtrace()));
+  } catch (const InputError&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw InputError(source, "input shape " + shapes_text(shapes) + " does not fit the model: " + model_error(e));
   }
   std::unordered_map<const Node*, std::string> paths;
   for (Node* n : g->nodes())
@@ -267,10 +286,9 @@ CapturedModel capture_zoo(const std::string& name, const CaptureOptions& options
         },
         [](const at::Tensor&) { return std::string(); }, /*strict=*/false, /*force_outplace=*/false);
     traced = traced_state.first->graph;
-  } catch (const c10::Error& e) {
+  } catch (const std::exception& e) {
     torch::jit::tracer::abandon();
-    throw InputError(source, "input shape " + shapes_text(shapes) +
-                                 " does not fit the model: " + first_line(e.what_without_backtrace()));
+    throw InputError(source, "input shape " + shapes_text(shapes) + " does not fit the model: " + model_error(e));
   }
   CapturedModel out;
   out.graph = finish_capture(traced, source, inputs, shapes);
@@ -282,10 +300,36 @@ CapturedModel capture_zoo(const std::string& name, const CaptureOptions& options
   return out;
 }
 
+// A model's tensors as qsdk will hold them: freezing, folding and
+// quantization materialize every weight, so a tensor stored as a stride-0
+// view (a 2 KB file declaring a 20000x20000 weight) costs its full size.
+// Refused: a tensor that is a view over more than 1024 times the bytes it
+// stores and would take over 64 MiB (no trained model is built that way),
+// and models whose tensors together exceed the memory budget.
+void require_model_fits(const torch::jit::Module& module, const std::string& path) {
+  std::uintmax_t total = 0, largest = 0;
+  std::string largest_name;
+  auto consider = [&](const std::string& name, const at::Tensor& t) {
+    const std::uintmax_t full = tensor_bytes(t.sizes().vec(), t.element_size(), path + ": " + name);
+    const std::uintmax_t stored = t.has_storage() ? t.storage().nbytes() : full;
+    if (full > (64u << 20) && full / 1024 > stored)
+      throw InputError(path, "tensor '" + name + "' is a " + shape_text(t.sizes().vec()) + " view of " +
+                                 bytes_text(stored) + " of storage (strides " + shape_text(t.strides().vec()) +
+                                 "); qsdk would materialize " + bytes_text(full) +
+                                 ". Save the model with real (contiguous) weights");
+    total += full;
+    if (full > largest) largest = full, largest_name = name;
+  };
+  for (const auto& p : module.named_parameters(/*recurse=*/true)) consider(p.name, p.value);
+  for (const auto& b : module.named_buffers(/*recurse=*/true)) consider(b.name, b.value);
+  require_within_memory_budget(total, path + ": the model's weights (largest: " + largest_name + ")",
+                               "give a smaller model");
+}
+
 CapturedModel capture_file(const std::string& path, const CaptureOptions& options) {
   std::error_code ec;
   if (!fs::exists(path, ec)) throw InputError(path, "no such file");
-  if (fs::is_directory(path, ec)) throw InputError(path, "is a directory, expected a TorchScript file (.pt)");
+  require_regular_file(path, "TorchScript file (.pt)");
   if (fs::file_size(path, ec) == 0) throw InputError(path, "file is empty, expected a TorchScript archive");
   if (options.input_shapes.empty())
     throw InputError(path, "input shapes unknown: pass --input-shape (e.g. --input-shape 1,3,224,224) per input");
@@ -302,6 +346,7 @@ CapturedModel capture_file(const std::string& path, const CaptureOptions& option
     throw InputError(path, std::string("cannot load model (") + first_line(e.what()) + ")");
   }
   if (!module->find_method("forward")) throw InputError(path, "the TorchScript module has no forward method");
+  require_model_fits(*module, path);
   module->eval();
 
   auto inputs = make_inputs(options.input_shapes, options.seed);

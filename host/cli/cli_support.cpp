@@ -1,5 +1,6 @@
 #include "cli/cli_support.h"
 
+#include <cmath>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -93,12 +94,33 @@ CalibrationRun calibrate_prepared(PreparedModel& prepared, const CapturedModel& 
     prepared.override_activation_observer(kind);
   }
   if (!args.load_stats.empty()) {
-    prepared.load_stats(read_file(args.load_stats), args.load_stats);
+    prepared.load_stats(read_file(args.load_stats, "statistics file", kMaxStatsInputBytes), args.load_stats);
     return {"stats:" + Fingerprint::of_file(args.load_stats), {}};
   }
   std::vector<std::vector<std::int64_t>> shapes;
   for (const auto& t : captured.example_inputs) shapes.push_back(t.sizes().vec());
   return calibrate(prepared, *open_data_source(args.data, shapes));
 }
+
+CLI::Validator seconds_limit() {
+  return CLI::Validator(
+      [](std::string& text) -> std::string {
+        double v = 0;
+        try {
+          std::size_t used = 0;
+          v = std::stod(text, &used);
+          if (used != text.size()) return "'" + text + "' is not a number of seconds";
+        } catch (const std::exception&) {
+          return "'" + text + "' is not a number of seconds";
+        }
+        if (!std::isfinite(v) || v < 0 || v > kMaxTimeoutSeconds)
+          return "'" + text + "' is out of range: give 0 (no limit) to " + std::to_string(long(kMaxTimeoutSeconds)) +
+                 " seconds";
+        return "";
+      },
+      "SECONDS in [0, 1e7]");
+}
+
+CLI::Validator megabytes_limit() { return CLI::Range(0, kMaxMemoryLimitMb, "MB in [0, 16777216]"); }
 
 }  // namespace qsdk::cli

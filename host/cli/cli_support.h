@@ -30,6 +30,15 @@ PluginRegistry load_plugins(const GlobalOptions& global, bool failures_are_error
 // "weight_bits=4" -> {weight_bits: 4}; InputError on a malformed item.
 BackendOptions parse_backend_options(const std::vector<std::string>& items);
 
+// Validators for resource limits given on the command line: a finite
+// number, 0 (no limit) up to kMaxTimeoutSeconds / kMaxMemoryLimitMb. Beyond
+// them a deadline or byte count would overflow, so "1e10" or "inf" is an
+// error rather than a limit of 0 s.
+inline constexpr double kMaxTimeoutSeconds = 1e7;  // about 115 days
+inline constexpr int kMaxMemoryLimitMb = 1 << 24;  // 16 TiB
+CLI::Validator seconds_limit();
+CLI::Validator megabytes_limit();
+
 // Model, backends and overrides as the annotate-like commands take them.
 struct ModelArgs {
   std::string model;

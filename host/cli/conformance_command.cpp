@@ -36,10 +36,12 @@ void add_conformance_command(CLI::App& app, GlobalOptions& global, int& result) 
       ->type_name("GLOB");
   cmd->add_option("--timeout", args->run.case_timeout_seconds,
                   "Kill a case's process after this many seconds and report the case as an error (0: never)")
-      ->type_name("SECONDS");
+      ->type_name("SECONDS")
+      ->check(seconds_limit());
   cmd->add_option("--memory-limit", args->run.case_memory_mb,
                   "Address-space limit of each case's process; a plugin that exhausts it errors only its case")
-      ->type_name("MB");
+      ->type_name("MB")
+      ->check(megabytes_limit());
   cmd->add_option("-j,--jobs", args->run.jobs, "Cases run at once, each in its own process (default: CPUs)")
       ->type_name("N");
   cmd->add_option("--threads-per-case", args->run.threads_per_case,

@@ -4,13 +4,16 @@
 // lower it to the backend's int8 kernels (unless --no-lower or the backend
 // is reference-only), and write DIR/<backend>/{model.pt,
 // model_reference.pt (when lowered), manifest.json, qparams.json,
-// annotation.json}. Every file is written atomically; a failure before the
-// writes leaves DIR as it was.
+// annotation.json}. DIR is locked and checked before any work; the files are
+// written to a staging directory and DIR/<backend> is replaced as a whole
+// only when all of them are written (common/output_ledger.h), so a failure
+// (a full disk) leaves the previous output exactly as it was.
 #include <filesystem>
 #include <iostream>
 
 #include "cli/cli_support.h"
 #include "common/error.h"
+#include "common/output_ledger.h"
 #include "pipeline/pipeline.h"
 
 namespace qsdk::cli {
@@ -44,9 +47,12 @@ PipelineOptions pipeline_options(const ConvertArgs& args) {
 
 int run_convert(const GlobalOptions& global, const ConvertArgs& args) {
   const auto registry = load_plugins(global, /*failures_are_errors=*/false);
-  const PipelineResult r = run_pipeline(registry, pipeline_options(args));
+  const PipelineOptions options = pipeline_options(args);
+  OutputDirectory output(args.output, {options.backend});
+  const PipelineResult r = run_pipeline(registry, options);
+  write_pipeline_outputs(r, output.staging() / r.backend);
+  output.commit();
   const fs::path dir = fs::path(args.output) / r.backend;
-  write_pipeline_outputs(r, dir);
 
   const auto& c = r.conversion;
   std::cout << "backend:        " << r.backend << "\n"

@@ -1,10 +1,27 @@
 // qsdk: the host executable. A thin CLI over the qsdk_host library.
+#include <cstdint>
+#include <cstdlib>
+#include <filesystem>
 #include <iostream>
+#include <new>
+#include <string>
 
 #include "cli/commands.h"
 #include "common/error.h"
 #include "common/interrupt.h"
 #include "common/threads.h"
+
+namespace {
+
+// A message stays readable when it quotes a huge input (a 50 MB path).
+std::string shortened(const std::string& message) {
+  constexpr std::size_t kHead = 1000, kTail = 300;
+  if (message.size() <= kHead + kTail + 100) return message;
+  return message.substr(0, kHead) + " [... " + std::to_string(message.size() - kHead - kTail) +
+         " characters omitted ...] " + message.substr(message.size() - kTail);
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   using namespace qsdk;
@@ -29,7 +46,16 @@ int main(int argc, char** argv) {
   app.add_option("--threads", threads,
                  "Threads for LibTorch kernels (default: OMP_NUM_THREADS if set, else every logical CPU)")
       ->type_name("N");
-  app.parse_complete_callback([&threads] { configure_compute_threads(threads); });
+  std::uint64_t memory_budget_mb = 0;
+  app.add_option("--memory-budget", memory_budget_mb,
+                 "Largest model, example input or calibration batch qsdk accepts, in MB (default: half of this "
+                 "machine's memory; env QSDK_MEMORY_BUDGET_MB)")
+      ->type_name("MB")
+      ->check(CLI::Range(std::uint64_t(1), std::uint64_t(1) << 40));
+  app.parse_complete_callback([&threads, &memory_budget_mb] {
+    configure_compute_threads(threads);
+    if (memory_budget_mb) setenv("QSDK_MEMORY_BUDGET_MB", std::to_string(memory_budget_mb).c_str(), 1);
+  });
 
   int result = kExitOk;
   cli::add_run_command(app, global, result);
@@ -47,10 +73,26 @@ int main(int argc, char** argv) {
     const int code = app.exit(e);
     return code == 0 ? kExitOk : kExitBadInput;
   } catch (const InputError& e) {
-    std::cerr << "qsdk: error: " << e.what() << "\n";
+    std::cerr << "qsdk: error: " << shortened(e.what()) << "\n";
+    return kExitBadInput;
+  } catch (const std::filesystem::filesystem_error& e) {
+    // The file system refused something (full, read-only, permissions):
+    // the environment's problem, not a bug in qsdk.
+    std::cerr << "qsdk: error: " << shortened(e.path1().string()) << ": " << e.code().message() << "\n";
+    return kExitBadInput;
+  } catch (const std::bad_alloc&) {
+    std::cerr << "qsdk: error: out of memory; lower --batch-size or give a smaller model or input\n";
     return kExitBadInput;
   } catch (const std::exception& e) {
-    std::cerr << "qsdk: internal error: " << e.what() << "\n";
+    // LibTorch's allocator failing is the machine's limit, not a bug.
+    const std::string what = e.what();
+    if (what.find("DefaultCPUAllocator: can't allocate memory") != std::string::npos) {
+      const auto at = what.find("you tried");
+      const std::string detail = at == std::string::npos ? "" : what.substr(at, what.find('.', at) - at) + "; ";
+      std::cerr << "qsdk: error: out of memory: " << detail << "lower --batch-size or give a smaller model or input\n";
+      return kExitBadInput;
+    }
+    std::cerr << "qsdk: internal error: " << shortened(what) << "\n";
     return kExitBadInput;
   }
   return result;

@@ -3,9 +3,10 @@
 // The main job: for every backend the config selects, the whole pipeline
 // (capture, annotate, prepare, calibrate or QAT, convert, lower, measure),
 // then the config's conformance specs, then a summary table. Outputs go to
-// a staging directory inside the output directory first and are moved into
-// place only when the run completes, so an earlier run's outputs are never
-// half-overwritten: DIR/<backend>/{model.pt, model_reference.pt,
+// a staging directory inside the locked output directory first and are
+// moved into place only when the run completes (common/output_ledger.h), so
+// an earlier run's outputs are never half-overwritten, and nothing qsdk did
+// not write is replaced: DIR/<backend>/{model.pt, model_reference.pt,
 // manifest.json, qparams.json, annotation.json, layers.json},
 // DIR/summary.{json,md}, DIR/conformance/{results.json, junit.xml, report.html}.
 #include <unistd.h>
@@ -16,6 +17,7 @@
 #include <iomanip>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <sstream>
 
 #include "cli/cli_support.h"
@@ -42,7 +44,7 @@ struct RunArgs {
   std::vector<std::string> input_shapes;
   std::string output;
   std::string data;
-  int batches = 0;
+  std::optional<int> batches;  // 0 too: one pass over the data
   bool print_config = false;
   bool no_specs = false;
   bool isolate = false;
@@ -70,7 +72,7 @@ RunConfig merged_config(const RunArgs& args) {
   }
   if (!args.output.empty()) c.output_dir = args.output;
   if (!args.data.empty()) c.calibration.source = args.data;
-  if (args.batches > 0) c.calibration.batches = args.batches;
+  if (args.batches) c.calibration.batches = *args.batches;
   if (args.no_specs) c.specs.clear();
   return c;
 }
@@ -78,6 +80,10 @@ RunConfig merged_config(const RunArgs& args) {
 // Unknown backends and options are bad input before anything runs.
 void check_backends(const PluginRegistry& registry, const RunConfig& c) {
   for (const auto& b : c.backends) {
+    // Each backend's outputs go to DIR/<name>, beside the run's reports.
+    if (b.name == "conformance" || b.name.rfind("summary.", 0) == 0 || b.name.rfind(".qsdk", 0) == 0)
+      throw InputError(b.where, "backend name '" + b.name + "' collides with a report qsdk run writes (" +
+                                    "conformance/, summary.json, summary.md, .qsdk-*); rename the backend");
     if (!registry.find(b.name)) {
       const auto known = registry.names();
       const auto best = yaml::closest(b.name, known);
@@ -227,17 +233,6 @@ nlohmann::json layers_json(const PipelineResult& r) {
   return j;
 }
 
-// Removes the staging directory unless the run committed it.
-struct StagingGuard {
-  fs::path path;
-  interrupt::TemporaryPath cleanup_on_signal{path};
-  bool committed = false;
-  ~StagingGuard() {
-    std::error_code ec;
-    if (!committed) fs::remove_all(path, ec);
-  }
-};
-
 // --isolate: each backend runs in a child process of this executable (the
 // same `qsdk run`, one backend, specs left to the parent), so a plugin that
 // crashes, aborts, hangs or exhausts memory costs only its own row. The
@@ -306,26 +301,24 @@ int run_run(const GlobalOptions& global, const RunArgs& args) {
   const auto registry = load_plugins(global, /*failures_are_errors=*/false, config.plugin_search_paths);
   check_backends(registry, config);
 
-  fs::create_directories(config.output_dir);
-  // Refuse before any work, not only at the commit, when the run would
-  // replace something qsdk did not write.
-  std::vector<std::string> planned{"summary.json", "summary.md"};
+  // Locked, and refused before any work (not only at the commit) when the
+  // run would replace something qsdk did not write. A backend this run
+  // fails for loses its previous output at the commit: the summary says
+  // "error", and an older model beside it would say otherwise.
+  std::vector<std::string> planned{"summary.json", "summary.md", "conformance"};
   for (const auto& b : config.backends) planned.push_back(b.name);
-  if (!config.specs.empty()) planned.push_back("conformance");
-  check_replaceable(config.output_dir, planned);
-  StagingGuard staging{config.output_dir / (".qsdk-run-" + std::to_string(getpid()))};
-  fs::remove_all(staging.path);
-  fs::create_directories(staging.path);
+  OutputDirectory output(config.output_dir, planned);
+  const fs::path& staging = output.staging();
 
   std::vector<nlohmann::json> entries;
   bool failed = false;
   if (args.isolate) {
-    entries = run_isolated(global, args, config, staging.path, failed);
+    entries = run_isolated(global, args, config, staging, failed);
   } else {
     for (const auto& b : config.backends) {
       std::cerr << "qsdk run: " << b.name << ": " << config.model << (config.qat ? " (QAT)" : " (PTQ)") << "\n";
       const PipelineResult r = run_pipeline(registry, pipeline_options(config, b));
-      const fs::path dir = staging.path / r.backend;
+      const fs::path dir = staging / r.backend;
       write_pipeline_outputs(r, dir);
       write_file_atomically(dir / "layers.json", layers_json(r).dump(2) + "\n");
       if (!r.lowering_agrees(config.max_steps)) {
@@ -343,7 +336,7 @@ int run_run(const GlobalOptions& global, const RunArgs& args) {
     conformance::RunOptions copts;
     copts.spec_paths = config.specs;
     for (const auto& b : config.backends) copts.backends.push_back(b.name);
-    copts.output_dir = staging.path / "conformance";
+    copts.output_dir = staging / "conformance";
     for (const auto& d : global.plugin_dirs)
       copts.child_global_args.insert(copts.child_global_args.end(), {"--plugin-dir", d.string()});
     for (const auto& d : config.plugin_search_paths)
@@ -366,10 +359,9 @@ int run_run(const GlobalOptions& global, const RunArgs& args) {
   nlohmann::json summary{{"config", config.source}, {"model", config.model}, {"mode", config.qat ? "qat" : "ptq"}};
   summary["backends"] = entries;
   summary["passed"] = !failed;
-  write_file_atomically(staging.path / "summary.json", summary.dump(2) + "\n");
-  write_file_atomically(staging.path / "summary.md", "# qsdk run: " + config.model + "\n\n" + table(rows, true));
-  commit_outputs(staging.path, config.output_dir);
-  staging.committed = true;
+  write_file_atomically(staging / "summary.json", summary.dump(2) + "\n");
+  write_file_atomically(staging / "summary.md", "# qsdk run: " + config.model + "\n\n" + table(rows, true));
+  output.commit();
 
   std::cout << "\n"
             << table(rows, false) << "\n"
@@ -399,7 +391,9 @@ void add_run_command(CLI::App& app, GlobalOptions& global, int& result) {
       ->type_name("SHAPE");
   cmd->add_option("-o,--output", args->output, "Output directory instead of the config's")->type_name("DIR");
   cmd->add_option("--data", args->data, "Calibration source instead of the config's: mnist, random, or a path");
-  cmd->add_option("--batches", args->batches, "Calibration batches instead of the config's")->type_name("N");
+  cmd->add_option("--batches", args->batches, "Calibration batches instead of the config's (0: one pass over the data)")
+      ->type_name("N")
+      ->check(CLI::NonNegativeNumber);
   cmd->add_flag("--no-specs", args->no_specs, "Skip the config's conformance specs");
   cmd->add_flag("--isolate", args->isolate,
                 "Run each backend in its own child process: a plugin that crashes, aborts, hangs or runs out of "
@@ -407,11 +401,13 @@ void add_run_command(CLI::App& app, GlobalOptions& global, int& result) {
   cmd->add_option("--backend-timeout", args->backend_timeout,
                   "With --isolate: kill a backend's run (and each of its conformance cases) after this many seconds "
                   "(0: no limit)")
-      ->type_name("SECONDS");
+      ->type_name("SECONDS")
+      ->check(seconds_limit());
   cmd->add_option("--backend-memory", args->backend_memory_mb,
                   "With --isolate: address-space limit of each backend's child process and conformance case "
                   "(0: no limit)")
-      ->type_name("MB");
+      ->type_name("MB")
+      ->check(megabytes_limit());
   cmd->add_flag("--print-config", args->print_config,
                 "Print the merged config (file, defaults and flags) as YAML and exit");
   cmd->callback([&global, &result, args] { result = run_run(global, *args); });

@@ -1,6 +1,8 @@
 // qsdk verify MODEL_DIR: does the model's manifest still match the
 // installed plugins? Exit 0 when every backend's rules are unchanged, 1 when
-// a backend's rules changed or its plugin is missing, 2 for a bad directory.
+// a backend's rules changed, its plugin is missing or an output file no
+// longer matches the manifest's record of it (truncated, edited, missing),
+// 2 for a bad directory.
 #include <iostream>
 
 #include "cli/cli_support.h"
@@ -30,6 +32,9 @@ int run_verify(const GlobalOptions& global, const std::string& dir) {
         break;
     }
   }
+  for (const auto& p : report.file_problems) std::cout << "FILE CHANGED: " << p << "\n";
+  if (report.files_checked > 0 && report.file_problems.empty())
+    std::cout << "files: " << report.files_checked << " match the manifest's sizes and fingerprints\n";
   for (const auto& n : report.notes) std::cout << "note: " << n << "\n";
   return report.ok() ? kExitOk : kExitCheckFailed;
 }
@@ -42,7 +47,8 @@ void add_verify_command(CLI::App& app, GlobalOptions& global, int& result) {
       "verify",
       "Check a quantized model directory (from qsdk run or convert) against the installed plugins: whether each "
       "backend's rules changed since the model was made (rule hash in manifest.json; rule-by-rule differences from "
-      "rules-<backend>.yaml). Exit 0 unchanged, 1 changed or missing, 2 bad directory.");
+      "rules-<backend>.yaml), and whether each output file still has the size and fingerprint the manifest records. "
+      "Exit 0 unchanged, 1 changed or missing, 2 bad directory.");
   cmd->add_option("model_dir", *dir, "Directory holding manifest.json, e.g. qsdk-out/x86-int8")->required();
   cmd->callback([&global, &result, dir] { result = run_verify(global, *dir); });
 }

@@ -34,4 +34,35 @@ std::string Fingerprint::of_file(const std::filesystem::path& path) {
   return f.hex();
 }
 
+nlohmann::json file_records(const std::filesystem::path& dir, const std::vector<std::string>& names) {
+  nlohmann::json out = nlohmann::json::object();
+  for (const auto& name : names) {
+    const auto path = dir / name;
+    out[name] = {{"bytes", std::filesystem::file_size(path)}, {"sha1", Fingerprint::of_file(path)}};
+  }
+  return out;
+}
+
+std::vector<std::string> check_file_records(const std::filesystem::path& dir, const nlohmann::json& records) {
+  std::vector<std::string> problems;
+  for (const auto& [name, record] : records.items()) {
+    const auto path = dir / name;
+    std::error_code ec;
+    const auto bytes = std::filesystem::file_size(path, ec);
+    if (ec) {
+      problems.push_back(name + ": missing (" + ec.message() + ")");
+      continue;
+    }
+    const auto made_bytes = record.value("bytes", std::uintmax_t(0));
+    if (bytes != made_bytes) {
+      problems.push_back(name + ": " + std::to_string(bytes) + " bytes, the manifest records " +
+                         std::to_string(made_bytes) + (bytes < made_bytes ? " (truncated)" : ""));
+      continue;
+    }
+    if (Fingerprint::of_file(path) != record.value("sha1", ""))
+      problems.push_back(name + ": contents differ from the manifest's record (altered after it was written)");
+  }
+  return problems;
+}
+
 }  // namespace qsdk

@@ -4,7 +4,9 @@
 #pragma once
 
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 namespace qsdk {
 
@@ -25,5 +27,14 @@ class Fingerprint {
   struct Impl;
   Impl* impl_;
 };
+
+// The "files" record of a manifest: for each named file in `dir`, its size
+// in bytes and fingerprint, so `qsdk verify` notices a truncated or altered
+// output. {"model.pt": {"bytes": 1234, "sha1": "..."}, ...}
+nlohmann::json file_records(const std::filesystem::path& dir, const std::vector<std::string>& names);
+
+// One line per file in `records` that is missing from `dir` or differs from
+// its record; empty when all match.
+std::vector<std::string> check_file_records(const std::filesystem::path& dir, const nlohmann::json& records);
 
 }  // namespace qsdk

@@ -5,6 +5,8 @@
 #include <set>
 #include <sstream>
 
+#include "common/atomic_file.h"
+
 namespace qsdk::yaml {
 namespace {
 
@@ -97,14 +99,7 @@ YAML::Node load_text(const std::string& text, const std::string& source) {
 }
 
 YAML::Node load_file(const std::filesystem::path& path) {
-  std::error_code ec;
-  if (!std::filesystem::exists(path, ec)) throw InputError(path.string(), "no such file");
-  if (std::filesystem::is_directory(path, ec)) throw InputError(path.string(), "is a directory, expected a YAML file");
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw InputError(path.string(), "cannot open file");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return load_text(ss.str(), path.string());
+  return load_text(read_file(path, "YAML file"), path.string());
 }
 
 std::size_t edit_distance(const std::string& a, const std::string& b) {

@@ -8,6 +8,7 @@
 
 #include "capture/capture.h"
 #include "capture/zoo/zoo.h"
+#include "common/atomic_file.h"
 #include "common/error.h"
 #include "common/yaml_input.h"
 #include "config/default_config.h"
@@ -255,14 +256,7 @@ RunConfig parse_run_config(const std::string& text, const std::string& source, c
 }
 
 RunConfig load_run_config(const fs::path& path) {
-  std::error_code ec;
-  if (!fs::exists(path, ec)) throw InputError(path.string(), "no such config file");
-  if (fs::is_directory(path, ec)) throw InputError(path.string(), "is a directory, expected a YAML config file");
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw InputError(path.string(), "cannot open config file");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return parse_run_config(ss.str(), path.string(), path.parent_path());
+  return parse_run_config(read_file(path, "config file"), path.string(), path.parent_path());
 }
 
 const std::string& default_config_text() {

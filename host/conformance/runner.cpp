@@ -26,10 +26,9 @@ namespace {
 using json = nlohmann::json;
 
 json read_json(const std::filesystem::path& p) {
-  std::ifstream in(p);
-  if (!in) throw InputError(p.string(), "cannot open file");
+  const std::string text = read_file(p, "JSON file", kMaxStatsInputBytes);
   try {
-    return json::parse(in);
+    return json::parse(text);
   } catch (const json::exception& e) {
     throw InputError(p.string(), std::string("not valid JSON: ") + e.what());
   }

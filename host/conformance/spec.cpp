@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "capture/zoo/zoo.h"
+#include "common/atomic_file.h"
 #include "common/yaml_input.h"
 
 namespace qsdk::conformance {
@@ -491,13 +492,6 @@ struct Parser {
   }
 };
 
-std::string read_text(const std::filesystem::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 }  // namespace
 
 bool Spec::applies_to(const std::string& backend) const {
@@ -568,12 +562,7 @@ Spec parse_spec(const std::string& text, const std::filesystem::path& file, cons
 }
 
 Spec load_spec(const std::filesystem::path& file, const LoadContext& context, const std::string& default_name) {
-  std::error_code ec;
-  if (!std::filesystem::exists(file, ec)) throw InputError(file.string(), "no such spec file");
-  if (std::filesystem::is_directory(file, ec)) throw InputError(file.string(), "is a directory, expected a spec file");
-  std::ifstream in(file, std::ios::binary);
-  if (!in) throw InputError(file.string(), "cannot open spec file");
-  return parse_spec(read_text(file), file, context, default_name);
+  return parse_spec(read_file(file, "spec file"), file, context, default_name);
 }
 
 std::vector<SpecFile> find_spec_files(const std::vector<std::filesystem::path>& paths,

@@ -7,8 +7,10 @@
 #include <cmath>
 #include <limits>
 #include <random>
+#include <sstream>
 
 #include "capture/graph.h"
+#include "common/atomic_file.h"
 #include "common/error.h"
 #include "convert/bn_folding.h"
 #include "prepare/observe_op.h"
@@ -178,8 +180,10 @@ ConversionSummary convert_to_reference(PreparedModel& prepared) {
   return summary;
 }
 
-void export_torchscript(const Graph& graph, const std::filesystem::path& path) {
-  namespace fs = std::filesystem;
+namespace {
+
+// The graph as a TorchScript module with one method, forward.
+torch::jit::Module as_module(const Graph& graph) {
   torch::jit::Module module("qsdk_quantized_model");
   auto g = graph.ir().copy();
   // A method's graph takes `self` first.
@@ -187,37 +191,31 @@ void export_torchscript(const Graph& graph, const std::filesystem::path& path) {
   auto cu = module._ivalue()->compilation_unit();
   auto* fn = cu->create_function(c10::QualifiedName(*module.type()->name(), "forward"), g);
   module.type()->addMethod(fn);
-  std::error_code ec;
-  if (path.has_parent_path()) fs::create_directories(path.parent_path(), ec);
-  const fs::path tmp = path.string() + ".tmp-" + std::to_string(std::random_device{}());
+  return module;
+}
+
+// Saved through a stream, so the bytes are the same wherever they go (a
+// file-name save would put the file's name into the archive) and the write
+// is checked like every other output (common/atomic_file.h).
+void save_module(const torch::jit::Module& module, std::ostream& out) {
   try {
-    module.save(tmp.string());
-    fs::rename(tmp, path);
-  } catch (const std::exception& e) {
-    fs::remove(tmp, ec);
-    throw InputError(path.string(), std::string("cannot write model: ") + e.what());
+    module.save(out);
+  } catch (const c10::Error& e) {
+    throw InputError("", std::string("cannot serialize model: ") + e.what_without_backtrace());
   }
 }
 
+}  // namespace
+
+void export_torchscript(const Graph& graph, const std::filesystem::path& path) {
+  const torch::jit::Module module = as_module(graph);
+  write_file_atomically(path, [&](std::ostream& out) { save_module(module, out); });
+}
+
 std::uintmax_t exported_file_size(const Graph& graph) {
-  namespace fs = std::filesystem;
-  // A TorchScript archive stores its file name (the zip's top folder), so the
-  // size is measured as model.pt, the name outputs are saved under, in a
-  // private directory: the size of the saved file, the same in every run.
-  const fs::path dir = fs::temp_directory_path() / ("qsdk-size-" + std::to_string(std::random_device{}()));
-  const fs::path file = dir / "model.pt";
-  std::error_code ec;
-  try {
-    export_torchscript(graph, file);
-  } catch (...) {
-    fs::remove_all(dir, ec);
-    throw;
-  }
-  std::error_code size_ec;
-  const auto size = fs::file_size(file, size_ec);
-  fs::remove_all(dir, ec);
-  if (size_ec) throw InputError(file.string(), "cannot measure the exported model: " + size_ec.message());
-  return size;
+  std::ostringstream out(std::ios::binary);
+  save_module(as_module(graph), out);
+  return out.str().size();
 }
 
 }  // namespace qsdk

@@ -15,6 +15,7 @@
 #include "common/atomic_file.h"
 #include "common/error.h"
 #include "common/fingerprint.h"
+#include "common/memory_budget.h"
 #include "convert/lowering.h"
 #include "plugins/backend_yaml.h"
 #include "plugins/plugin_registry.h"
@@ -44,6 +45,29 @@ struct Prepared {
   std::vector<double> losses;
 };
 
+// Refuses a batch size whose activations cannot fit before the first batch
+// is drawn. The estimate is every value the typed graph computes, for the
+// example inputs' batch, scaled to `batch_size`: an upper bound for
+// calibration (the interpreter frees dead values) and about what training
+// keeps for the backward pass.
+void require_batch_fits(const Graph& graph, const std::vector<at::Tensor>& example_inputs, int batch_size) {
+  double bytes = 0;
+  for (const auto* n : graph.ir().nodes())
+    for (const auto* v : n->outputs())
+      if (const auto t = v->type()->cast<c10::TensorType>())
+        if (const auto sizes = t->sizes().concrete_sizes()) {
+          double numel = 1;
+          for (const auto d : *sizes) numel *= double(d);
+          bytes += numel * double(t->scalarType() ? c10::elementSize(*t->scalarType()) : sizeof(float));
+        }
+  const auto& first = example_inputs.at(0);
+  const double example_batch = first.dim() > 0 && first.size(0) > 0 ? double(first.size(0)) : 1.0;
+  const double estimate = bytes * double(batch_size) / example_batch;
+  require_within_memory_budget(estimate >= 1.8e19 ? ~std::uintmax_t(0) : std::uintmax_t(estimate),
+                               "a batch of " + std::to_string(batch_size) + " for " + graph.source(),
+                               "lower --batch-size (the activations of one batch are held at once)");
+}
+
 Prepared prepare_ptq(Graph& graph, const Annotation& annotation, const PipelineOptions& o,
                      const std::vector<at::Tensor>& example_inputs) {
   Prepared p;
@@ -55,11 +79,12 @@ Prepared prepare_ptq(Graph& graph, const Annotation& annotation, const PipelineO
     p.model->override_activation_observer(kind);
   }
   if (!o.load_stats.empty()) {
-    p.model->load_stats(read_file(o.load_stats), o.load_stats);
+    p.model->load_stats(read_file(o.load_stats, "statistics file", kMaxStatsInputBytes), o.load_stats);
     p.fingerprint = "stats:" + Fingerprint::of_file(o.load_stats);
     p.eval_inputs = example_inputs;
     return p;
   }
+  require_batch_fits(graph, example_inputs, o.calibration.batch_size);
   const auto source = open_data_source(o.calibration, shapes_of(example_inputs));
   CalibrationRun run = calibrate(*p.model, *source, o.progress);
   p.fingerprint = run.fingerprint;
@@ -72,6 +97,7 @@ Prepared prepare_qat(Graph& graph, const Annotation& annotation, const PipelineO
   // Training reads one batch per step from the calibration split.
   CalibrationConfig data = o.calibration;
   data.batch_size = o.qat->batch_size;
+  require_batch_fits(graph, example_inputs, data.batch_size);
   // One batch per step; with epochs, one pass over the split per epoch.
   data.batches = o.qat->epochs > 0 ? 0 : o.qat->steps;
   const auto source = open_data_source(data, shapes_of(example_inputs));
@@ -297,12 +323,25 @@ PipelineResult run_pipeline(const PluginRegistry& plugins, const PipelineOptions
 }
 
 void write_pipeline_outputs(const PipelineResult& r, const std::filesystem::path& dir) {
+  std::vector<std::string> written{"model.pt"};
   export_torchscript(r.deployed(), dir / "model.pt");
-  if (r.lowered) export_torchscript(*r.reference, dir / "model_reference.pt");
+  if (r.lowered) {
+    export_torchscript(*r.reference, dir / "model_reference.pt");
+    written.push_back("model_reference.pt");
+  }
   write_file_atomically(dir / "qparams.json", r.qparams.dump(2) + "\n");
   write_file_atomically(dir / "annotation.json", r.annotation_report.dump(2) + "\n");
-  for (const auto& [name, yaml] : r.rules_yaml) write_file_atomically(dir / ("rules-" + name + ".yaml"), yaml);
-  write_file_atomically(dir / "manifest.json", r.manifest.dump(2) + "\n");
+  written.insert(written.end(), {"qparams.json", "annotation.json"});
+  for (const auto& [name, yaml] : r.rules_yaml) {
+    write_file_atomically(dir / ("rules-" + name + ".yaml"), yaml);
+    written.push_back("rules-" + name + ".yaml");
+  }
+  // Last, with the sizes and fingerprints of the files above: a directory
+  // whose manifest is there has all of them, and `qsdk verify` can tell
+  // when one was truncated or changed since.
+  nlohmann::json manifest = r.manifest;
+  manifest["files"] = file_records(dir, written);
+  write_file_atomically(dir / "manifest.json", manifest.dump(2) + "\n");
 }
 
 std::map<std::string, int> op_counts(const Graph& graph) {

@@ -8,6 +8,7 @@
 
 #include "common/atomic_file.h"
 #include "common/error.h"
+#include "common/fingerprint.h"
 #include "plugins/backend_yaml.h"
 #include "plugins/plugin_registry.h"
 #include "qsdk/abi.h"
@@ -23,7 +24,7 @@ nlohmann::json read_manifest(const fs::path& dir) {
   if (!fs::is_directory(dir, ec)) throw InputError(dir.string(), "not a directory (expected a model directory)");
   if (!fs::exists(file, ec)) throw InputError(file.string(), "no manifest (is this a qsdk output directory?)");
   try {
-    auto m = nlohmann::json::parse(read_file(file));
+    auto m = nlohmann::json::parse(read_file(file, "manifest"));
     if (!m.contains("backends") || !m["backends"].is_array() || m["backends"].empty())
       throw InputError(file.string(), "manifest has no backends list");
     return m;
@@ -37,7 +38,7 @@ nlohmann::json read_manifest(const fs::path& dir) {
 bool VerifyReport::ok() const {
   for (const auto& b : backends)
     if (b.status != BackendVerdict::Status::Unchanged) return false;
-  return true;
+  return file_problems.empty();
 }
 
 VerifyReport verify_model_dir(const PluginRegistry& plugins, const fs::path& dir) {
@@ -70,6 +71,13 @@ VerifyReport verify_model_dir(const PluginRegistry& plugins, const fs::path& dir
     if (v.status == BackendVerdict::Status::RulesChanged && fs::exists(rules_file))
       v.differences = compare_backends(backend_from_yaml(read_file(rules_file), rules_file.string()), *now);
     report.backends.push_back(v);
+  }
+  if (manifest.contains("files") && manifest["files"].is_object()) {
+    report.file_problems = check_file_records(dir, manifest["files"]);
+    report.files_checked = manifest["files"].size();
+  } else {
+    report.notes.push_back(
+        "the manifest records no file sizes or fingerprints (made before qsdk recorded them): files not checked");
   }
   if (manifest.contains("versions")) {
     const auto& versions = manifest["versions"];

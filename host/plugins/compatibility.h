@@ -32,12 +32,18 @@ struct BackendVerdict {
 struct VerifyReport {
   std::vector<BackendVerdict> backends;
   std::vector<std::string> notes;  // version differences that do not change the rules
+  // Output files whose size or fingerprint differ from the manifest's
+  // "files" record (truncated by a full disk, edited, or missing).
+  std::vector<std::string> file_problems;
+  std::size_t files_checked = 0;
   bool ok() const;
 };
 
 // Reads dir/manifest.json (and dir/rules-<backend>.yaml when present) and
 // compares with the loaded plugins, instantiated with the options the model
-// was made with. InputError for a missing or malformed manifest.
+// was made with, and checks the output files against the manifest's record
+// of their sizes and fingerprints. InputError for a missing or malformed
+// manifest.
 VerifyReport verify_model_dir(const PluginRegistry& plugins, const std::filesystem::path& dir);
 
 // A backend to compare: a loaded backend's name, a plugin library (.so,

@@ -39,7 +39,9 @@ at::Tensor as_float(const at::Tensor& x) { return x.detach().to(at::kFloat); }
 void require_finite(const at::Tensor& lo, const at::Tensor& hi) {
   // aminmax propagates NaN, so checking the extremes checks every element.
   if (!at::isfinite(lo).all().item<bool>() || !at::isfinite(hi).all().item<bool>())
-    throw InputError("observer", "calibration data contains NaN or Inf");
+    throw InputError(
+        "observer",
+        "NaN or Inf reached this observer: the calibration data overflows float32 in the model (check its scale)");
 }
 
 std::vector<double> to_doubles(const at::Tensor& t) {

@@ -4,6 +4,7 @@
 #include <torch/script.h>
 
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
 
 #include "capture/graph.h"
@@ -35,13 +36,25 @@ at::Tensor weight_to_observe(const std::vector<EdgeKey>& group, const Value* v, 
 class SlotSink final : public ObservationSink {
  public:
   explicit SlotSink(std::vector<ObserverSlot>& slots) : slots_(slots) {}
+  // An observer's InputError (NaN or Inf reaching it) would lose its type
+  // crossing the TorchScript interpreter; it is kept here, with the value it
+  // was about, and rethrown once the interpreter has returned.
   void observe(std::int64_t slot, const at::Tensor& x) override {
     auto& s = slots_.at(static_cast<std::size_t>(slot));
-    if (s.observer) s.observer->observe(x.detach());
+    if (!s.observer || error_) return;
+    try {
+      s.observer->observe(x.detach());
+    } catch (const InputError& e) {
+      error_.emplace(s.label, e.cause());
+    }
+  }
+  void rethrow() const {
+    if (error_) throw InputError(error_->first, error_->second);
   }
 
  private:
   std::vector<ObserverSlot>& slots_;
+  std::optional<std::pair<std::string, std::string>> error_;
 };
 
 }  // namespace
@@ -152,7 +165,9 @@ std::vector<at::Tensor> PreparedModel::calibrate(const std::vector<at::Tensor>& 
   SlotSink sink(slots_);
   ScopedObservationSink scope(sink);
   calibrated_ = true;
-  return graph_->run(inputs);
+  auto outputs = graph_->run(inputs);
+  sink.rethrow();
+  return outputs;
 }
 
 void PreparedModel::override_activation_observer(ObserverKind kind) {

@@ -1,0 +1,112 @@
+// A user's mistake is an error naming the input and the cause, exit 2, one
+// line, no traceback: never an "internal error", never a crash, never an
+// allocation the machine cannot make.
+#include <torch/script.h>
+#include <torch/serialize.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "support/process.h"
+#include "support/temp_files.h"
+#include "support/torch_doctest.h"  // first: see the header
+
+namespace fs = std::filesystem;
+using qsdk::test::run_command;
+using qsdk::test::shell_quote;
+using qsdk::test::TempDir;
+
+namespace {
+
+qsdk::test::CommandResult run_qsdk(const std::string& args) {
+  return run_command("timeout 120 " + shell_quote(QSDK_TEST_EXE) + " " + args);
+}
+
+// A conv model saved from LibTorch, taking [N, 3, H, W].
+fs::path save_conv_model(const fs::path& file) {
+  torch::jit::Module m("Conv");
+  m.register_parameter("weight", torch::randn({4, 3, 3, 3}), false);
+  m.define("def forward(self, x):\n  return torch.conv2d(x, self.weight)\n");
+  m.save(file.string());
+  return file;
+}
+
+void check_user_error(const qsdk::test::CommandResult& r, const std::string& expected) {
+  INFO(r.err);
+  CHECK(r.exit_code == 2);
+  CHECK(r.err.find(expected) != std::string::npos);
+  CHECK(r.err.find("internal error") == std::string::npos);
+  CHECK(r.err.find("Traceback") == std::string::npos);
+  CHECK(r.err.find("frame #") == std::string::npos);
+}
+
+}  // namespace
+
+TEST_CASE("an input shape of the wrong rank, or too large to allocate, is an error naming it") {
+  TempDir tmp("qsdk_bad_shapes");
+  const auto model = shell_quote(save_conv_model(tmp.path / "conv.pt").string());
+  const auto out = " -b arm --output " + shell_quote((tmp.path / "o").string());
+  check_user_error(run_qsdk("convert " + model + " --input-shape 1,3" + out),
+                   "input shape [1,3] does not fit the model: RuntimeError: Expected 3D (unbatched) or 4D");
+  check_user_error(run_qsdk("convert " + model + " --input-shape 99999999999,3,8,8" + out),
+                   "example inputs [99999999999,3,8,8]: needs ");
+  check_user_error(run_qsdk("convert " + model + " --input-shape 4611686018427387904,4611686018427387904" + out),
+                   "the tensor's size overflows 64 bits");
+  check_user_error(run_qsdk("--memory-budget 1 convert " + model + " --input-shape 1,3,32,32 --batch-size 4096" + out),
+                   "a batch of 4096 for " + (tmp.path / "conv.pt").string() + ": needs ");
+  CHECK_FALSE(fs::exists(tmp.path / "o" / "arm"));
+}
+
+TEST_CASE("a model file declaring huge weights it does not store is refused before it is materialized") {
+  TempDir tmp("qsdk_bomb_model");
+  torch::jit::Module m("Bomb");
+  // 4 bytes stored, a 20000x20000 (1.5 GiB) stride-0 view declared.
+  m.register_parameter("w", torch::zeros({1}).expand({20000, 20000}), false);
+  m.define("def forward(self, x):\n  return torch.linear(x, self.w)\n");
+  const auto file = tmp.path / "bomb.pt";
+  m.save(file.string());
+  REQUIRE(fs::file_size(file) < 10000);
+  check_user_error(run_qsdk("convert " + shell_quote(file.string()) + " --input-shape 1,20000 -b arm --output " +
+                            shell_quote((tmp.path / "o").string())),
+                   "tensor 'w' is a [20000,20000] view of 4 bytes of storage");
+}
+
+TEST_CASE("calibration data that overflows float32 inside the model names the value it reached") {
+  TempDir tmp("qsdk_huge_values");
+  const auto data = tmp.path / "huge.pt";
+  const auto bytes = torch::pickle_save(torch::full({4, 64}, 3e38));
+  std::ofstream(data, std::ios::binary).write(bytes.data(), std::streamsize(bytes.size()));
+  check_user_error(run_qsdk("convert zoo:linear_relu -b arm --data " + shell_quote(data.string()) + " --output " +
+                            shell_quote((tmp.path / "o").string())),
+                   "NaN or Inf reached this observer");
+}
+
+TEST_CASE("limits that cannot be represented are refused instead of wrapping to 0 s") {
+  for (const char* value : {"1e10", "inf", "nan", "-1"}) {
+    CAPTURE(value);
+    auto r = run_qsdk(std::string("conformance --timeout ") + value);
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.find("--timeout") != std::string::npos);
+    r = run_qsdk(std::string("run --isolate --backend-timeout ") + value);
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.find("--backend-timeout") != std::string::npos);
+  }
+  const auto r = run_qsdk("conformance --memory-limit 99999999999");
+  CHECK(r.exit_code == 2);
+  CHECK(r.err.find("--memory-limit") != std::string::npos);
+}
+
+TEST_CASE("--batches 0 on a source without an end is an error, not silently ignored") {
+  TempDir tmp("qsdk_batches_0");
+  const auto r = run_qsdk("run --model zoo:linear_relu -b arm --data random --batches 0 --no-specs -o " +
+                          shell_quote((tmp.path / "o").string()));
+  check_user_error(r, "source random needs batches >= 1");
+}
+
+TEST_CASE("an error quoting a huge input stays readable") {
+  const std::string path(20000, 'p');
+  const auto r = run_qsdk("run " + path + ".yaml");
+  CHECK(r.exit_code == 2);
+  CHECK(r.err.size() < 2000);
+  CHECK(r.err.find("characters omitted") != std::string::npos);
+}
