@@ -3,10 +3,12 @@
 #include <torch/csrc/jit/ir/ir.h>
 #include <torch/script.h>
 
+#include <algorithm>
 #include <map>
 #include <tuple>
 
 #include "capture/graph.h"
+#include "convert/convert.h"
 #include "convert/lowering.h"
 
 namespace qsdk {
@@ -56,7 +58,9 @@ const OpAgreement* AgreementReport::first_over(double limit) const {
   return nullptr;
 }
 
-AgreementReport op_by_op_agreement(const Graph& reference, const Graph& lowered, Lowering target,
+namespace {
+
+AgreementReport agreement_on_slice(const Graph& reference, const Graph& lowered, Lowering target,
                                    const std::vector<at::Tensor>& inputs) {
   AgreementReport report;
   // Reference quantized tensors by place; ambiguous places are dropped.
@@ -116,6 +120,33 @@ AgreementReport op_by_op_agreement(const Graph& reference, const Graph& lowered,
     const double steps = (got.int_repr().to(at::kLong) - expected->int_repr().to(at::kLong)).abs().max().item<double>();
     report.checked.push_back({position, k->kind().toQualString(), steps});
   }
+  return report;
+}
+
+}  // namespace
+
+AgreementReport op_by_op_agreement(const Graph& reference, const Graph& lowered, Lowering target,
+                                   const std::vector<at::Tensor>& inputs) {
+  // Slice by slice (every quantized value of both models is held at once
+  // within a slice); a kernel's result is its worst difference over all.
+  AgreementReport report;
+  for (const auto& slice : batch_slices(inputs)) {
+    AgreementReport part = agreement_on_slice(reference, lowered, target, slice);
+    if (report.checked.empty() && report.skipped == 0) {
+      report = std::move(part);
+      continue;
+    }
+    for (const auto& c : part.checked) {
+      auto same = std::find_if(report.checked.begin(), report.checked.end(),
+                               [&](const OpAgreement& r) { return r.position == c.position; });
+      if (same == report.checked.end())
+        report.checked.push_back(c);
+      else
+        same->steps = std::max(same->steps, c.steps);
+    }
+  }
+  std::sort(report.checked.begin(), report.checked.end(),
+            [](const OpAgreement& a, const OpAgreement& b) { return a.position < b.position; });
   return report;
 }
 

@@ -83,6 +83,20 @@ double sqnr_db(const at::Tensor& reference, const at::Tensor& quantized) {
   return 20.0 * std::log10(signal / noise);
 }
 
+std::vector<std::vector<at::Tensor>> batch_slices(const std::vector<at::Tensor>& inputs, std::int64_t max_samples) {
+  if (inputs.empty() || inputs[0].dim() == 0) return {inputs};
+  const std::int64_t n = inputs[0].size(0);
+  for (const auto& t : inputs)
+    if (t.dim() == 0 || t.size(0) != n) return {inputs};
+  std::vector<std::vector<at::Tensor>> slices;
+  for (std::int64_t start = 0; start < n; start += max_samples) {
+    std::vector<at::Tensor> slice;
+    for (const auto& t : inputs) slice.push_back(t.narrow(0, start, std::min(max_samples, n - start)));
+    slices.push_back(std::move(slice));
+  }
+  return slices;
+}
+
 ConversionSummary convert_to_reference(PreparedModel& prepared) {
   ConversionSummary summary;
   Graph& graph = prepared.graph();

@@ -37,6 +37,14 @@ ConversionSummary convert_to_reference(PreparedModel& prepared);
 // dB: 20 log10(|reference| / |reference - quantized|). +inf when equal.
 double sqnr_db(const at::Tensor& reference, const at::Tensor& quantized);
 
+// The inputs cut along the batch dimension into slices of at most
+// `max_samples`, for measurements that expose every intermediate value: in
+// slices, their peak memory is one slice's activations, not the batch's.
+// One slice (the inputs as given) when the inputs have no common batch size.
+inline constexpr std::int64_t kMeasureSliceSamples = 8;
+std::vector<std::vector<at::Tensor>> batch_slices(const std::vector<at::Tensor>& inputs,
+                                                  std::int64_t max_samples = kMeasureSliceSamples);
+
 // Writes `graph` as a TorchScript module file (forward = the graph) that
 // torch::jit::load and Python's torch.jit.load both run. Atomic.
 void export_torchscript(const Graph& graph, const std::filesystem::path& path);

@@ -2,6 +2,8 @@
 
 #include <torch/csrc/jit/ir/ir.h>
 
+#include <cmath>
+#include <limits>
 #include <unordered_map>
 
 #include "capture/graph.h"
@@ -100,9 +102,21 @@ std::vector<LayerSqnr> per_layer_sqnr(const Graph& float_graph, const Graph& ref
         {float_graph.id(p->second), float_graph.module_path(p->second), p->second->kind().toQualString(), 0.0});
   }
   if (layers.empty()) return layers;
-  const auto float_out = run_exposing(*folded, float_values, inputs);
-  const auto quant_out = run_exposing(reference, quant_values, inputs);
-  for (std::size_t i = 0; i < layers.size(); ++i) layers[i].sqnr_db = sqnr_db(float_out.at(i), quant_out.at(i));
+  // Slice by slice, summing signal and noise energy per layer: the same
+  // SQNR as on the whole batch, with one slice's activations in memory.
+  std::vector<double> signal(layers.size()), noise(layers.size());
+  for (const auto& slice : batch_slices(inputs)) {
+    const auto float_out = run_exposing(*folded, float_values, slice);
+    const auto quant_out = run_exposing(reference, quant_values, slice);
+    for (std::size_t i = 0; i < layers.size(); ++i) {
+      const auto f = float_out.at(i).to(at::kDouble), q = quant_out.at(i).to(at::kDouble);
+      signal[i] += f.square().sum().item<double>();
+      noise[i] += f.sub(q).square().sum().item<double>();
+    }
+  }
+  for (std::size_t i = 0; i < layers.size(); ++i)
+    layers[i].sqnr_db =
+        noise[i] == 0 ? std::numeric_limits<double>::infinity() : 10.0 * std::log10(signal[i] / noise[i]);
   return layers;
 }
 
