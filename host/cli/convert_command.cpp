@@ -26,6 +26,7 @@ struct ConvertArgs {
   CalibrationArgs calibration;
   std::string output;
   bool no_lower = false;
+  bool allow_unrelated_files = false;
   double max_steps = 1.0;
 };
 
@@ -48,7 +49,7 @@ PipelineOptions pipeline_options(const ConvertArgs& args) {
 int run_convert(const GlobalOptions& global, const ConvertArgs& args) {
   const auto registry = load_plugins(global, /*failures_are_errors=*/false);
   const PipelineOptions options = pipeline_options(args);
-  OutputDirectory output(args.output, {options.backend});
+  OutputDirectory output(args.output, {options.backend}, args.allow_unrelated_files);
   const PipelineResult r = run_pipeline(registry, options);
   write_pipeline_outputs(r, output.staging() / r.backend);
   output.commit();
@@ -96,6 +97,8 @@ void add_convert_command(CLI::App& app, GlobalOptions& global, int& result) {
   args->model.add_to(*cmd);
   args->calibration.add_to(*cmd);
   cmd->add_option("--output", args->output, "Output directory")->required()->type_name("DIR");
+  cmd->add_flag("--allow-unrelated-files", args->allow_unrelated_files,
+                "Write into an output directory that holds files qsdk did not write (beside them, never over them)");
   cmd->add_flag("--no-lower", args->no_lower,
                 "Keep the reference Q/DQ model; do not lower to the backend's int8 kernels (onednn, qnnpack)");
   cmd->add_option("--max-steps", args->max_steps,

@@ -48,6 +48,7 @@ struct RunArgs {
   bool print_config = false;
   bool no_specs = false;
   bool isolate = false;
+  bool allow_unrelated_files = false;
   double backend_timeout = 0;  // seconds; 0: none
   int backend_memory_mb = 0;   // 0: no limit
 };
@@ -307,7 +308,7 @@ int run_run(const GlobalOptions& global, const RunArgs& args) {
   // "error", and an older model beside it would say otherwise.
   std::vector<std::string> planned{"summary.json", "summary.md", "conformance"};
   for (const auto& b : config.backends) planned.push_back(b.name);
-  OutputDirectory output(config.output_dir, planned);
+  OutputDirectory output(config.output_dir, planned, args.allow_unrelated_files);
   const fs::path& staging = output.staging();
 
   std::vector<nlohmann::json> entries;
@@ -395,6 +396,8 @@ void add_run_command(CLI::App& app, GlobalOptions& global, int& result) {
       ->type_name("N")
       ->check(CLI::NonNegativeNumber);
   cmd->add_flag("--no-specs", args->no_specs, "Skip the config's conformance specs");
+  cmd->add_flag("--allow-unrelated-files", args->allow_unrelated_files,
+                "Write into an output directory that holds files qsdk did not write (beside them, never over them)");
   cmd->add_flag("--isolate", args->isolate,
                 "Run each backend in its own child process: a plugin that crashes, aborts, hangs or runs out of "
                 "memory marks only its own row as an error (exit 1), and the other backends and reports complete");

@@ -202,7 +202,7 @@ int take_lock(const fs::path& dir) {
 
 }  // namespace
 
-OutputDirectory::OutputDirectory(fs::path dir, std::vector<std::string> planned)
+OutputDirectory::OutputDirectory(fs::path dir, std::vector<std::string> planned, bool allow_unrelated_files)
     : dir_(std::move(dir)), planned_(std::move(planned)) {
   std::error_code ec;
   if (present(dir_) && !fs::is_directory(dir_, ec))
@@ -221,6 +221,13 @@ OutputDirectory::OutputDirectory(fs::path dir, std::vector<std::string> planned)
       const std::string name = e.path().filename().string();
       if (starts_with(name, kStagingPrefix) || starts_with(name, kTrashPrefix)) fs::remove_all(e.path(), ec);
     }
+    if (!allow_unrelated_files && !present(dir_ / kOutputLedgerName))
+      for (const auto& e : fs::directory_iterator(dir_))
+        if (!starts_with(e.path().filename().string(), ".qsdk-"))
+          throw InputError(dir_.string(),
+                           "is not empty and holds no qsdk outputs (no " + std::string(kOutputLedgerName) +
+                               "); choose an empty or new output directory, or pass --allow-unrelated-files to "
+                               "write beside what is there (qsdk never replaces files it did not write)");
     check_replaceable(dir_, planned_);
     staging_ = dir_ / (kStagingPrefix + std::to_string(getpid()));
     fs::create_directories(staging_);

@@ -43,8 +43,10 @@ class OutputDirectory {
   // holds it), finishes a commit an earlier run left interrupted, removes
   // staging directories of runs that died, checks that the `planned`
   // entries are replaceable (check_replaceable) and creates the staging
-  // directory.
-  OutputDirectory(std::filesystem::path dir, std::vector<std::string> planned);
+  // directory. A non-empty directory without a ledger (not qsdk's) is
+  // refused unless `allow_unrelated_files`: then qsdk writes beside the
+  // files there, never over them.
+  OutputDirectory(std::filesystem::path dir, std::vector<std::string> planned, bool allow_unrelated_files = false);
   // Removes the staging directory unless committed; releases the lock.
   ~OutputDirectory();
   OutputDirectory(const OutputDirectory&) = delete;

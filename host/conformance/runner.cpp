@@ -150,7 +150,8 @@ int run_conformance(const PluginRegistry& plugins, const RunOptions& o, std::ost
   std::error_code ec;
   std::filesystem::create_directories(o.output_dir, ec);
   if (ec) throw InputError(o.output_dir.string(), "cannot create the report directory: " + ec.message());
-  const auto work = o.output_dir / "cases";
+  // A name no user gives a folder, since it is removed at the end.
+  const auto work = o.output_dir / (".qsdk-cases-" + std::to_string(getpid()));
   std::filesystem::create_directories(work, ec);
 
   const int jobs = o.jobs > 0 ? o.jobs : std::max(1u, std::thread::hardware_concurrency());

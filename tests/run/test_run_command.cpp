@@ -122,7 +122,12 @@ TEST_CASE("qsdk run replaces only what it wrote: a user's files in the output di
   // A folder named like a backend that qsdk never wrote.
   fs::create_directories(out / "x86-int8" / "src");
   write(out / "x86-int8" / "src" / "main.c", "int main() {}\n");
+  // Not qsdk's directory at all (no ledger): refused as a whole...
   auto r = qsdk_run(shell_quote(cfg.string()));
+  CHECK(r.exit_code == 2);
+  CHECK(r.err.find(out.string() + ": is not empty and holds no qsdk outputs") != std::string::npos);
+  // ...and with --allow-unrelated-files, qsdk writes beside them, never over them.
+  r = qsdk_run(shell_quote(cfg.string()) + " --allow-unrelated-files");
   CHECK(r.exit_code == 2);
   CHECK(r.err.find((out / "x86-int8").string() + ": exists and was not written by qsdk") != std::string::npos);
   CHECK(slurp(out / "x86-int8" / "src" / "main.c") == "int main() {}\n");
@@ -149,8 +154,9 @@ TEST_CASE("qsdk run replaces only what it wrote: a user's files in the output di
   const fs::path other = tmp.path / "other";
   fs::create_directories(other);
   write(other / "summary.md", "my summary\n");
-  r = qsdk_run(shell_quote(cfg.string()) + " --output " + shell_quote(other.string()));
+  r = qsdk_run(shell_quote(cfg.string()) + " --output " + shell_quote(other.string()) + " --allow-unrelated-files");
   CHECK(r.exit_code == 2);
+  CHECK(r.err.find((other / "summary.md").string() + ": exists and was not written by qsdk") != std::string::npos);
   CHECK(slurp(other / "summary.md") == "my summary\n");
 }
 
