@@ -5,9 +5,12 @@
 #include "common/error.h"
 #include "common/interrupt.h"
 #include "common/threads.h"
+#include "plugins/plugin_probe.h"
 
 int main(int argc, char** argv) {
   using namespace qsdk;
+  // A plugin probe child (plugins/plugin_probe.h), not a user command.
+  if (argc == 3 && std::string(argv[1]) == kProbePluginArgument) return run_plugin_probe_child(argv[2]);
   interrupt::install_handlers();
   CLI::App app{
       "qsdk: quantize models with backend plugins and check the results against conformance specs.\n"
