@@ -45,9 +45,10 @@ std::string cache_key(const PluginProbeSettings& settings, const fs::path& libra
   }
 }
 
-// A cache entry is "ok", "fault\n<why>" or "timeout <ms>\n<why>". A timeout
-// counts only while the limit is no longer than the one that expired.
-std::optional<ProbeVerdict> cached_verdict(const fs::path& entry, std::chrono::milliseconds timeout) {
+// A cache entry is "ok" or "fault\n<why>". Timeouts are not cached: on a
+// loaded machine a healthy library can miss the limit once, and a cached
+// timeout would refuse it in every later command.
+std::optional<ProbeVerdict> cached_verdict(const fs::path& entry) {
   std::ifstream in(entry);
   std::string kind, fault;
   if (!std::getline(in, kind)) return std::nullopt;
@@ -55,12 +56,6 @@ std::optional<ProbeVerdict> cached_verdict(const fs::path& entry, std::chrono::m
   ProbeVerdict v{true, {}, true};
   if (kind == "ok") return v;
   if (kind == "fault" && !fault.empty()) {
-    v.fault = fault;
-    return v;
-  }
-  if (kind.rfind("timeout ", 0) == 0 && !fault.empty()) {
-    const long long expired_ms = std::atoll(kind.c_str() + 8);
-    if (timeout.count() > expired_ms) return std::nullopt;
     v.fault = fault;
     return v;
   }
@@ -106,7 +101,7 @@ std::vector<ProbeVerdict> probe_plugins(const PluginProbeSettings& settings, con
       if (const std::string key = cache_key(settings, libraries[i]); !key.empty())
         entries[i] = settings.cache_dir / key;
     if (!entries[i].empty())
-      if (auto v = cached_verdict(entries[i], settings.timeout)) {
+      if (auto v = cached_verdict(entries[i])) {
         verdicts[i] = *v;
         continue;
       }
@@ -128,20 +123,20 @@ std::vector<ProbeVerdict> probe_plugins(const PluginProbeSettings& settings, con
     if (!r.started) continue;  // cannot probe: the caller loads in process, as without probing
     ProbeVerdict& v = verdicts[i];
     v.probed = true;
-    std::string stored = "ok";
+    std::optional<std::string> stored = "ok";
     if (r.timed_out) {
       std::ostringstream limit;
       limit << settings.timeout.count() / 1000.0;
       v.fault = "loading it did not finish within " + limit.str() +
                 " s in a probe process (a constructor or the factory hangs; QSDK_PLUGIN_PROBE_TIMEOUT sets the "
                 "limit); not loaded";
-      stored = "timeout " + std::to_string(settings.timeout.count()) + "\n" + v.fault;
+      stored.reset();
     } else if (r.exit_code != kProbeSurvivedExitCode) {
       v.fault = std::string("loading it ") + (r.signal ? "crashed" : "ended") + " a probe process (" + r.describe() +
                 "): a constructor, the ABI check or the factory fails; not loaded";
       stored = "fault\n" + v.fault;
     }
-    if (!entries[i].empty()) store_verdict(entries[i], stored + "\n");
+    if (stored && !entries[i].empty()) store_verdict(entries[i], *stored + "\n");
   }
   return verdicts;
 }

@@ -3,8 +3,8 @@
 // a library that aborts or hangs there would take the whole command with it.
 // Each new or changed library is therefore loaded first in a child process
 // (this executable again, with a hidden argument) that runs the constructors,
-// the ABI check, the factory and validation, under a timeout. Verdicts are
-// cached by content hash in the user's cache directory.
+// the ABI check, the factory and validation, under a timeout. Verdicts (not
+// timeouts) are cached by content hash in the user's cache directory.
 #pragma once
 
 #include <chrono>

@@ -54,8 +54,8 @@ PluginTrust check_plugin_trust(const fs::path& file) {
     }
     if (st.st_uid != 0 && st.st_uid != me) {
       trust.problem = prefix + what + p.string() + " is owned by " + user_name(st.st_uid) +
-                      ", not by root or the invoking user " + user_name(me) +
-                      ", who could replace the code; chown it to root or yourself, " + kOverride;
+                      ", who could replace the code, not by root or the invoking user " + user_name(me) +
+                      "; chown it to root or yourself, " + kOverride;
       return trust;
     }
     const bool group_write = st.st_mode & S_IWGRP, others_write = st.st_mode & S_IWOTH;
