@@ -18,6 +18,8 @@ PluginRegistry load_plugins(const GlobalOptions& global, bool failures_are_error
                             const std::vector<std::filesystem::path>& config_dirs) {
   PluginRegistry registry;
   registry.set_allow_unsafe(global.allow_unsafe_plugins);
+  // Each new or changed library is tried in a child first (plugin_probe.h).
+  registry.set_probe(plugin_probe_settings_from_environment("/proc/self/exe"));
   for (const auto& dir : plugin_search_path(global.plugin_dirs, config_dirs)) {
     if (global.verbose) std::cerr << "qsdk: searching plugins in " << dir.string() << "\n";
     // The bundled directory may legitimately be absent (a bare build); others were asked for.

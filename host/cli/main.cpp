@@ -10,6 +10,7 @@
 #include "common/error.h"
 #include "common/interrupt.h"
 #include "common/threads.h"
+#include "plugins/plugin_probe.h"
 
 namespace {
 
@@ -25,6 +26,8 @@ std::string shortened(const std::string& message) {
 
 int main(int argc, char** argv) {
   using namespace qsdk;
+  // A plugin probe child (plugins/plugin_probe.h), not a user command.
+  if (argc == 3 && std::string(argv[1]) == kProbePluginArgument) return run_plugin_probe_child(argv[2]);
   interrupt::install_handlers();
   CLI::App app{
       "qsdk: quantize models with backend plugins and check the results against conformance specs.\n"

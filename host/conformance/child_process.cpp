@@ -68,6 +68,8 @@ pid_t spawn(const ChildJob& job, std::string& error) {
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() != parent) _exit(127);
     setpgid(0, 0);
+    // Check the parent after asking: it may have died before the prctl.
+    if (job.die_with_parent && (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent)) _exit(127);
     dup2(out, STDOUT_FILENO);
     dup2(err, STDERR_FILENO);
     const int devnull = open("/dev/null", O_RDONLY);

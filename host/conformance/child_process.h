@@ -24,6 +24,11 @@ struct ChildJob {
   // Address-space limit (RLIMIT_AS) of the child: a runaway allocation fails
   // there instead of taking the machine's memory.
   std::optional<std::size_t> memory_limit_bytes;
+  // SIGKILL the child when the parent dies (PR_SET_PDEATHSIG), so its
+  // timeout cannot be outlived. Set it only when run_child is called from a
+  // thread that lives as long as the child should: the signal follows the
+  // thread that forked.
+  bool die_with_parent = false;
 };
 
 struct ChildResult {

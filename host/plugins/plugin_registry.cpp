@@ -1,15 +1,21 @@
 #include "plugins/plugin_registry.h"
 
+#include <dlfcn.h>
+#include <elf.h>
+
 #include <algorithm>
 #include <boost/dll/runtime_symbol_info.hpp>
 #include <boost/dll/shared_library.hpp>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <set>
 #include <sstream>
 
 #include "common/error.h"
 #include "plugins/backend_yaml.h"
+#include "plugins/plugin_probe.h"
+#include "plugins/plugin_trust.h"
 #include "plugins/rule_validation.h"
 #include "qsdk/abi.h"
 #include "target/cpu_target.h"
@@ -80,24 +86,56 @@ std::string choose_target(const Backend& b, const BackendOption& option, std::st
   return {};
 }
 
-// The first four bytes of an ELF file; anything else is not worth dlopen-ing
-// (dlopen's own message for a text file is obscure).
-bool looks_like_elf(const fs::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  char magic[4] = {};
-  in.read(magic, 4);
-  return in.gcount() == 4 && magic[0] == 0x7f && magic[1] == 'E' && magic[2] == 'L' && magic[3] == 'F';
+std::string machine_name(unsigned machine) {
+  switch (machine) {
+    case EM_X86_64: return "x86-64";
+    case EM_AARCH64: return "aarch64";
+    case EM_386: return "i386";
+    case EM_ARM: return "32-bit arm";
+    case EM_RISCV: return "riscv";
+    case EM_PPC64: return "ppc64";
+    case EM_S390: return "s390";
+    default: return "ELF machine " + std::to_string(machine);
+  }
 }
 
-// Who besides the owner may write `path` (mode bits), or "" when nobody.
-std::string writable_by_others(const fs::path& path) {
-  std::error_code ec;
-  const auto perms = fs::status(path, ec).permissions();
-  if (ec) return "";
-  std::string who;
-  if ((perms & fs::perms::group_write) != fs::perms::none) who = "its group";
-  if ((perms & fs::perms::others_write) != fs::perms::none) who += who.empty() ? "everyone" : " and everyone";
-  return who;
+#if defined(__x86_64__)
+constexpr unsigned kHostMachine = EM_X86_64;
+#elif defined(__aarch64__)
+constexpr unsigned kHostMachine = EM_AARCH64;
+#else
+constexpr unsigned kHostMachine = EM_NONE;  // not checked here; dlopen says it
+#endif
+
+// Reads the ELF header: "" for a library of this machine, else why not.
+// Checked before dlopen, whose messages for these cases are obscure (a text
+// file) or wrong (Boost.DLL reports a foreign architecture as "No such file").
+std::string elf_problem(const fs::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  unsigned char header[20] = {};
+  in.read(reinterpret_cast<char*>(header), sizeof header);
+  if (in.gcount() < 4 || std::memcmp(header, ELFMAG, SELFMAG) != 0) return "not a shared library (no ELF header)";
+  if (in.gcount() < static_cast<std::streamsize>(sizeof header)) return "not a shared library (truncated ELF header)";
+  const bool little_endian = header[EI_DATA] == ELFDATA2LSB;
+  const unsigned machine = little_endian ? header[18] | header[19] << 8 : header[18] << 8 | header[19];
+  if (kHostMachine != EM_NONE && machine != kHostMachine)
+    return "wrong architecture: built for " + machine_name(machine) + ", this host is " + machine_name(kHostMachine);
+  if (header[EI_CLASS] != (sizeof(void*) == 8 ? ELFCLASS64 : ELFCLASS32))
+    return std::string("wrong architecture: a ") + (header[EI_CLASS] == ELFCLASS32 ? "32" : "64") +
+           "-bit library, this host is " + std::to_string(8 * sizeof(void*)) + "-bit";
+  return "";
+}
+
+// dlopen's own message for a library that just failed to load (Boost.DLL's
+// exception loses it), so trying again runs none of its code.
+std::string dlopen_error(const fs::path& file) {
+  void* handle = dlopen(file.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (handle) {
+    dlclose(handle);
+    return "";
+  }
+  const char* error = dlerror();
+  return error ? error : "";
 }
 
 }  // namespace
@@ -117,7 +155,33 @@ void PluginRegistry::load_directory(const fs::path& dir) {
   for (const auto& entry : fs::directory_iterator(dir, ec))
     if (entry.path().extension() == ".so" && !entry.is_directory()) files.push_back(entry.path());
   std::sort(files.begin(), files.end());
+  if (probe_) {
+    // Probe every library that passes the checks at once (children run in
+    // parallel), then load them in order.
+    std::vector<fs::path> libraries;
+    for (const auto& f : files)
+      if (fs::path library; check_before_loading(f, library).empty()) libraries.push_back(library);
+    const auto verdicts = probe_plugins(*probe_, libraries);
+    for (std::size_t i = 0; i < libraries.size(); ++i) probe_verdicts_[libraries[i]] = verdicts[i];
+  }
   for (const auto& f : files) load_file(f);
+}
+
+std::string PluginRegistry::check_before_loading(const fs::path& file, fs::path& library_path) const {
+  std::error_code ec;
+  if (!fs::is_regular_file(file, ec)) return "not a file";
+  // Loading a library runs its code: refuse one that anyone but root or the
+  // user could have replaced, unless the user said otherwise. What is loaded
+  // is the checked target, so a symlink cannot be swapped in between.
+  if (allow_unsafe_) {
+    library_path = fs::canonical(file, ec);
+    if (ec) library_path = file;
+  } else {
+    const PluginTrust trust = check_plugin_trust(file);
+    if (!trust.safe()) return trust.problem;
+    library_path = trust.resolved;
+  }
+  return elf_problem(library_path);
 }
 
 bool PluginRegistry::load_file(const fs::path& file) {
@@ -125,24 +189,25 @@ bool PluginRegistry::load_file(const fs::path& file) {
     errors_.push_back({file, std::move(cause)});
     return false;
   };
-  std::error_code ec;
-  if (!fs::is_regular_file(file, ec)) return fail("not a file");
-  // Loading a library runs its code: refuse one that someone other than its
-  // owner could have replaced, unless the user said otherwise.
-  if (!allow_unsafe_) {
-    for (const fs::path& p : {file, file.parent_path().empty() ? fs::path(".") : file.parent_path()})
-      if (const auto who = writable_by_others(p); !who.empty())
-        return fail("refused: " + std::string(p == file ? "the file" : "its directory " + p.string()) +
-                    " is writable by " + who + " (chmod go-w it, or pass --allow-unsafe-plugins)");
+  fs::path library_path;
+  if (auto cause = check_before_loading(file, library_path); !cause.empty()) return fail(cause);
+  // Its constructors run at dlopen, before any check: try that in a child
+  // first (load_directory probes a whole directory ahead).
+  if (probe_) {
+    auto ahead = probe_verdicts_.find(library_path);
+    const ProbeVerdict verdict =
+        ahead != probe_verdicts_.end() ? ahead->second : probe_plugins(*probe_, {library_path}).front();
+    if (ahead != probe_verdicts_.end()) probe_verdicts_.erase(ahead);
+    if (!verdict.fault.empty()) return fail(verdict.fault);
   }
-  if (!looks_like_elf(file)) return fail("not a shared library (no ELF header)");
 
   auto library = std::make_shared<Library>();
   try {
     // RTLD_LOCAL (the default): plugins cannot see each other's symbols.
-    library->lib.load(boost::dll::fs::path(file.string()), boost::dll::load_mode::rtld_now);
+    library->lib.load(boost::dll::fs::path(library_path.string()), boost::dll::load_mode::rtld_now);
   } catch (const std::exception& e) {
-    return fail(std::string("cannot load shared library: ") + e.what());
+    const std::string why = dlopen_error(library_path);
+    return fail("cannot load shared library: " + (why.empty() ? std::string(e.what()) : why));
   }
 
   // The ABI version is read first; nothing else in the library is called

@@ -6,10 +6,13 @@
 #pragma once
 
 #include <filesystem>
+#include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "plugins/plugin_probe.h"
 #include "qsdk/backend.h"
 
 namespace qsdk {
@@ -46,9 +49,15 @@ class PluginRegistry {
   // Loads one library. Returns false (and records an error) on failure.
   bool load_file(const std::filesystem::path& file);
 
-  // Loading policy: a library (or its directory) writable by anyone but its
-  // owner is refused unless this is set (qsdk --allow-unsafe-plugins).
+  // Loading policy (plugin_trust.h): a library that anyone but root or the
+  // invoking user owns, or that a directory above it lets others replace, is
+  // refused unless this is set (qsdk --allow-unsafe-plugins).
   void set_allow_unsafe(bool allow) { allow_unsafe_ = allow; }
+  // With settings, each library is first loaded in a child process
+  // (plugin_probe.h), so one that crashes or hangs while loading is an error
+  // line instead of the end of this process. Off by default (library users
+  // such as tests load in process); the qsdk CLI turns it on.
+  void set_probe(std::optional<PluginProbeSettings> settings) { probe_ = std::move(settings); }
 
   const std::vector<LoadedPlugin>& plugins() const { return plugins_; }
   const std::vector<PluginError>& errors() const { return errors_; }
@@ -77,6 +86,13 @@ class PluginRegistry {
   std::vector<std::shared_ptr<Library>> libraries_;  // parallel to plugins_
   std::vector<PluginError> errors_;
   bool allow_unsafe_ = false;
+  std::optional<PluginProbeSettings> probe_;
+  std::map<std::filesystem::path, ProbeVerdict> probe_verdicts_;  // probed ahead by load_directory
+
+  // The checks that run none of the library's code (a regular file, the
+  // loading policy, an ELF library for this machine): "" and the path to
+  // load (symlinks resolved), or the cause.
+  std::string check_before_loading(const std::filesystem::path& file, std::filesystem::path& library_path) const;
 };
 
 // Where plugins are searched, highest precedence first: each --plugin-dir

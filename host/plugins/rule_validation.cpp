@@ -2,19 +2,68 @@
 
 #include <algorithm>
 #include <limits>
-#include <regex>
-#include <set>
+#include <map>
+#include <string_view>
+#include <unordered_map>
+#include <unordered_set>
 
 namespace qsdk {
 namespace {
 
 bool has_storage(SpecKind k) { return k != SpecKind::Float && k != SpecKind::Shared; }
 
+// A name the plugin chose, cut short for messages: a 50 MB rule name must not
+// be copied into every problem that mentions the rule.
+std::string shown(const std::string& text) {
+  constexpr std::size_t kMaxShown = 80;
+  return text.size() <= kMaxShown ? text : text.substr(0, kMaxShown) + "...";
+}
+
+// Every problem is counted; only the first kMaxListedProblems are kept as
+// text, so a plugin with 100,000 bad rules gives a short message, not 100 MB.
+class ProblemList {
+ public:
+  void add(std::string text) {
+    ++total_;
+    if (kept_.size() < kMaxListedProblems) kept_.push_back(std::move(text));
+  }
+  std::vector<std::string> finish() && {
+    if (total_ > kept_.size())
+      kept_.push_back("and " + std::to_string(total_ - kept_.size()) + " more problems (" + std::to_string(total_) +
+                      " in all)");
+    return std::move(kept_);
+  }
+
+ private:
+  std::vector<std::string> kept_;
+  std::size_t total_ = 0;
+};
+
+// Lower-case letters, digits, '-', '_', '.', starting with a letter or digit
+// (a loop, not std::regex: libstdc++'s regex recurses per character and
+// overflows the stack on long input).
+bool is_valid_backend_name(const std::string& name) {
+  auto lower_or_digit = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
+  if (name.empty() || !lower_or_digit(name[0])) return false;
+  return std::all_of(name.begin(), name.end(),
+                     [&](char c) { return lower_or_digit(c) || c == '_' || c == '.' || c == '-'; });
+}
+
+// What makes two rules interchangeable for matching: pattern, priority and
+// constraint names, as one string (each part length-prefixed, so different
+// rules never give the same key).
+std::string matching_key(const Rule& r) {
+  std::string key = std::to_string(r.priority) + "|" + std::to_string(r.pattern.size());
+  for (const auto& op : r.pattern) key += "|" + std::to_string(op.size()) + ":" + op;
+  for (const auto& c : r.constraints) key += "|" + std::to_string(c.name.size()) + ":" + c.name;
+  return key;
+}
+
 class RuleChecker {
  public:
-  RuleChecker(const Rule& rule, std::size_t index, const OpArityLookup& op_arity, std::vector<std::string>& problems)
+  RuleChecker(const Rule& rule, std::size_t index, const OpArityLookup& op_arity, ProblemList& problems)
       : rule_(rule), op_arity_(op_arity), problems_(problems) {
-    label_ = "rule " + std::to_string(index) + (rule.name.empty() ? "" : " '" + rule.name + "'");
+    label_ = "rule " + std::to_string(index) + (rule.name.empty() ? "" : " '" + shown(rule.name) + "'");
   }
 
   void run() {
@@ -25,23 +74,25 @@ class RuleChecker {
     }
     for (const auto& op : rule_.pattern) {
       auto arity = op_arity_(op);
-      if (!arity) fail("pattern names unknown op '" + op + "' (expected a qualified LibTorch op such as aten::conv2d)");
+      if (!arity)
+        fail("pattern names unknown op '" + shown(op) + "' (expected a qualified LibTorch op such as aten::conv2d)");
       arities_.push_back(arity.value_or(0));
     }
-    std::set<std::pair<int, int>> seen;
+    // The first annotation of each edge, looked up by shared and derived specs.
+    for (const auto& a : rule_.annotations) annotations_.emplace(std::make_pair(a.edge.node, a.edge.input), &a);
     for (const auto& a : rule_.annotations) {
       check_edge(a.edge, "annotates");
-      if (!seen.insert({a.edge.node, a.edge.input}).second) fail("annotates " + to_string(a.edge) + " twice");
+      if (annotation_of(a.edge) != &a) fail("annotates " + to_string(a.edge) + " twice");
       check_spec(a);
     }
     for (const auto& c : rule_.constraints) {
       if (c.name.empty()) fail("has a constraint without a name");
-      if (!c.check) fail("constraint '" + c.name + "' has no predicate");
+      if (!c.check) fail("constraint '" + shown(c.name) + "' has no predicate");
     }
   }
 
  private:
-  void fail(const std::string& what) { problems_.push_back(label_ + " " + what); }
+  void fail(const std::string& what) { problems_.add(label_ + " " + what); }
 
   bool check_edge(const EdgeRef& e, const std::string& verb) {
     const int last = static_cast<int>(rule_.pattern.size()) - 1;
@@ -75,9 +126,8 @@ class RuleChecker {
   }
 
   const EdgeAnnotation* annotation_of(const EdgeRef& e) const {
-    for (const auto& a : rule_.annotations)
-      if (a.edge == e) return &a;
-    return nullptr;
+    auto it = annotations_.find({e.node, e.input});
+    return it == annotations_.end() ? nullptr : it->second;
   }
 
   void check_spec(const EdgeAnnotation& a) {
@@ -106,9 +156,10 @@ class RuleChecker {
 
   const Rule& rule_;
   const OpArityLookup& op_arity_;
-  std::vector<std::string>& problems_;
+  ProblemList& problems_;
   std::string label_;
   std::vector<std::size_t> arities_;
+  std::map<std::pair<int, int>, const EdgeAnnotation*> annotations_;
 };
 
 }  // namespace
@@ -154,44 +205,50 @@ std::vector<std::string> spec_problems(const QuantSpec& s) {
 }
 
 std::vector<std::string> validate_backend(const Backend& backend, const OpArityLookup& op_arity) {
-  std::vector<std::string> problems;
-  static const std::regex kName("[a-z0-9][a-z0-9_.-]*");
-  if (!std::regex_match(backend.name, kName))
-    problems.push_back("backend name '" + backend.name +
-                       "' must be lower-case letters, digits, '-', '_' or '.', starting with a letter or digit");
-  if (backend.version.empty()) problems.push_back("backend has no version");
+  ProblemList problems;
+  if (!is_valid_backend_name(backend.name))
+    problems.add("backend name '" + shown(backend.name) +
+                 "' must be lower-case letters, digits, '-', '_' or '.', starting with a letter or digit");
+  if (backend.version.empty()) problems.add("backend has no version");
 
-  std::set<std::string> option_names;
+  std::unordered_set<std::string_view> option_names;
   for (const auto& o : backend.options) {
     if (o.name.empty() || !option_names.insert(o.name).second)
-      problems.push_back("option '" + o.name + "' is unnamed or declared twice");
+      problems.add("option '" + shown(o.name) + "' is unnamed or declared twice");
     if (!o.allowed.empty() && std::find(o.allowed.begin(), o.allowed.end(), o.default_value) == o.allowed.end())
-      problems.push_back("option '" + o.name + "': default '" + o.default_value + "' is not an allowed value");
+      problems.add("option '" + shown(o.name) + "': default '" + shown(o.default_value) + "' is not an allowed value");
   }
 
-  std::set<std::string> rule_names;
+  // Rules repeat the same few ops; ask the op registry once per name.
+  std::unordered_map<std::string, std::optional<std::size_t>> arity_of;
+  const OpArityLookup cached_arity = [&](const std::string& op) {
+    auto it = arity_of.find(op);
+    if (it == arity_of.end()) it = arity_of.emplace(op, op_arity(op)).first;
+    return it->second;
+  };
+
+  // Every check below is a hash lookup against earlier rules, so validation
+  // stays linear in the number of rules.
+  std::unordered_set<std::string_view> rule_names;
+  std::unordered_map<std::string, std::size_t> first_rule_with_key;
   for (std::size_t i = 0; i < backend.rules.size(); ++i) {
     const Rule& r = backend.rules[i];
     if (!r.name.empty() && !rule_names.insert(r.name).second)
-      problems.push_back("rule " + std::to_string(i) + " '" + r.name + "': name used by an earlier rule");
-    RuleChecker(r, i, op_arity, problems).run();
+      problems.add("rule " + std::to_string(i) + " '" + shown(r.name) + "': name used by an earlier rule");
+    RuleChecker(r, i, cached_arity, problems).run();
     // Same pattern, priority and constraints as an earlier rule: matching
     // would always pick the earlier one, so this rule's annotations could
     // never apply. Almost always a copy-paste mistake; refuse it.
-    for (std::size_t k = 0; k < i; ++k) {
-      const Rule& e = backend.rules[k];
-      if (e.pattern != r.pattern || e.priority != r.priority || e.constraints.size() != r.constraints.size()) continue;
-      bool same_constraints = true;
-      for (std::size_t c = 0; c < e.constraints.size(); ++c)
-        same_constraints = same_constraints && e.constraints[c].name == r.constraints[c].name;
-      if (same_constraints)
-        problems.push_back("rule " + std::to_string(i) + " '" + r.name + "' conflicts with rule " + std::to_string(k) +
-                           " '" + e.name +
-                           "': same pattern, priority and constraints, so it can never apply; give one a "
-                           "priority or a constraint");
+    const auto [first, inserted] = first_rule_with_key.emplace(matching_key(r), i);
+    if (!inserted) {
+      const Rule& e = backend.rules[first->second];
+      problems.add("rule " + std::to_string(i) + " '" + shown(r.name) + "' conflicts with rule " +
+                   std::to_string(first->second) + " '" + shown(e.name) +
+                   "': same pattern, priority and constraints, so it can never apply; give one a "
+                   "priority or a constraint");
     }
   }
-  return problems;
+  return std::move(problems).finish();
 }
 
 QuantSpec normalized(QuantSpec s) {

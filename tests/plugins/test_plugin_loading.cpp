@@ -1,6 +1,8 @@
 // Plugin discovery and loading through the ABI: good plugins load, each kind
 // of broken plugin is refused with one precise line, and the rest still load.
 #include <doctest/doctest.h>
+#include <pwd.h>
+#include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -300,26 +302,55 @@ TEST_CASE("qsdk plugins describe prints YAML that yaml-cpp reads") {
   CHECK(doc["rules"].size() > 5);
 }
 
-TEST_CASE("loading policy: libraries or directories writable by others are refused unless allowed") {
-  const fs::path dir = fs::temp_directory_path() / "qsdk_unsafe_plugins";
+namespace {
+
+constexpr fs::perms kMode755 = fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
+                               fs::perms::others_read | fs::perms::others_exec;
+
+// A fresh directory with the given mode under the system temp directory
+// (itself world-writable but sticky, which the policy accepts above a
+// plugin's own directory).
+fs::path fresh_dir(const std::string& name, fs::perms mode = kMode755) {
+  const fs::path dir = fs::temp_directory_path() / name;
   fs::remove_all(dir);
   fs::create_directories(dir);
-  const fs::path lib = dir / "libqsdk_arm_copy.so";
-  fs::copy_file(kBundled / "libqsdk_arm.so", lib);
-  fs::permissions(dir, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec);
+  fs::permissions(dir, mode);
+  return dir;
+}
+
+fs::path copy_of_arm(const fs::path& dir, const std::string& name = "libqsdk_arm_copy.so") {
+  fs::copy_file(kBundled / "libqsdk_arm.so", dir / name);
+  fs::permissions(dir / name,
+                  fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read | fs::perms::others_read);
+  return dir / name;
+}
+
+std::string only_cause(const PluginRegistry& r) {
+  REQUIRE(r.errors().size() == 1);
+  return r.errors()[0].cause;
+}
+
+}  // namespace
+
+TEST_CASE("loading policy: libraries or directories writable by others are refused unless allowed") {
+  const fs::path dir =
+      fresh_dir("qsdk_unsafe_plugins", fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec);
+  const fs::path lib = copy_of_arm(dir);
   fs::permissions(lib, fs::perms::owner_all | fs::perms::others_write | fs::perms::others_read);
 
   PluginRegistry strict;
   CHECK_FALSE(strict.load_file(lib));
-  REQUIRE(strict.errors().size() == 1);
-  CHECK(strict.errors()[0].cause.find("refused: the file is writable by everyone") == 0);
+  CHECK(only_cause(strict) == "refused: the file " + lib.string() +
+                                  " is writable by everyone (mode 0706); chmod go-w " + lib.string() +
+                                  ", or pass --allow-unsafe-plugins");
 
   fs::permissions(lib, fs::perms::owner_all | fs::perms::group_read | fs::perms::others_read);
   fs::permissions(dir, fs::perms::owner_all | fs::perms::group_all);
   PluginRegistry strict_dir;
   CHECK_FALSE(strict_dir.load_file(lib));
-  CHECK(strict_dir.errors().at(0).cause.find("its directory " + dir.string() + " is writable by its group") !=
-        std::string::npos);
+  CHECK(only_cause(strict_dir) == "refused: its directory " + dir.string() +
+                                      " is writable by its group (mode 0770); chmod go-w " + dir.string() +
+                                      ", or pass --allow-unsafe-plugins");
 
   PluginRegistry allowed;
   allowed.set_allow_unsafe(true);
@@ -330,6 +361,112 @@ TEST_CASE("loading policy: libraries or directories writable by others are refus
   // Loaded, not refused: it then clashes with the bundled arm by name.
   CHECK(r.err.find("backend name 'arm' is already provided by") != std::string::npos);
   CHECK(r.err.find("refused") == std::string::npos);
+  fs::remove_all(dir);
+}
+
+TEST_CASE("loading policy: a symlink is judged by its target, and its target's directory") {
+  const fs::path unsafe = fresh_dir("qsdk_world_writable_plugins", fs::perms::all);
+  const fs::path target = copy_of_arm(unsafe);
+  const fs::path safe = fresh_dir("qsdk_symlinked_plugins");
+  fs::create_symlink(target, safe / "libqsdk_arm_link.so");
+
+  PluginRegistry r;
+  CHECK_FALSE(r.load_file(safe / "libqsdk_arm_link.so"));
+  CHECK(only_cause(r) == "refused: it resolves to " + target.string() + ", and its directory " + unsafe.string() +
+                             " is writable by its group and everyone (mode 0777); chmod go-w " + unsafe.string() +
+                             ", or pass --allow-unsafe-plugins");
+  CHECK(r.errors()[0].file == safe / "libqsdk_arm_link.so");
+  fs::remove_all(unsafe);
+  fs::remove_all(safe);
+}
+
+TEST_CASE("loading policy: a sticky world-writable directory is refused as the plugin's own, accepted above it") {
+  const fs::path sticky = fresh_dir("qsdk_sticky_plugins", fs::perms::all | fs::perms::sticky_bit);
+  const fs::path in_sticky = copy_of_arm(sticky);
+  PluginRegistry own;
+  CHECK_FALSE(own.load_file(in_sticky));
+  CHECK(only_cause(own).find("refused: its directory " + sticky.string() +
+                             " is writable by its group and everyone (mode 1777)") == 0);
+
+  // A safe directory of one's own inside it (as under /tmp) is fine: the
+  // sticky bit stops others from renaming or removing it.
+  fs::create_directory(sticky / "mine");
+  fs::permissions(sticky / "mine", kMode755);
+  const fs::path safe_lib = copy_of_arm(sticky / "mine");
+  PluginRegistry nested;
+  CHECK(nested.load_file(safe_lib));
+  CHECK(nested.errors().empty());
+  CHECK(nested.names() == std::vector<std::string>{"arm"});
+  fs::remove_all(sticky);
+}
+
+TEST_CASE("loading policy: a library or directory owned by another user is refused") {
+  if (geteuid() != 0) {
+    MESSAGE("skipped: needs root to give a file to another user (chown)");
+    return;
+  }
+  const passwd* nobody = getpwnam("nobody");
+  REQUIRE_MESSAGE(nobody != nullptr, "no user 'nobody' on this system");
+  const fs::path dir = fresh_dir("qsdk_foreign_plugins");
+  const fs::path lib = copy_of_arm(dir);
+  REQUIRE(chown(lib.c_str(), nobody->pw_uid, nobody->pw_gid) == 0);
+  PluginRegistry file_owner;
+  CHECK_FALSE(file_owner.load_file(lib));
+  const std::string uid = std::to_string(nobody->pw_uid);
+  CHECK(only_cause(file_owner) == "refused: the file " + lib.string() + " is owned by nobody (uid " + uid +
+                                      "), who could replace the code, not by root or the invoking user root (uid "
+                                      "0); chown it to root or yourself, or pass --allow-unsafe-plugins");
+
+  REQUIRE(chown(lib.c_str(), 0, 0) == 0);
+  REQUIRE(chown(dir.c_str(), nobody->pw_uid, nobody->pw_gid) == 0);
+  PluginRegistry dir_owner;
+  CHECK_FALSE(dir_owner.load_file(lib));
+  CHECK(only_cause(dir_owner).find("refused: its directory " + dir.string() + " is owned by nobody (uid " + uid +
+                                   ")") == 0);
+
+  REQUIRE(chown(dir.c_str(), 0, 0) == 0);
+  PluginRegistry owned_by_root;
+  CHECK(owned_by_root.load_file(lib));
+  fs::remove_all(dir);
+}
+
+TEST_CASE("a library for another architecture, or one dlopen refuses, is reported truthfully") {
+  const fs::path dir = fresh_dir("qsdk_foreign_arch_plugins");
+  const fs::path lib = copy_of_arm(dir);
+  {
+    // e_machine (bytes 18-19, little-endian): aarch64 (183) on x86-64 hosts, x86-64 (62) elsewhere.
+    std::fstream f(lib, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(18);
+#if defined(__x86_64__)
+    const char machine[2] = {char(183), 0};
+#else
+    const char machine[2] = {char(62), 0};
+#endif
+    f.write(machine, 2);
+  }
+  PluginRegistry r;
+  CHECK_FALSE(r.load_file(lib));
+#if defined(__x86_64__)
+  CHECK(only_cause(r) == "wrong architecture: built for aarch64, this host is x86-64");
+#else
+  CHECK(only_cause(r).find("wrong architecture: built for x86-64") == 0);
+#endif
+
+  // A valid ELF header on a cut-off file: dlopen's own reason, not "No such file".
+  fs::copy_file(kBundled / "libqsdk_arm.so", dir / "full.so");
+  {
+    std::ifstream full(dir / "full.so", std::ios::binary);
+    char header[64];
+    full.read(header, 64);
+    std::ofstream cut(lib, std::ios::binary | std::ios::trunc);
+    cut.write(header, 64);
+  }
+  PluginRegistry cut;
+  CHECK_FALSE(cut.load_file(lib));
+  const std::string cause = only_cause(cut);
+  CHECK(cause.find("cannot load shared library: ") == 0);
+  CHECK(cause.find(lib.string()) != std::string::npos);  // dlerror names the file
+  CHECK(cause.find("No such file") == std::string::npos);
   fs::remove_all(dir);
 }
 
@@ -347,4 +484,79 @@ TEST_CASE("plugins are never loaded from the current directory implicitly") {
   CHECK(r.out.find("planted") == std::string::npos);
   CHECK(r.err.find("planted") == std::string::npos);
   fs::remove_all(dir);
+}
+
+namespace {
+
+const fs::path kFaulty = QSDK_TEST_FAULTY_PLUGIN_DIR;
+
+fs::path faulty_file(const std::string& fault) { return kFaulty / fault / ("libfaulty_" + fault + ".so"); }
+
+std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> lines;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  return lines;
+}
+
+}  // namespace
+
+TEST_CASE("qsdk plugins list: a library whose constructor aborts, hangs or exits is one error line, probed once") {
+  const fs::path cache = fresh_dir("qsdk_probe_cache");
+  // The bundled plugins' verdicts first, under the default limit, so that a
+  // busy machine cannot make them miss the short one below.
+  const std::string with_cache = "XDG_CACHE_HOME=" + test::shell_quote(cache.string());
+  REQUIRE(test::run_command(with_cache + " " + kQsdk + " plugins list").exit_code == 0);
+  // Long enough for a probe child to start and abort, short for a test.
+  const std::string command =
+      with_cache + " QSDK_PLUGIN_PROBE_TIMEOUT=5 QSDK_PLUGIN_PATH=" +
+      test::shell_quote((kFaulty / "constructor_abort").string() + ":" + (kFaulty / "constructor_hang").string() + ":" +
+                        (kFaulty / "constructor_exit").string()) +
+      " " + kQsdk + " plugins list";
+  const std::vector<std::string> expected_errors = {
+      "qsdk: error: plugin " + faulty_file("constructor_abort").string() +
+          ": loading it crashed a probe process (killed by signal 6 (Aborted)): a constructor, the ABI check or the "
+          "factory fails; not loaded",
+      "qsdk: error: plugin " + faulty_file("constructor_hang").string() +
+          ": loading it did not finish within 5 s in a probe process (a constructor or the factory hangs; "
+          "QSDK_PLUGIN_PROBE_TIMEOUT sets the limit); not loaded",
+      "qsdk: error: plugin " + faulty_file("constructor_exit").string() +
+          ": loading it ended a probe process (exit code 0): a constructor, the ABI check or the factory fails; "
+          "not loaded"};
+  // The first run probes each library; the second answers from the cache,
+  // with the same result (a timeout is probed again: it is not cached).
+  for (const char* round : {"probed", "cached"}) {
+    CAPTURE(round);
+    const auto r = test::run_command(command);
+    CHECK(r.exit_code == 2);  // as for any bad plugin
+    CHECK(lines_of(r.err) == expected_errors);
+    for (const char* name : {"x86-int8", "arm", "per-channel"}) CHECK(r.out.find(name) != std::string::npos);
+    CHECK(r.out.find("faulty") == std::string::npos);
+  }
+  // One verdict for each bundled library and each crashing one; none for the hang.
+  CHECK(std::distance(fs::directory_iterator(cache / "qsdk" / "plugin-probes"), fs::directory_iterator()) == 5);
+
+  // Other commands go on with the healthy plugins (a warning, not an error).
+  const auto annotate = test::run_command(command.substr(0, command.size() - std::string(" plugins list").size()) +
+                                          " annotate zoo:conv_bn_relu -b arm");
+  CHECK(annotate.exit_code == 0);
+  CHECK(annotate.err.find("qsdk: warning: plugin " + faulty_file("constructor_abort").string()) != std::string::npos);
+  fs::remove_all(cache);
+}
+
+TEST_CASE("an unwritable cache directory means probing without a cache; QSDK_PLUGIN_PROBE_TIMEOUT is checked") {
+  const auto r = test::run_command(
+      "XDG_CACHE_HOME=/proc/qsdk-no-such-cache "
+      "QSDK_PLUGIN_PATH=" +
+      test::shell_quote((kFaulty / "constructor_abort").string()) + " " + kQsdk + " plugins list");
+  CHECK(r.exit_code == 2);
+  CHECK(lines_of(r.err).size() == 1);
+  CHECK(r.err.find("killed by signal 6") != std::string::npos);
+  CHECK(r.out.find("x86-int8") != std::string::npos);
+
+  const auto bad = test::run_command("QSDK_PLUGIN_PROBE_TIMEOUT=1e10 " + kQsdk + " plugins list");
+  CHECK(bad.exit_code == 2);
+  CHECK(bad.err ==
+        "qsdk: error: QSDK_PLUGIN_PROBE_TIMEOUT: '1e10' is not a number of seconds in [0, 3600] (0 turns probing "
+        "off)\n");
 }

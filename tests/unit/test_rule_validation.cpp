@@ -144,3 +144,39 @@ TEST_CASE("LibTorch's registry knows aten ops and not invented ones") {
   CHECK_FALSE(torch_op_arity("conv2d").has_value());
   CHECK_FALSE(torch_op_arity("::").has_value());
 }
+
+TEST_CASE("100,000 copies of one rule: the problems are counted, and only the first few are listed") {
+  Backend b = valid_backend();
+  const Rule conv = b.rules[0];
+  b.rules.assign(100000, conv);
+  const auto problems = validate_backend(b, fake_arity);
+  // Each copy after the first: its name is taken, and it conflicts with rule 0.
+  REQUIRE(problems.size() == kMaxListedProblems + 1);
+  CHECK(problems[0] == "rule 1 'conv_relu': name used by an earlier rule");
+  CHECK(problems[1].find("rule 1 'conv_relu' conflicts with rule 0 'conv_relu'") == 0);
+  CHECK(problems.back() == "and 199978 more problems (199998 in all)");
+  std::size_t length = 0;
+  for (const auto& p : problems) length += p.size();
+  CHECK(length < 4000);
+}
+
+TEST_CASE("100,000 distinct rules are valid, and a huge rule name is cut short in messages") {
+  Backend b = valid_backend();
+  const Rule conv = b.rules[0];
+  b.rules.clear();
+  for (int i = 0; i < 100000; ++i) {
+    Rule r = conv;
+    r.name = "conv_" + std::to_string(i);
+    r.priority = i;  // distinct, so no two rules conflict
+    b.rules.push_back(r);
+  }
+  CHECK(validate_backend(b, fake_arity).empty());
+
+  b.rules.resize(2);
+  b.rules[1].name = std::string(1 << 20, 'x');
+  b.rules[1].pattern = {"aten::frobnicate"};
+  const auto problems = validate_backend(b, fake_arity);
+  REQUIRE_FALSE(problems.empty());
+  CHECK(problems[0].find("rule 1 '" + std::string(80, 'x') + "...' pattern names unknown op") == 0);
+  CHECK(problems[0].size() < 300);
+}

@@ -7,7 +7,11 @@
 //
 // The host reads qsdk_abi_version first and refuses the library, without
 // calling anything else in it, unless the version lies in
-// [kMinSupportedAbiVersion, kAbiVersion]. Any change to the layout of the
+// [kMinSupportedAbiVersion, kAbiVersion]. The library's own constructors
+// (static initializers) still run, at dlopen, before any check: the qsdk CLI
+// therefore loads each new library in a probe child process first, where a
+// constructor that crashes or hangs costs only that library. Keep them
+// trivial. Any change to the layout of the
 // types in backend.h, rule.h or spec.h, or to the factory's signature, bumps
 // kAbiVersion (see CONTRIBUTING.md, "ABI versioning").
 #pragma once

@@ -1,7 +1,9 @@
-// Plugins that misbehave on purpose, for the fault-containment tests: each
-// loads fine (its factory and rules are valid) and fails only when the host
-// runs its code on a graph, in the conv rule's constraint. One source, one
-// fault per build, chosen by FAULT (see tests/CMakeLists.txt).
+// Plugins that misbehave on purpose, for the fault-containment tests. Faults
+// 1-5 load fine (factory and rules valid) and fail only when the host runs
+// their code on a graph, in the conv rule's constraint; faults 6-8 fail while
+// loading, in a library constructor that runs at dlopen (before the host can
+// check anything). One source, one fault per build, chosen by FAULT (see
+// tests/CMakeLists.txt).
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
@@ -17,8 +19,23 @@
 #define FAULT_HANG 3
 #define FAULT_EXHAUST_MEMORY 4
 #define FAULT_THROW 5
+#define FAULT_CONSTRUCTOR_ABORT 6
+#define FAULT_CONSTRUCTOR_HANG 7
+#define FAULT_CONSTRUCTOR_EXIT 8
 
 namespace {
+
+#if FAULT >= FAULT_CONSTRUCTOR_ABORT
+__attribute__((constructor)) void misbehave_at_load() {
+#if FAULT == FAULT_CONSTRUCTOR_ABORT
+  std::abort();
+#elif FAULT == FAULT_CONSTRUCTOR_HANG
+  for (;;) std::this_thread::sleep_for(std::chrono::seconds(1));
+#elif FAULT == FAULT_CONSTRUCTOR_EXIT
+  std::exit(0);  // would end the host quietly, with success
+#endif
+}
+#endif
 
 bool misbehave(const qsdk::MatchView&) {
 #if FAULT == FAULT_SEGFAULT
