@@ -63,10 +63,6 @@ pid_t spawn(const ChildJob& job, std::string& error) {
   const pid_t parent = getpid();
   const pid_t pid = fork();
   if (pid == 0) {
-    // Dies with us: a killed qsdk must not leave a case running past its
-    // timeout. (Checked after: the parent may have died before the prctl.)
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() != parent) _exit(127);
     setpgid(0, 0);
     // Check the parent after asking: it may have died before the prctl.
     if (job.die_with_parent && (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent)) _exit(127);

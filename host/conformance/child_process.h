@@ -27,8 +27,10 @@ struct ChildJob {
   // SIGKILL the child when the parent dies (PR_SET_PDEATHSIG), so its
   // timeout cannot be outlived. Set it only when run_child is called from a
   // thread that lives as long as the child should: the signal follows the
-  // thread that forked.
-  bool die_with_parent = false;
+  // thread that forked. On by default: qsdk runs children (isolated
+  // backends, conformance cases, plugin probes) from the thread that waits
+  // for them, and a killed qsdk must not leave one running past its timeout.
+  bool die_with_parent = true;
 };
 
 struct ChildResult {

@@ -160,11 +160,21 @@ void PluginRegistry::load_directory(const fs::path& dir) {
     // parallel), then load them in order.
     std::vector<fs::path> libraries;
     for (const auto& f : files)
-      if (fs::path library; check_before_loading(f, library).empty()) libraries.push_back(library);
+      if (fs::path library; check_before_loading(f, library).empty() && needs_probe(library))
+        libraries.push_back(library);
     const auto verdicts = probe_plugins(*probe_, libraries);
     for (std::size_t i = 0; i < libraries.size(); ++i) probe_verdicts_[libraries[i]] = verdicts[i];
   }
   for (const auto& f : files) load_file(f);
+}
+
+// The bundled plugins are built and installed with this qsdk: their code is
+// qsdk's own, so a probe would only cost start-up time (and, on a loaded CI
+// machine, risk a spurious timeout).
+bool PluginRegistry::needs_probe(const fs::path& library) const {
+  std::error_code ec;
+  const fs::path bundled = fs::weakly_canonical(bundled_plugin_dir(), ec);
+  return ec || fs::weakly_canonical(library, ec).parent_path() != bundled;
 }
 
 std::string PluginRegistry::check_before_loading(const fs::path& file, fs::path& library_path) const {
@@ -193,7 +203,7 @@ bool PluginRegistry::load_file(const fs::path& file) {
   if (auto cause = check_before_loading(file, library_path); !cause.empty()) return fail(cause);
   // Its constructors run at dlopen, before any check: try that in a child
   // first (load_directory probes a whole directory ahead).
-  if (probe_) {
+  if (probe_ && needs_probe(library_path)) {
     auto ahead = probe_verdicts_.find(library_path);
     const ProbeVerdict verdict =
         ahead != probe_verdicts_.end() ? ahead->second : probe_plugins(*probe_, {library_path}).front();

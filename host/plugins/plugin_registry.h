@@ -86,6 +86,7 @@ class PluginRegistry {
   std::vector<std::shared_ptr<Library>> libraries_;  // parallel to plugins_
   std::vector<PluginError> errors_;
   bool allow_unsafe_ = false;
+  bool needs_probe(const std::filesystem::path& library) const;
   std::optional<PluginProbeSettings> probe_;
   std::map<std::filesystem::path, ProbeVerdict> probe_verdicts_;  // probed ahead by load_directory
 

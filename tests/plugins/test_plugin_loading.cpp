@@ -503,10 +503,9 @@ std::vector<std::string> lines_of(const std::string& text) {
 
 TEST_CASE("qsdk plugins list: a library whose constructor aborts, hangs or exits is one error line, probed once") {
   const fs::path cache = fresh_dir("qsdk_probe_cache");
-  // The bundled plugins' verdicts first, under the default limit, so that a
-  // busy machine cannot make them miss the short one below.
+  // The bundled plugins are qsdk's own and never probed, so a busy machine
+  // cannot make them miss the short limit below.
   const std::string with_cache = "XDG_CACHE_HOME=" + test::shell_quote(cache.string());
-  REQUIRE(test::run_command(with_cache + " " + kQsdk + " plugins list").exit_code == 0);
   // Long enough for a probe child to start and abort, short for a test.
   const std::string command =
       with_cache + " QSDK_PLUGIN_PROBE_TIMEOUT=5 QSDK_PLUGIN_PATH=" +
@@ -533,8 +532,9 @@ TEST_CASE("qsdk plugins list: a library whose constructor aborts, hangs or exits
     for (const char* name : {"x86-int8", "arm", "per-channel"}) CHECK(r.out.find(name) != std::string::npos);
     CHECK(r.out.find("faulty") == std::string::npos);
   }
-  // One verdict for each bundled library and each crashing one; none for the hang.
-  CHECK(std::distance(fs::directory_iterator(cache / "qsdk" / "plugin-probes"), fs::directory_iterator()) == 5);
+  // One verdict for each crashing library; none for the hang (not cached),
+  // none for the bundled ones (not probed).
+  CHECK(std::distance(fs::directory_iterator(cache / "qsdk" / "plugin-probes"), fs::directory_iterator()) == 2);
 
   // Other commands go on with the healthy plugins (a warning, not an error).
   const auto annotate = test::run_command(command.substr(0, command.size() - std::string(" plugins list").size()) +
