@@ -66,6 +66,18 @@ std::string join_problems(const std::vector<std::string>& problems) {
   return out;
 }
 
+// Every command loads every plugin and hashes its rules (rule_hash emits
+// them as YAML), so a plugin with a huge rule list would stall them all.
+// Real backends declare tens of rules; 4096 leaves room and keeps the worst
+// load near a second.
+constexpr std::size_t kMaxRulesPerBackend = 4096;
+
+std::string too_many_rules(const Backend& b) {
+  if (b.rules.size() <= kMaxRulesPerBackend) return {};
+  return "backend '" + b.name.substr(0, 80) + "' declares " + std::to_string(b.rules.size()) +
+         " rules, more than the " + std::to_string(kMaxRulesPerBackend) + " a backend may have";
+}
+
 const BackendOption* target_option(const Backend& b) {
   for (const auto& o : b.options)
     if (o.name == kTargetOptionName &&
@@ -247,6 +259,7 @@ bool PluginRegistry::load_file(const fs::path& file) {
     backend = call_factory(library->factory, default_options, cause);
     if (!backend) return fail(cause);
   }
+  if (auto cause = too_many_rules(*backend); !cause.empty()) return fail(cause);
   normalize_specs(*backend);
   if (auto problems = validate_backend(*backend); !problems.empty())
     return fail("backend '" + backend->name + "': " + join_problems(problems));
@@ -309,6 +322,7 @@ std::shared_ptr<const Backend> PluginRegistry::instantiate(const std::string& na
   std::string cause;
   auto backend = call_factory(library->factory, resolved, cause);
   if (!backend) throw InputError(plugin->file.string(), cause);
+  if (auto too_many = too_many_rules(*backend); !too_many.empty()) throw InputError(plugin->file.string(), too_many);
   normalize_specs(*backend);
   if (auto problems = validate_backend(*backend); !problems.empty())
     throw InputError(plugin->file.string(), "backend '" + name + "' with these options: " + join_problems(problems));

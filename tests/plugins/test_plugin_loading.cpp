@@ -560,3 +560,12 @@ TEST_CASE("an unwritable cache directory means probing without a cache; QSDK_PLU
         "qsdk: error: QSDK_PLUGIN_PROBE_TIMEOUT: '1e10' is not a number of seconds in [0, 3600] (0 turns probing "
         "off)\n");
 }
+
+TEST_CASE("a plugin declaring more rules than a backend may have is refused before its rules are hashed") {
+  const auto r = test::run_command("QSDK_PLUGIN_PATH=" + test::shell_quote((kFaulty / "too_many_rules").string()) +
+                                   " " + kQsdk + " plugins list");
+  CHECK(r.exit_code == 2);
+  CHECK(r.err.find("backend 'faulty-too-many-rules' declares 5000 rules, more than the 4096 a backend may have") !=
+        std::string::npos);
+  CHECK(r.out.find("arm") != std::string::npos);  // the others load
+}

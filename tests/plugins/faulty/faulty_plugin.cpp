@@ -2,8 +2,8 @@
 // 1-5 load fine (factory and rules valid) and fail only when the host runs
 // their code on a graph, in the conv rule's constraint; faults 6-8 fail while
 // loading, in a library constructor that runs at dlopen (before the host can
-// check anything). One source, one fault per build, chosen by FAULT (see
-// tests/CMakeLists.txt).
+// check anything); fault 9 declares more rules than a backend may have. One source, one fault per build, chosen by
+// FAULT (see tests/CMakeLists.txt).
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
@@ -22,10 +22,11 @@
 #define FAULT_CONSTRUCTOR_ABORT 6
 #define FAULT_CONSTRUCTOR_HANG 7
 #define FAULT_CONSTRUCTOR_EXIT 8
+#define FAULT_TOO_MANY_RULES 9
 
 namespace {
 
-#if FAULT >= FAULT_CONSTRUCTOR_ABORT
+#if FAULT >= FAULT_CONSTRUCTOR_ABORT && FAULT <= FAULT_CONSTRUCTOR_EXIT
 __attribute__((constructor)) void misbehave_at_load() {
 #if FAULT == FAULT_CONSTRUCTOR_ABORT
   std::abort();
@@ -67,6 +68,13 @@ std::unique_ptr<qsdk::Backend> make_backend(const qsdk::BackendOptions&) {
   r.match({"aten::conv2d"}).input(spec::uint8_affine()).weight(spec::int8_symmetric()).output(spec::uint8_affine());
   r.require("misbehaves", misbehave);
   b->rules.push_back(r);
+#if FAULT == FAULT_TOO_MANY_RULES
+  for (int i = 1; i < 5000; ++i) {
+    Rule copy = r;
+    copy.name += std::to_string(i);
+    b->rules.push_back(copy);
+  }
+#endif
   return b;
 }
 
