@@ -6,21 +6,18 @@
 #include <filesystem>
 #include <fstream>
 
+#include "reliability/run_qsdk.h"
 #include "support/process.h"
 #include "support/temp_files.h"
 #include "support/torch_doctest.h"  // first: see the header
 
 namespace fs = std::filesystem;
 using qsdk::test::run_command;
+using qsdk::test::run_qsdk;
 using qsdk::test::shell_quote;
 using qsdk::test::TempDir;
 
 namespace {
-
-// `timeout` so that a regression shows as a failure, not a hung suite.
-qsdk::test::CommandResult run_qsdk(const std::string& args) {
-  return run_command("timeout 60 " + shell_quote(QSDK_TEST_EXE) + " " + args);
-}
 
 fs::path write(const fs::path& file, const std::string& text) {
   std::ofstream(file) << text;

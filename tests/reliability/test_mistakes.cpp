@@ -7,20 +7,18 @@
 #include <filesystem>
 #include <fstream>
 
+#include "reliability/run_qsdk.h"
 #include "support/process.h"
 #include "support/temp_files.h"
 #include "support/torch_doctest.h"  // first: see the header
 
 namespace fs = std::filesystem;
 using qsdk::test::run_command;
+using qsdk::test::run_qsdk;
 using qsdk::test::shell_quote;
 using qsdk::test::TempDir;
 
 namespace {
-
-qsdk::test::CommandResult run_qsdk(const std::string& args) {
-  return run_command("timeout 120 " + shell_quote(QSDK_TEST_EXE) + " " + args);
-}
 
 // A conv model saved from LibTorch, taking [N, 3, H, W].
 fs::path save_conv_model(const fs::path& file) {
