@@ -23,7 +23,7 @@
 
 #include "annotate/annotator.h"
 #include "bench_timing.h"
-#include "calibrate/data_source.h"
+#include "data/data_source.h"
 #include "capture/capture.h"
 #include "convert/convert.h"
 #include "convert/lowering.h"

@@ -17,7 +17,7 @@
 
 #include "annotate/annotator.h"
 #include "bench_timing.h"
-#include "capture/graph.h"
+#include "graph/graph.h"
 #include "convert/convert.h"
 #include "convert/lowering.h"
 #include "plugins/plugin_registry.h"

@@ -6,7 +6,7 @@
 #include <numeric>
 #include <set>
 
-#include "capture/graph.h"
+#include "graph/graph.h"
 #include "common/error.h"
 #include "plugins/rule_validation.h"
 

@@ -4,8 +4,8 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "capture/graph.h"
-#include "inspect/inspect.h"
+#include "graph/graph.h"
+#include "graph/graph_drawing.h"
 
 namespace qsdk {
 namespace {

@@ -2,8 +2,8 @@
 
 #include <optional>
 
-#include "calibrate/data_source.h"
-#include "calibrate/progress.h"
+#include "data/data_source.h"
+#include "common/progress.h"
 #include "common/fingerprint.h"
 #include "prepare/prepare.h"
 

@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "capture/graph.h"
+#include "graph/graph.h"
 
 namespace qsdk {
 

@@ -5,7 +5,7 @@
 #include "cli/cli_support.h"
 #include "common/atomic_file.h"
 #include "common/error.h"
-#include "inspect/inspect.h"
+#include "graph/graph_drawing.h"
 
 namespace qsdk::cli {
 namespace {

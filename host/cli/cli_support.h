@@ -9,7 +9,7 @@
 
 #include "annotate/annotator.h"
 #include "calibrate/calibration.h"
-#include "calibrate/data_source.h"
+#include "data/data_source.h"
 #include "capture/capture.h"
 #include "cli/commands.h"
 #include "plugins/plugin_registry.h"

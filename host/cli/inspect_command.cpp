@@ -4,6 +4,7 @@
 #include "capture/capture.h"
 #include "capture/zoo/zoo.h"
 #include "cli/commands.h"
+#include "graph/graph_drawing.h"
 #include "inspect/inspect.h"
 
 namespace qsdk::cli {

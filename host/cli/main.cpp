@@ -11,6 +11,7 @@
 #include "common/interrupt.h"
 #include "common/threads.h"
 #include "plugins/plugin_probe.h"
+#include "qsdk/version.h"
 
 namespace {
 
@@ -34,7 +35,7 @@ int main(int argc, char** argv) {
       "Exit codes: 0 success, 1 a check failed, 2 bad input (config, model, plugin, data)."};
   app.name("qsdk");
   app.require_subcommand(1);
-  app.set_version_flag("--version", "qsdk 0.1.0");
+  app.set_version_flag("--version", std::string("qsdk ") + kVersion);
 
   cli::GlobalOptions global;
   app.add_option("--plugin-dir", global.plugin_dirs,

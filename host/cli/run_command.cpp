@@ -27,7 +27,7 @@
 #include "common/output_ledger.h"
 #include "common/yaml_input.h"
 #include "config/run_config.h"
-#include "conformance/child_process.h"
+#include "common/child_process.h"
 #include "conformance/reports.h"
 #include "conformance/runner.h"
 #include "pipeline/pipeline.h"

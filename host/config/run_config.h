@@ -26,7 +26,7 @@
 #include <vector>
 
 #include "annotate/overrides.h"
-#include "calibrate/data_source.h"
+#include "data/data_source.h"
 #include "qat/qat.h"
 #include "qsdk/backend.h"
 

@@ -42,7 +42,7 @@ std::string emit(const YAML::Node& node) {
 
 }  // namespace
 
-std::string blessed_spec_text(const Spec& spec, const std::vector<const CaseResult*>& cases) {
+std::string blessed_spec_text(const ConformanceSpec& spec, const std::vector<const CaseResult*>& cases) {
   std::vector<const CaseResult*> chosen;
   for (const auto* c : cases)
     if (c->status == Status::Pass && c->unspecified && !c->expected_failure && c->measurement.is_object() &&
@@ -124,7 +124,7 @@ std::string blessed_spec_text(const Spec& spec, const std::vector<const CaseResu
   return header + emit(root);
 }
 
-std::vector<std::pair<std::filesystem::path, std::filesystem::path>> bless_specs(const std::vector<Spec>& specs,
+std::vector<std::pair<std::filesystem::path, std::filesystem::path>> bless_specs(const std::vector<ConformanceSpec>& specs,
                                                                                  const RunReport& report,
                                                                                  const std::filesystem::path& dir) {
   std::vector<std::pair<std::filesystem::path, std::filesystem::path>> written;

@@ -18,11 +18,11 @@ namespace qsdk::conformance {
 
 // The blessed spec text, or "" when no case of `spec` is a passing case
 // without structure expectations. `cases` are the spec's cases.
-std::string blessed_spec_text(const Spec& spec, const std::vector<const CaseResult*>& cases);
+std::string blessed_spec_text(const ConformanceSpec& spec, const std::vector<const CaseResult*>& cases);
 
 // Writes dir/<spec name>.yaml for every spec with something to bless.
 // Returns (spec file, blessed file) pairs.
-std::vector<std::pair<std::filesystem::path, std::filesystem::path>> bless_specs(const std::vector<Spec>& specs,
+std::vector<std::pair<std::filesystem::path, std::filesystem::path>> bless_specs(const std::vector<ConformanceSpec>& specs,
                                                                                  const RunReport& report,
                                                                                  const std::filesystem::path& dir);
 

@@ -9,10 +9,10 @@
 #include <fstream>
 #include <sstream>
 
-#include "capture/graph.h"
+#include "graph/graph.h"
 #include "common/error.h"
 #include "conformance/checks.h"
-#include "inspect/inspect.h"
+#include "graph/graph_drawing.h"
 #include "pipeline/pipeline.h"
 #include "plugins/plugin_registry.h"
 #include "prepare/observers.h"
@@ -125,7 +125,7 @@ std::string graph_svg(const Graph& g, const std::filesystem::path& dir) {
 
 }  // namespace
 
-json measure_case(const PluginRegistry& plugins, const Spec& spec, const std::string& backend,
+json measure_case(const PluginRegistry& plugins, const ConformanceSpec& spec, const std::string& backend,
                   const MeasureOptions& options) {
   const auto start = std::chrono::steady_clock::now();
   BackendOptions options_given;

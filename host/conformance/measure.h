@@ -23,7 +23,7 @@ struct MeasureOptions {
 
 // Never throws for pipeline failures: a rejected model (InputError) gives
 // outcome "rejected", anything else outcome "error", with the message.
-nlohmann::json measure_case(const PluginRegistry& plugins, const Spec& spec, const std::string& backend,
+nlohmann::json measure_case(const PluginRegistry& plugins, const ConformanceSpec& spec, const std::string& backend,
                             const MeasureOptions& options);
 
 }  // namespace qsdk::conformance

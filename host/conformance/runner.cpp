@@ -16,7 +16,7 @@
 #include "common/yaml_input.h"
 #include "conformance/bless.h"
 #include "conformance/checks.h"
-#include "conformance/child_process.h"
+#include "common/child_process.h"
 #include "conformance/measure.h"
 #include "plugins/plugin_registry.h"
 
@@ -68,7 +68,7 @@ bool in_shard(std::size_t index, const std::pair<int, int>& shard) {
 
 void run_one_case(const PluginRegistry& plugins, const CaseOptions& o) {
   LoadContext context{plugins.names(), o.models_dir, true, declared_options(plugins)};
-  const Spec spec = load_spec(o.spec_file, context, o.spec_name);
+  const ConformanceSpec spec = load_spec(o.spec_file, context, o.spec_name);
   MeasureOptions mo;
   mo.graph_svg = o.graphs;
   mo.work_dir = o.output.parent_path();
@@ -96,9 +96,9 @@ int run_conformance(const PluginRegistry& plugins, const RunOptions& o, std::ost
   // Every spec is validated; model files only for the specs the filter keeps
   // (a filtered run need not have every model).
   LoadContext context{loaded, o.models_dir, false, declared_options(plugins)};
-  std::vector<Spec> specs = load_specs(o.spec_paths, context, o.output_dir);
+  std::vector<ConformanceSpec> specs = load_specs(o.spec_paths, context, o.output_dir);
   if (!o.filters.empty()) {
-    std::vector<Spec> kept;
+    std::vector<ConformanceSpec> kept;
     for (auto& s : specs) {
       bool match = false;
       for (const auto& f : o.filters) match = match || fnmatch(f.c_str(), s.name.c_str(), 0) == 0;
@@ -121,7 +121,7 @@ int run_conformance(const PluginRegistry& plugins, const RunOptions& o, std::ost
 
   // Every pair, in order; the shard's slice; what runs and what is skipped.
   struct Pending {
-    const Spec* spec;
+    const ConformanceSpec* spec;
     std::string backend;
     std::size_t result_index;
   };

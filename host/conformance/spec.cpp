@@ -91,12 +91,12 @@ struct Parser {
   }
 
   // "x86-int8[isa=avx2]" or "b[k1=v1,k2=v2]": a backend and option values.
-  Spec::OptionSection option_section(const YAML::Node& n, const std::string& key) const {
+  ConformanceSpec::OptionSection option_section(const YAML::Node& n, const std::string& key) const {
     const auto open = key.find('[');
     if (key.back() != ']' || open == 0)
       throw InputError(
           at(n), "a per-option section is keyed BACKEND[OPTION=VALUE,...], e.g. x86-int8[isa=avx2]; got '" + key + "'");
-    Spec::OptionSection out;
+    ConformanceSpec::OptionSection out;
     out.where = at(n);
     out.backend = key.substr(0, open);
     require_known_backend(n, out.backend, " in '" + key + "'");
@@ -419,10 +419,10 @@ struct Parser {
     return p;
   }
 
-  Spec spec(const YAML::Node& root, const std::filesystem::path& file, const std::string& default_name) const {
+  ConformanceSpec spec(const YAML::Node& root, const std::filesystem::path& file, const std::string& default_name) const {
     if (!root || root.IsNull()) throw InputError(source, "empty spec file; a spec needs at least 'model'");
     check_keys(source, root, kTopKeys, "a spec");
-    Spec s;
+    ConformanceSpec s;
     s.file = file;
     s.name = default_name.empty() ? file.stem().string() : default_name;
     if (root["name"]) {
@@ -473,7 +473,7 @@ struct Parser {
       for (const auto& kv : o) {
         const auto key = scalar<std::string>(source, kv.first, "a backend name");
         if (key.find('[') != std::string::npos) {
-          Spec::OptionSection section = option_section(kv.first, key);
+          ConformanceSpec::OptionSection section = option_section(kv.first, key);
           section.expect = expectations(kv.second, "per_backend." + key);
           if (!s.all_backends && std::find(s.backends.begin(), s.backends.end(), section.backend) == s.backends.end())
             throw InputError(at(kv.first),
@@ -494,13 +494,13 @@ struct Parser {
 
 }  // namespace
 
-bool Spec::applies_to(const std::string& backend) const {
+bool ConformanceSpec::applies_to(const std::string& backend) const {
   return all_backends || std::find(backends.begin(), backends.end(), backend) != backends.end();
 }
 
 namespace {
 
-// `from` merged into `e` (see Spec::expectations_for).
+// `from` merged into `e` (see ConformanceSpec::expectations_for).
 void merge_expectations(Expectations& e, const Expectations& b) {
   auto merge_structure = [](std::optional<StructureExpect>& into, const std::optional<StructureExpect>& from) {
     if (!from) return;
@@ -537,7 +537,7 @@ void merge_expectations(Expectations& e, const Expectations& b) {
 
 }  // namespace
 
-Expectations Spec::expectations_for(const std::string& backend, const BackendOptions& options) const {
+Expectations ConformanceSpec::expectations_for(const std::string& backend, const BackendOptions& options) const {
   Expectations e = expect;
   if (const auto it = per_backend.find(backend); it != per_backend.end()) merge_expectations(e, it->second);
   for (const auto& section : per_option) {
@@ -552,16 +552,16 @@ Expectations Spec::expectations_for(const std::string& backend, const BackendOpt
   return e;
 }
 
-Spec parse_spec(const std::string& text, const std::filesystem::path& file, const LoadContext& context,
+ConformanceSpec parse_spec(const std::string& text, const std::filesystem::path& file, const LoadContext& context,
                 const std::string& default_name) {
   const Parser parser{file.string(), context};
   const YAML::Node root = yaml::load_text(text, file.string());
-  Spec s = parser.spec(root, file, default_name);
+  ConformanceSpec s = parser.spec(root, file, default_name);
   s.text = text;
   return s;
 }
 
-Spec load_spec(const std::filesystem::path& file, const LoadContext& context, const std::string& default_name) {
+ConformanceSpec load_spec(const std::filesystem::path& file, const LoadContext& context, const std::string& default_name) {
   return parse_spec(read_file(file, "spec file"), file, context, default_name);
 }
 
@@ -604,12 +604,12 @@ std::vector<SpecFile> find_spec_files(const std::vector<std::filesystem::path>& 
   return out;
 }
 
-std::vector<Spec> load_specs(const std::vector<std::filesystem::path>& paths, const LoadContext& context,
+std::vector<ConformanceSpec> load_specs(const std::vector<std::filesystem::path>& paths, const LoadContext& context,
                              const std::filesystem::path& exclude) {
-  std::vector<Spec> specs;
+  std::vector<ConformanceSpec> specs;
   std::map<std::string, std::string> seen;  // name -> file
   for (const auto& f : find_spec_files(paths, exclude)) {
-    Spec s = load_spec(f.path, context, f.default_name);
+    ConformanceSpec s = load_spec(f.path, context, f.default_name);
     if (const auto it = seen.find(s.name); it != seen.end())
       throw InputError(f.path.string(), "spec name '" + s.name + "' is already used by " + it->second);
     seen[s.name] = f.path.string();

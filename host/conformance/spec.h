@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "annotate/overrides.h"
-#include "calibrate/data_source.h"
+#include "data/data_source.h"
 #include "qat/qat.h"
 #include "qsdk/backend.h"
 
@@ -114,7 +114,9 @@ struct PipelineSpec {
   bool accuracy = false;
 };
 
-struct Spec {
+// One conformance spec file, parsed (named so it does not read like the
+// SDK's QuantSpec, which is one tensor's quantization).
+struct ConformanceSpec {
   std::string name;  // unique in a run; the matrix row
   std::string description;
   std::filesystem::path file;
@@ -161,8 +163,8 @@ struct LoadContext {
 };
 
 // Parses one spec file. `default_name`: the name when the spec has none.
-Spec load_spec(const std::filesystem::path& file, const LoadContext& context, const std::string& default_name = "");
-Spec parse_spec(const std::string& text, const std::filesystem::path& file, const LoadContext& context,
+ConformanceSpec load_spec(const std::filesystem::path& file, const LoadContext& context, const std::string& default_name = "");
+ConformanceSpec parse_spec(const std::string& text, const std::filesystem::path& file, const LoadContext& context,
                 const std::string& default_name = "");
 
 // Files and directories (searched recursively for *.yaml / *.yml, sorted)
@@ -178,7 +180,7 @@ std::vector<SpecFile> find_spec_files(const std::vector<std::filesystem::path>& 
                                       const std::filesystem::path& exclude = {});
 
 // Loads them all; duplicate names are an error at the second one.
-std::vector<Spec> load_specs(const std::vector<std::filesystem::path>& paths, const LoadContext& context,
+std::vector<ConformanceSpec> load_specs(const std::vector<std::filesystem::path>& paths, const LoadContext& context,
                              const std::filesystem::path& exclude = {});
 
 // The models directory: `flag` when set, else $QSDK_MODELS_DIR, else

@@ -7,7 +7,7 @@
 #include <map>
 #include <tuple>
 
-#include "capture/graph.h"
+#include "graph/graph.h"
 #include "convert/convert.h"
 #include "convert/lowering.h"
 

@@ -9,10 +9,10 @@
 #include <random>
 #include <sstream>
 
-#include "capture/graph.h"
+#include "graph/graph.h"
 #include "common/atomic_file.h"
 #include "common/error.h"
-#include "convert/bn_folding.h"
+#include "graph/bn_folding.h"
 #include "prepare/observe_op.h"
 #include "prepare/prepare.h"
 

@@ -12,7 +12,7 @@
 #include <optional>
 #include <set>
 
-#include "capture/graph.h"
+#include "graph/graph.h"
 #include "common/error.h"
 
 namespace qsdk {

@@ -6,8 +6,8 @@
 #include <limits>
 #include <unordered_map>
 
-#include "capture/graph.h"
-#include "convert/bn_folding.h"
+#include "graph/graph.h"
+#include "graph/bn_folding.h"
 #include "convert/convert.h"
 
 namespace qsdk {

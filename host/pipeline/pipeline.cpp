@@ -11,7 +11,7 @@
 #include "annotate/report.h"
 #include "calibrate/calibration.h"
 #include "capture/capture.h"
-#include "capture/graph.h"
+#include "graph/graph.h"
 #include "common/atomic_file.h"
 #include "common/error.h"
 #include "common/fingerprint.h"
@@ -22,6 +22,7 @@
 #include "prepare/prepare.h"
 #include "prepare/qparams_report.h"
 #include "qsdk/abi.h"
+#include "qsdk/version.h"
 #include "target/cpu_target.h"
 
 namespace qsdk {
@@ -215,7 +216,7 @@ nlohmann::json make_manifest(const PipelineResult& r, const PipelineOptions& o, 
                 {"freeze_bn_after", o.qat->freeze_bn_after},
                 {"freeze_observers_after", o.qat->freeze_observers_after},
                 {"final_loss", r.qat_losses.empty() ? 0.0 : r.qat_losses.back()}};
-  m["versions"] = {{"qsdk", "0.1.0"}, {"sdk_abi", kAbiVersion}, {"libtorch", TORCH_VERSION}};
+  m["versions"] = {{"qsdk", kVersion}, {"sdk_abi", kAbiVersion}, {"libtorch", TORCH_VERSION}};
   m["conversion"] = {{"folded_batch_norms", r.conversion.folded_batch_norms},
                      {"quantized_activations", r.conversion.quantized_activations},
                      {"quantized_weights", r.conversion.quantized_weights},

@@ -18,7 +18,7 @@
 
 #include "annotate/annotation.h"
 #include "annotate/overrides.h"
-#include "calibrate/data_source.h"
+#include "data/data_source.h"
 #include "convert/agreement.h"
 #include "convert/convert.h"
 #include "convert/numeric_debugger.h"

@@ -13,7 +13,7 @@
 #include "common/atomic_file.h"
 #include "common/error.h"
 #include "common/fingerprint.h"
-#include "conformance/child_process.h"
+#include "common/child_process.h"
 #include "plugins/plugin_registry.h"
 
 namespace qsdk {

@@ -7,9 +7,9 @@
 #include <optional>
 #include <set>
 
-#include "capture/graph.h"
+#include "graph/graph.h"
 #include "common/error.h"
-#include "convert/bn_folding.h"
+#include "graph/bn_folding.h"
 #include "prepare/observe_op.h"
 
 namespace qsdk {

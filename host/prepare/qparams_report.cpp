@@ -4,7 +4,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "capture/graph.h"
+#include "graph/graph.h"
 #include "prepare/prepare.h"
 
 namespace qsdk {

@@ -9,10 +9,10 @@
 #include <set>
 #include <stdexcept>
 
-#include "calibrate/data_source.h"
-#include "capture/graph.h"
+#include "data/data_source.h"
+#include "graph/graph.h"
 #include "common/error.h"
-#include "convert/bn_folding.h"
+#include "graph/bn_folding.h"
 #include "prepare/observe_op.h"
 #include "prepare/prepare.h"
 #include "qat/qat_model.h"

@@ -7,8 +7,8 @@
 #include <memory>
 #include <sstream>
 
-#include "calibrate/data_source.h"
-#include "calibrate/progress.h"
+#include "data/data_source.h"
+#include "common/progress.h"
 #include "common/error.h"
 
 namespace qsdk {

@@ -9,7 +9,7 @@ std::unique_ptr<qsdk::Backend> make_backend(const qsdk::BackendOptions& /*option
   using namespace qsdk;
   auto b = std::make_unique<Backend>();
   b->name = "arm";
-  b->version = "0.1.0";
+  b->version = kVersion;  // bundled: qsdk's own version
   b->vendor = "qsdk";
   b->description = "ARM CPUs: qnnpack int8 kernels, per-tensor weights";
   b->lowering = Lowering::QNNPACK;

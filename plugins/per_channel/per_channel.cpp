@@ -22,7 +22,7 @@ std::unique_ptr<qsdk::Backend> make_backend(const qsdk::BackendOptions& options)
   using namespace qsdk;
   auto b = std::make_unique<Backend>();
   b->name = "per-channel";
-  b->version = "0.1.0";
+  b->version = kVersion;  // bundled: qsdk's own version
   b->vendor = "qsdk";
   b->description = "reference Q/DQ with per-channel symmetric weights of selectable width";
   b->lowering = Lowering::Reference;

@@ -22,7 +22,7 @@ std::unique_ptr<qsdk::Backend> make_backend(const qsdk::BackendOptions& options)
   using namespace qsdk;
   auto b = std::make_unique<Backend>();
   b->name = "x86-int8";
-  b->version = "0.1.0";
+  b->version = kVersion;  // bundled: qsdk's own version
   b->vendor = "qsdk";
   b->description = "x86-64 CPUs: onednn int8 kernels, per-channel weights (7-bit without VNNI)";
   b->lowering = Lowering::OneDNN;

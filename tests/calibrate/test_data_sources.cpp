@@ -14,8 +14,8 @@
 #include <set>
 #include <sstream>
 
-#include "calibrate/data_source.h"
-#include "calibrate/progress.h"
+#include "data/data_source.h"
+#include "common/progress.h"
 #include "common/error.h"
 
 using namespace qsdk;

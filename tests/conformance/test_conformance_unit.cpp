@@ -8,7 +8,7 @@
 #include "common/error.h"
 #include "conformance/bless.h"
 #include "conformance/checks.h"
-#include "conformance/child_process.h"
+#include "common/child_process.h"
 #include "conformance/reports.h"
 #include "conformance/runner.h"
 #include "conformance/spec.h"
@@ -30,7 +30,7 @@ fs::path temp_dir() {
   return d;
 }
 
-Spec parse(const std::string& text) { return parse_spec(text, "spec.yaml", kContext); }
+ConformanceSpec parse(const std::string& text) { return parse_spec(text, "spec.yaml", kContext); }
 
 // The InputError message parse() throws for `text`.
 std::string error_of(const std::string& text) {
@@ -82,7 +82,7 @@ json conv_measurement() {
 }
 
 CaseResult run_checks(const std::string& expect_yaml, const json& m = conv_measurement()) {
-  const Spec s = parse("model: {zoo: conv_bn_relu}\n" + expect_yaml);
+  const ConformanceSpec s = parse("model: {zoo: conv_bn_relu}\n" + expect_yaml);
   return evaluate(s.expectations_for("x86-int8"), m);
 }
 
@@ -96,7 +96,7 @@ const CheckResult* first_failure(const CaseResult& r) {
 
 TEST_SUITE("conformance specs") {
   TEST_CASE("conformance: a per-option section applies only when the backend ran with those options") {
-    const Spec s = parse(R"(model: {zoo: conv_bn_relu}
+    const ConformanceSpec s = parse(R"(model: {zoo: conv_bn_relu}
 expect:
   qparams:
     - {select: all_activations, quant_max: 255}
@@ -159,7 +159,7 @@ per_backend:
   }
 
   TEST_CASE("conformance: a full spec parses: model, pipeline, backends, options, expectations per backend") {
-    const Spec s = parse(R"(name: conv_unit
+    const ConformanceSpec s = parse(R"(name: conv_unit
 description: one conv
 model: {zoo: conv_bn_relu, seed: 3}
 pipeline:
@@ -478,7 +478,7 @@ TEST_SUITE("conformance reports") {
   TEST_CASE("conformance: bless writes the measured structure of passing unspecified cases") {
     const auto dir = temp_dir();
     std::ofstream(dir / "conv.yaml") << "# a new model\nmodel: {zoo: conv_bn_relu}\n";
-    Spec s = load_spec(dir / "conv.yaml", kContext);
+    ConformanceSpec s = load_spec(dir / "conv.yaml", kContext);
     auto x86 = run_checks("");
     x86.spec = s.name;
     auto arm = x86;
@@ -489,7 +489,7 @@ TEST_SUITE("conformance reports") {
     CHECK(text.find("# a new model\nmodel: {zoo: conv_bn_relu}\n") == 0);
     // Re-parsed, the blessed spec passes on the same measurements.
     std::ofstream(dir / "blessed.yaml") << text;
-    const Spec b = load_spec(dir / "blessed.yaml", kContext);
+    const ConformanceSpec b = load_spec(dir / "blessed.yaml", kContext);
     CHECK(b.expect.structure->counts.at("aten::conv2d") == 1);
     CHECK(b.expectations_for("arm").structure->counts.at("aten::dequantize") == 4);
     CHECK(b.expectations_for("x86-int8").structure->counts.at("aten::dequantize") == 3);

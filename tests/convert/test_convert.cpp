@@ -8,7 +8,7 @@
 #include <sstream>
 
 #include "annotate/annotator.h"
-#include "calibrate/data_source.h"
+#include "data/data_source.h"
 #include "capture/capture.h"
 #include "convert/convert.h"
 #include "plugins/plugin_registry.h"

@@ -15,7 +15,7 @@
 #include <random>
 
 #include "annotate/annotator.h"
-#include "calibrate/data_source.h"
+#include "data/data_source.h"
 #include "capture/capture.h"
 #include "convert/agreement.h"
 #include "convert/convert.h"

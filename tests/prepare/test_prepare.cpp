@@ -7,10 +7,10 @@
 #include <random>
 
 #include "annotate/annotator.h"
-#include "calibrate/data_source.h"
+#include "data/data_source.h"
 #include "capture/capture.h"
 #include "common/error.h"
-#include "convert/bn_folding.h"
+#include "graph/bn_folding.h"
 #include "plugins/plugin_registry.h"
 #include "prepare/observe_op.h"
 #include "prepare/prepare.h"

@@ -9,7 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "annotate/annotator.h"
-#include "calibrate/data_source.h"
+#include "data/data_source.h"
 #include "capture/capture.h"
 #include "common/error.h"
 #include "convert/convert.h"

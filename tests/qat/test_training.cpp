@@ -7,8 +7,8 @@
 #include <limits>
 #include <sstream>
 
-#include "calibrate/data_source.h"
-#include "calibrate/progress.h"
+#include "data/data_source.h"
+#include "common/progress.h"
 #include "capture/capture.h"
 #include "common/error.h"
 #include "support/torch_doctest.h"

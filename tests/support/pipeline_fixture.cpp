@@ -1,7 +1,7 @@
 #include "support/pipeline_fixture.h"
 
 #include "annotate/annotator.h"
-#include "calibrate/data_source.h"
+#include "data/data_source.h"
 
 namespace qsdk::test {
 

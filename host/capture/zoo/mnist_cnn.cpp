@@ -6,7 +6,7 @@
 #include <iostream>
 #include <sstream>
 
-#include "calibrate/data_source.h"
+#include "data/data_source.h"
 #include "capture/zoo/zoo_internal.h"
 #include "common/atomic_file.h"
 #include "common/error.h"

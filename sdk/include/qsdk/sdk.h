@@ -6,3 +6,4 @@
 #include "qsdk/plugin.h"
 #include "qsdk/rule.h"
 #include "qsdk/spec.h"
+#include "qsdk/version.h"

@@ -1,4 +1,4 @@
-#include "calibrate/data_source.h"
+#include "data/data_source.h"
 
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>

@@ -1,4 +1,4 @@
-#include "calibrate/progress.h"
+#include "common/progress.h"
 
 #include <unistd.h>
 

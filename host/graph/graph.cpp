@@ -1,4 +1,4 @@
-#include "capture/graph.h"
+#include "graph/graph.h"
 
 #include <pthread.h>
 #include <torch/csrc/jit/runtime/interpreter.h>

@@ -1,4 +1,4 @@
-#include "conformance/child_process.h"
+#include "common/child_process.h"
 
 #include <fcntl.h>
 #include <signal.h>

@@ -1,4 +1,4 @@
-#include "convert/bn_folding.h"
+#include "graph/bn_folding.h"
 
 #include <torch/csrc/jit/ir/ir.h>
 #include <torch/script.h>
