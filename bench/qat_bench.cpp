@@ -23,10 +23,10 @@
 
 #include "annotate/annotator.h"
 #include "bench_timing.h"
-#include "data/data_source.h"
 #include "capture/capture.h"
 #include "convert/convert.h"
 #include "convert/lowering.h"
+#include "data/data_source.h"
 #include "plugins/plugin_registry.h"
 #include "prepare/prepare.h"
 #include "qat/qat.h"

@@ -17,9 +17,9 @@
 
 #include "annotate/annotator.h"
 #include "bench_timing.h"
-#include "graph/graph.h"
 #include "convert/convert.h"
 #include "convert/lowering.h"
+#include "graph/graph.h"
 #include "plugins/plugin_registry.h"
 #include "prepare/prepare.h"
 

@@ -6,8 +6,8 @@
 #include <numeric>
 #include <set>
 
-#include "graph/graph.h"
 #include "common/error.h"
+#include "graph/graph.h"
 #include "plugins/rule_validation.h"
 
 namespace qsdk {

@@ -67,7 +67,9 @@ std::string annotation_table(const Graph& g, const Annotation& a) {
   return out.str();
 }
 
-std::string annotation_json(const Graph& g, const Annotation& a) {
+std::string annotation_json(const Graph& g, const Annotation& a) { return annotation_document(g, a).dump(2) + "\n"; }
+
+nlohmann::json annotation_document(const Graph& g, const Annotation& a) {
   nlohmann::json j;
   j["backends"] = a.backends;
   j["model"] = g.source();
@@ -106,7 +108,7 @@ std::string annotation_json(const Graph& g, const Annotation& a) {
     j["overrides"].push_back(
         {{"override", o.description}, {"where", o.where}, {"nodes", o.node_ids}, {"edges_changed", o.edges_changed}});
   j["warnings"] = a.warnings;
-  return j.dump(2) + "\n";
+  return j;
 }
 
 std::string annotation_dot(const Graph& g, const Annotation& a) {

@@ -1,6 +1,7 @@
 // The annotation report: for every op, the rule that matched or why none did.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <string>
 
 #include "annotate/annotation.h"
@@ -13,9 +14,10 @@ class Graph;
 // override effects and warnings.
 std::string annotation_table(const Graph& graph, const Annotation& a);
 
-// Machine-readable form of the same, with every edge's spec and the shared
-// groups; node ids and module paths name things.
-std::string annotation_json(const Graph& graph, const Annotation& a);
+// Machine-readable form of the same (annotation.json), with every edge's
+// spec and the shared groups; node ids and module paths name things.
+nlohmann::json annotation_document(const Graph& graph, const Annotation& a);
+std::string annotation_json(const Graph& graph, const Annotation& a);  // the document, as text
 
 // DOT source with quantized ops green, skipped grey, float ops orange, each
 // labelled with its rule or reason.

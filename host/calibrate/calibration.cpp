@@ -2,9 +2,9 @@
 
 #include <optional>
 
-#include "data/data_source.h"
-#include "common/progress.h"
 #include "common/fingerprint.h"
+#include "common/progress.h"
+#include "data/data_source.h"
 #include "prepare/prepare.h"
 
 namespace qsdk {

@@ -5,6 +5,8 @@
 #include "cli/cli_support.h"
 #include "common/atomic_file.h"
 #include "common/error.h"
+#include "pipeline/graph_records.h"
+#include "pipeline/measurements_json.h"
 #include "prepare/prepare.h"
 #include "prepare/qparams_report.h"
 
@@ -23,7 +25,8 @@ int run_calibrate(const GlobalOptions& global, const CalibrateArgs& args) {
   PreparedModel prepared(*m.captured.graph, m.annotation);
   calibrate_prepared(prepared, m.captured, args.calibration);
   if (!args.save_stats.empty()) write_file_atomically(args.save_stats, prepared.save_stats());
-  if (!args.json_file.empty()) write_file_atomically(args.json_file, qparams_json(prepared));
+  if (!args.json_file.empty())
+    write_file_atomically(args.json_file, qparams_json(qparams_records(prepared)).dump(2) + "\n");
   std::cout << qparams_table(prepared);
   return kExitOk;
 }

@@ -34,6 +34,13 @@ PluginRegistry load_plugins(const GlobalOptions& global, bool failures_are_error
   return registry;
 }
 
+std::vector<std::string> child_global_args(const GlobalOptions& global) {
+  std::vector<std::string> args;
+  for (const auto& d : global.plugin_dirs) args.insert(args.end(), {"--plugin-dir", d.string()});
+  if (global.allow_unsafe_plugins) args.push_back("--allow-unsafe-plugins");
+  return args;
+}
+
 BackendOptions parse_backend_options(const std::vector<std::string>& items) {
   BackendOptions options;
   for (const auto& kv : items) {

@@ -9,9 +9,9 @@
 
 #include "annotate/annotator.h"
 #include "calibrate/calibration.h"
-#include "data/data_source.h"
 #include "capture/capture.h"
 #include "cli/commands.h"
+#include "data/data_source.h"
 #include "plugins/plugin_registry.h"
 
 namespace qsdk {
@@ -26,6 +26,10 @@ namespace qsdk::cli {
 // QSDK_PLUGIN_PATH, before the bundled plugins).
 PluginRegistry load_plugins(const GlobalOptions& global, bool failures_are_errors,
                             const std::vector<std::filesystem::path>& config_dirs = {});
+
+// The global flags a child process of this one needs before its
+// subcommand: --plugin-dir DIR..., --allow-unsafe-plugins.
+std::vector<std::string> child_global_args(const GlobalOptions& global);
 
 // "weight_bits=4" -> {weight_bits: 4}; InputError on a malformed item.
 BackendOptions parse_backend_options(const std::vector<std::string>& items);

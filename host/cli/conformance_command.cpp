@@ -93,13 +93,7 @@ void add_conformance_command(CLI::App& app, GlobalOptions& global, int& result) 
     run.output_dir = args->output;
     run.models_dir = models_dir;
     run.graphs = !args->no_graphs;
-    for (const auto& d : global.plugin_dirs) {
-      run.child_global_args.push_back("--plugin-dir");
-      run.child_global_args.push_back(d.string());
-    }
-    if (global.allow_unsafe_plugins) {
-      run.child_global_args.push_back("--allow-unsafe-plugins");
-    }
+    run.child_global_args = child_global_args(global);
     const auto registry = load_plugins(global, /*failures_are_errors=*/false);
     result = conformance::run_conformance(registry, run, std::cout);
   });

@@ -34,9 +34,8 @@ PipelineOptions pipeline_options(const ConvertArgs& args) {
   PipelineOptions o;
   o.model = args.model.model;
   for (const auto& s : args.model.input_shapes) o.input_shapes.push_back(parse_shape(s));
-  o.backend = args.model.backends.at(0);
-  o.composed_after.assign(args.model.backends.begin() + 1, args.model.backends.end());
-  o.backend_options = parse_backend_options(args.model.options);
+  for (const auto& name : args.model.backends) o.backends.push_back({name, {}, "--backend " + name});
+  o.backends.at(0).options = parse_backend_options(args.model.options);
   if (!args.model.overrides_file.empty()) o.overrides = load_overrides_file(args.model.overrides_file);
   o.calibration = args.calibration.data;
   o.activation_observer = args.calibration.observer;
@@ -49,37 +48,39 @@ PipelineOptions pipeline_options(const ConvertArgs& args) {
 int run_convert(const GlobalOptions& global, const ConvertArgs& args) {
   const auto registry = load_plugins(global, /*failures_are_errors=*/false);
   const PipelineOptions options = pipeline_options(args);
-  OutputDirectory output(args.output, {options.backend}, args.allow_unrelated_files);
+  OutputDirectory output(args.output, {options.backend_label()}, args.allow_unrelated_files);
   const PipelineResult r = run_pipeline(registry, options);
-  write_pipeline_outputs(r, output.staging() / r.backend);
+  const Measurements& m = r.measurements;
+  write_pipeline_outputs(r, output.staging() / m.backend);
   output.commit();
-  const fs::path dir = fs::path(args.output) / r.backend;
+  const fs::path dir = fs::path(args.output) / m.backend;
 
-  const auto& c = r.conversion;
-  std::cout << "backend:        " << r.backend << "\n"
+  const auto& c = m.conversion;
+  std::cout << "backend:        " << m.backend << "\n"
             << "model:          " << args.model.model << "\n"
             << "folded BN:      " << c.folded_batch_norms << "\n"
             << "quantized:      " << c.quantized_activations << " activations, " << c.quantized_weights << " weights, "
             << c.quantized_biases << " biases, " << c.dynamic_inputs << " dynamic inputs\n"
-            << "SQNR vs float:  " << r.sqnr_db << " dB\n"
-            << "size:           " << r.quantized_size << " bytes (float " << r.float_size << ", "
-            << (r.float_size ? 100.0 * double(r.quantized_size) / double(r.float_size) : 0.0) << "%)\n"
+            << "SQNR vs float:  " << m.sqnr_db << " dB\n"
+            << "size:           " << m.quantized_size << " bytes (float " << m.float_size << ", "
+            << (m.float_size ? 100.0 * double(m.quantized_size) / double(m.float_size) : 0.0) << "%)\n"
             << "written:        " << (dir / "model.pt").string()
             << " and manifest.json, qparams.json, annotation.json\n";
-  if (r.lowered)
-    std::cout << "lowered:        " << to_string(r.target) << ", " << r.lowered_ops
-              << " ops on int8 kernels; differs from the reference Q/DQ model by at most " << r.max_difference_steps
-              << " output quantization steps (limit " << args.max_steps << "); op by op: " << r.op_by_op.checked.size()
-              << " kernels checked on the reference's inputs, " << r.op_by_op.skipped << " not matchable\n";
-  for (const auto& note : r.notes) std::cout << "note: " << note << "\n";
-  if (!r.first_bad_kernel.empty()) {
-    std::cerr << "qsdk: check failed: lowered kernel " << r.first_bad_kernel
+  if (m.lowered)
+    std::cout << "lowered:        " << m.lowering_target << ", " << m.lowered->lowered_ops
+              << " ops on int8 kernels; differs from the reference Q/DQ model by at most "
+              << m.lowered->max_difference_steps << " output quantization steps (limit " << args.max_steps
+              << "); op by op: " << m.lowered->kernels_checked << " kernels checked on the reference's inputs, "
+              << m.lowered->kernels_skipped << " not matchable\n";
+  for (const auto& note : m.notes) std::cout << "note: " << note << "\n";
+  if (m.lowered && !m.lowered->first_over_limit.empty()) {
+    std::cerr << "qsdk: check failed: lowered kernel " << m.lowered->first_over_limit
               << " from the reference on the same inputs (limit " << args.max_steps << ")\n";
     return kExitCheckFailed;
   }
-  if (!r.lowering_agrees(args.max_steps)) {
-    std::cerr << "qsdk: check failed: lowered model differs from the reference Q/DQ model by " << r.max_difference_steps
-              << " output quantization steps (limit " << args.max_steps << ")\n";
+  if (!m.lowering_agrees(args.max_steps)) {
+    std::cerr << "qsdk: check failed: lowered model differs from the reference Q/DQ model by "
+              << m.lowered->max_difference_steps << " output quantization steps (limit " << args.max_steps << ")\n";
     return kExitCheckFailed;
   }
   return kExitOk;

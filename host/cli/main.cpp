@@ -32,9 +32,13 @@ int main(int argc, char** argv) {
   interrupt::install_handlers();
   CLI::App app{
       "qsdk: quantize models with backend plugins and check the results against conformance specs.\n"
-      "Exit codes: 0 success, 1 a check failed, 2 bad input (config, model, plugin, data)."};
+      "Exit codes: 0 success, 1 a check failed, 2 bad input (config, model, plugin, data), 3 internal error "
+      "(a bug: please report it)."};
   app.name("qsdk");
   app.require_subcommand(1);
+  // Global options are accepted after the subcommand too
+  // (`qsdk plugins list --plugin-dir D`), as people type them.
+  app.fallthrough();
   app.set_version_flag("--version", std::string("qsdk ") + kVersion);
 
   cli::GlobalOptions global;
@@ -96,8 +100,15 @@ int main(int argc, char** argv) {
       std::cerr << "qsdk: error: out of memory: " << detail << "lower --batch-size or give a smaller model or input\n";
       return kExitBadInput;
     }
-    std::cerr << "qsdk: internal error: " << shortened(what) << "\n";
-    return kExitBadInput;
+    // A bug, not the user's input: one line (an interpreter's traceback is
+    // for the report, not the terminal) and how to report it.
+    std::string first = what.substr(0, what.find('\n'));
+    std::cerr << "qsdk: internal error: " << shortened(first) << "\n"
+              << "qsdk: this is a bug in qsdk or a plugin, not in your input; please report it with the command "
+                 "line, `qsdk --version` and the full message (QSDK_DEBUG=1 prints it)\n";
+    if (const char* debug = std::getenv("QSDK_DEBUG"); debug && *debug && first != what)
+      std::cerr << shortened(what) << "\n";
+    return kExitInternalError;
   }
   return result;
 }

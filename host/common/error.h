@@ -7,8 +7,9 @@
 
 namespace qsdk {
 
-// Process exit codes, documented in README.md.
-enum ExitCode : int { kExitOk = 0, kExitCheckFailed = 1, kExitBadInput = 2 };
+// Process exit codes, documented in README.md. kExitInternalError is a bug
+// in qsdk (or a plugin): never the user's mistake, so never 2.
+enum ExitCode : int { kExitOk = 0, kExitCheckFailed = 1, kExitBadInput = 2, kExitInternalError = 3 };
 
 // Bad input from the user: a file, model, plugin, config or data. The CLI
 // prints "qsdk: error: <where>: <cause>" and exits with kExitBadInput.

@@ -2,16 +2,14 @@
 // "Run config"). Top-level keys:
 //
 //   plugins:      {search_paths: [DIR, ...]}
-//   model:        zoo:NAME | FILE.pt | {source: ..., input_shapes: [[1,3,224,224]], seed: 0}
 //   backends:     [NAME, ...] | {NAME: {OPTION: VALUE, ...}, ...}
-//   calibration:  {source: mnist|random|PATH, batches: 8, batch_size: 32, seed: 0, observer: KIND}
-//   qat:          {steps | epochs, optimizer: sgd|adam, lr, lr_schedule: cosine|constant, momentum,
-//                  weight_decay, batch_size, freeze_bn_after, freeze_observers_after}  (present: QAT)
-//   overrides:    [{module|op|node: ..., quantize: false | activation: {...} | weight: {...}}, ...]
+//                 a NAME "a+b" composes a and b in one run, with options
+//                 per member: {a+b: {a: {OPTION: VALUE}, b: {...}}}
 //   specs:        [FILE.yaml, ...]
-//   checks:       {max_steps: 1.0}
-//   measure:      {accuracy: true, latency: true, layers: true}
 //   output:       {dir: DIR, reports: [json, junit, html]}
+//   and the pipeline's sections, read by pipeline/pipeline_config.h (the
+//   same reader a conformance spec's `pipeline:` uses): model, mode,
+//   calibration, qat, overrides, checks, measure, lower.
 //
 // Relative paths resolve against the config file's directory (the built-in
 // default config's against the current directory); a spec that is not found
@@ -21,40 +19,37 @@
 
 #include <cstdint>
 #include <filesystem>
-#include <optional>
 #include <string>
 #include <vector>
 
-#include "annotate/overrides.h"
-#include "data/data_source.h"
-#include "qat/qat.h"
-#include "qsdk/backend.h"
+#include "pipeline/pipeline_options.h"
 
 namespace qsdk {
 
+// One run of the pipeline: one backend, or several composed in order.
 struct BackendSelection {
-  std::string name;
-  BackendOptions options;
-  std::string where;  // file:line:column of the entry, for errors
+  std::string name;                     // "x86-int8", or "my-npu+x86-int8" when composed
+  std::vector<BackendChoice> backends;  // each with its options
+  std::string where;                    // file:line:column of the entry (or the flag), for errors
 };
 
 struct RunConfig {
   std::string source;  // the config file, or "<built-in default config>"
   std::vector<std::filesystem::path> plugin_search_paths;
-  std::string model;  // "zoo:NAME" or a file path (resolved)
-  std::vector<std::vector<std::int64_t>> input_shapes;
-  std::uint64_t model_seed = 0;
+  // Model, calibration or QAT, overrides, checks, measurements; its
+  // `backends` are left empty and filled per run from `backends` below.
+  PipelineOptions pipeline;
   std::vector<BackendSelection> backends;
-  CalibrationConfig calibration;
-  std::string observer;  // activation observer override; empty: the backend's
-  std::optional<QatOptions> qat;
-  std::vector<Override> overrides;
   std::vector<std::filesystem::path> specs;  // resolved
-  double max_steps = 1.0;
-  bool measure_accuracy = true, measure_latency = true, measure_layers = true;
   std::filesystem::path output_dir = "qsdk-out";
   std::vector<std::string> reports{"json", "junit", "html"};
+
+  // The pipeline options of one run.
+  PipelineOptions pipeline_for(const BackendSelection& run) const;
 };
+
+// "x86-int8" or "my-npu+x86-int8" (from --backend) as a selection without options.
+BackendSelection backend_selection(const std::string& name, const std::string& where);
 
 // Parses a config file. Throws InputError at file:line:column.
 RunConfig load_run_config(const std::filesystem::path& path);

@@ -10,21 +10,29 @@
 
 #include "common/atomic_file.h"
 #include "common/yaml_input.h"
+#include "pipeline/measurements_json.h"
 
 namespace qsdk::conformance {
 namespace {
 
 using json = nlohmann::json;
 
-std::map<std::string, int> histogram(const json& m, const std::string& graph) {
-  std::map<std::string, int> h;
-  if (!m.contains("graphs") || !m["graphs"].contains(graph) || m["graphs"][graph].is_null()) return h;
-  for (const auto& n : m["graphs"][graph]["nodes"]) ++h[n.value("op", std::string())];
-  return h;
+// The graphs a case measured (its measurements' details), by name.
+json graphs_of(const json& m) {
+  if (!m.contains("measurements") || !m["measurements"].is_object()) return json::object();
+  return m["measurements"].value("details", json::object()).value("graphs", json::object());
 }
 
 bool has_graph(const json& m, const std::string& graph) {
-  return m.contains("graphs") && m["graphs"].contains(graph) && !m["graphs"][graph].is_null();
+  const json g = graphs_of(m);
+  return g.contains(graph) && !g[graph].is_null();
+}
+
+std::map<std::string, int> histogram(const json& m, const std::string& graph) {
+  std::map<std::string, int> h;
+  if (!has_graph(m, graph)) return h;
+  for (const auto& n : graphs_of(m)[graph]) ++h[n.value("op", std::string())];
+  return h;
 }
 
 YAML::Node counts_node(const std::map<std::string, int>& counts) {
@@ -81,18 +89,20 @@ std::string blessed_spec_text(const ConformanceSpec& spec, const std::vector<con
     YAML::Node b(YAML::NodeType::Map);
     if (!own[c->backend].empty()) b["structure"]["counts"] = counts_node(own[c->backend]);
     if (has_graph(m, "lowered")) b["lowered"]["counts"] = counts_node(histogram(m, "lowered"));
-    const json num = m.value("numerics", json::object());
+    const json& d = m["measurements"];
+    const json lowering = d.value("lowering", json::object());
     YAML::Node numerics(YAML::NodeType::Map);
     // Floors a few dB under what was measured: catch regressions, not noise.
-    const double sqnr = number_of(num.value("sqnr_db", json(0.0)));
+    const double sqnr = number_of(d.value("sqnr_db", json(0.0)));
     if (std::isfinite(sqnr)) numerics["sqnr_min_db"] = std::floor(sqnr) - 3;
     if (has_graph(m, "lowered")) {
-      const double lowered = number_of(num.value("sqnr_db_lowered", json(0.0)));
+      const double lowered = number_of(lowering.value("sqnr_db_lowered", json(0.0)));
       if (std::isfinite(lowered)) numerics["sqnr_lowered_min_db"] = std::floor(lowered) - 3;
       // Lowered vs reference: at least one step; deep models accumulate
       // more at the output (each kernel rounds on its own).
-      const double steps = std::max(number_of(num.value("max_difference_steps", json(0.0))),
-                                    number_of(num.value("worst_kernel_steps", json(0.0))));
+      const double steps =
+          std::max(number_of(lowering.value("max_difference_steps", json(0.0))),
+                   number_of(d.value("details", json::object()).value("worst_kernel_steps", json(0.0))));
       numerics["max_steps"] = std::max(1.0, std::ceil(steps - 1e-3));
     }
     if (numerics.size() > 0) b["numerics"] = numerics;
@@ -124,9 +134,8 @@ std::string blessed_spec_text(const ConformanceSpec& spec, const std::vector<con
   return header + emit(root);
 }
 
-std::vector<std::pair<std::filesystem::path, std::filesystem::path>> bless_specs(const std::vector<ConformanceSpec>& specs,
-                                                                                 const RunReport& report,
-                                                                                 const std::filesystem::path& dir) {
+std::vector<std::pair<std::filesystem::path, std::filesystem::path>> bless_specs(
+    const std::vector<ConformanceSpec>& specs, const RunReport& report, const std::filesystem::path& dir) {
   std::vector<std::pair<std::filesystem::path, std::filesystem::path>> written;
   for (const auto& s : specs) {
     std::vector<const CaseResult*> cases;

@@ -22,8 +22,7 @@ std::string blessed_spec_text(const ConformanceSpec& spec, const std::vector<con
 
 // Writes dir/<spec name>.yaml for every spec with something to bless.
 // Returns (spec file, blessed file) pairs.
-std::vector<std::pair<std::filesystem::path, std::filesystem::path>> bless_specs(const std::vector<ConformanceSpec>& specs,
-                                                                                 const RunReport& report,
-                                                                                 const std::filesystem::path& dir);
+std::vector<std::pair<std::filesystem::path, std::filesystem::path>> bless_specs(
+    const std::vector<ConformanceSpec>& specs, const RunReport& report, const std::filesystem::path& dir);
 
 }  // namespace qsdk::conformance

@@ -12,6 +12,8 @@
 #include <set>
 #include <sstream>
 
+#include "pipeline/measurements_json.h"
+
 namespace qsdk::conformance {
 namespace {
 
@@ -48,9 +50,27 @@ void cap(std::vector<std::string>& nodes, std::size_t total) {
   }
 }
 
+// The pipeline's measurements (pipeline/measurements_json.h) inside a case.
+const json& measurements_of(const json& m) {
+  static const json kNone = json::object();
+  const auto it = m.find("measurements");
+  return it != m.end() && it->is_object() ? *it : kNone;
+}
+
+json details_of(const json& d) { return d.value("details", json::object()); }
+
+std::string lowering_of(const json& d) {
+  return d.contains("lowering") ? d["lowering"].value("target", std::string("reference")) : "reference";
+}
+
 struct Checker {
-  const json& m;
+  const json& d;       // the measurements
+  const json details;  // their details section
+  const json slots;    // build_slots(d)
   std::vector<CheckResult> out;
+
+  explicit Checker(const json& measurements)
+      : d(measurements), details(details_of(measurements)), slots(build_slots(measurements)) {}
 
   void add(std::string check, bool passed, std::string expected, std::string found, std::vector<std::string> nodes,
            const std::string& where) {
@@ -65,13 +85,13 @@ struct Checker {
   }
 
   void structure(const std::string& section, const std::string& graph_name, const StructureExpect& s) {
-    const auto graphs = m.value("graphs", json::object());
+    const auto graphs = details.value("graphs", json::object());
     if (!graphs.contains(graph_name) || graphs[graph_name].is_null()) {
-      add(section, false, "a " + graph_name + " graph",
-          "none: the backend does not lower (" + m.value("lowering", std::string("reference")) + ")", {}, s.where);
+      add(section, false, "a " + graph_name + " graph", "none: the backend does not lower (" + lowering_of(d) + ")", {},
+          s.where);
       return;
     }
-    const json& nodes = graphs[graph_name]["nodes"];
+    const json& nodes = graphs[graph_name];
     std::map<std::string, std::vector<const json*>> by_op;
     for (const auto& n : nodes) by_op[str(n, "op")].push_back(&n);
     auto refs = [&](const std::string& op) {
@@ -128,8 +148,6 @@ struct Checker {
   // Slots a selector picks, with the labels that matched.
   std::vector<const json*> select(const std::string& selector) const {
     std::vector<const json*> picked;
-    static const json kNone = json::array();
-    const json& slots = m.contains("slots") && m["slots"].is_array() ? m["slots"] : kNone;
     for (const auto& s : slots) {
       const auto kind = str(s, "kind");
       bool take = false;
@@ -295,7 +313,7 @@ struct Checker {
   }
 
   void bias(const BiasExpect& b) {
-    const auto biases = m.value("biases", json::array());
+    const auto biases = details.value("biases", json::array());
     if (biases.empty()) {
       add("bias", false, "quantized conv/linear biases", "none in the reference graph", {}, b.where);
       return;
@@ -323,7 +341,7 @@ struct Checker {
   }
 
   std::vector<std::string> worst_layers(std::size_t k) const {
-    auto layers = m.value("layers", json::array());
+    auto layers = details.value("layers", json::array());
     std::vector<const json*> sorted;
     for (const auto& l : layers) sorted.push_back(&l);
     std::stable_sort(sorted.begin(), sorted.end(), [](const json* a, const json* b) {
@@ -337,10 +355,10 @@ struct Checker {
   }
 
   void numerics(const NumericsExpect& n) {
-    const json num = m.value("numerics", json::object());
-    const bool lowered = m.contains("graphs") && m["graphs"].contains("lowered") && !m["graphs"]["lowered"].is_null();
+    const json lowering = d.value("lowering", json::object());
+    const bool lowered = lowering.contains("lowered_ops");
     if (n.sqnr_min_db) {
-      const double v = number_of(num["sqnr_db"], -std::numeric_limits<double>::infinity());
+      const double v = number_of(d.value("sqnr_db", json()), -std::numeric_limits<double>::infinity());
       const bool ok = v >= *n.sqnr_min_db;
       add("numerics.sqnr_min_db", ok, ">= " + fmt(*n.sqnr_min_db) + " dB (reference vs float)", fmt(v) + " dB",
           ok ? std::vector<std::string>{} : worst_layers(3), n.where);
@@ -348,9 +366,9 @@ struct Checker {
     if (n.sqnr_lowered_min_db) {
       if (!lowered) {
         add("numerics.sqnr_lowered_min_db", false, ">= " + fmt(*n.sqnr_lowered_min_db) + " dB (lowered vs float)",
-            "no lowered model (" + m.value("lowering", std::string("reference")) + ")", {}, n.where);
+            "no lowered model (" + lowering_of(d) + ")", {}, n.where);
       } else {
-        const double v = number_of(num["sqnr_db_lowered"], -std::numeric_limits<double>::infinity());
+        const double v = number_of(lowering.value("sqnr_db_lowered", json()), -std::numeric_limits<double>::infinity());
         const bool ok = v >= *n.sqnr_lowered_min_db;
         add("numerics.sqnr_lowered_min_db", ok, ">= " + fmt(*n.sqnr_lowered_min_db) + " dB (lowered vs float)",
             fmt(v) + " dB", ok ? std::vector<std::string>{} : worst_layers(3), n.where);
@@ -359,15 +377,16 @@ struct Checker {
     if (n.max_steps) {
       if (!lowered) {
         add("numerics.max_steps", false, "<= " + fmt(*n.max_steps) + " steps (lowered vs reference)",
-            "no lowered model (" + m.value("lowering", std::string("reference")) + ")", {}, n.where);
+            "no lowered model (" + lowering_of(d) + ")", {}, n.where);
       } else {
-        const double v = number_of(num["max_difference_steps"]);
-        const double kernel = number_of(num.value("worst_kernel_steps", json(0.0)));
+        const double v = number_of(lowering.value("max_difference_steps", json()));
+        const double kernel = number_of(details.value("worst_kernel_steps", json(0.0)));
         const double kernel_limit = n.kernel_max_steps.value_or(*n.max_steps);
         // Steps come from dequantized floats: one step can read as 1.00001.
         const bool ok = v <= *n.max_steps + 1e-3 && kernel <= kernel_limit + 1e-3;
         std::vector<std::string> involved;
-        if (!ok && num.contains("worst_kernel")) involved.push_back("worst kernel: " + str(num, "worst_kernel"));
+        if (!ok && details.contains("worst_kernel"))
+          involved.push_back("worst kernel: " + str(details, "worst_kernel"));
         const std::string limit = n.kernel_max_steps
                                       ? "<= " + fmt(*n.max_steps) + " steps at the output, <= " + fmt(kernel_limit) +
                                             " op by op (lowered vs reference)"
@@ -377,20 +396,20 @@ struct Checker {
       }
     }
     if (n.top1_agreement_min) {
-      if (!num.contains("accuracy") || num["accuracy"].is_null()) {
+      if (!d.contains("accuracy") || d["accuracy"].is_null()) {
         add("numerics.top1_agreement_min", false, ">= " + fmt(*n.top1_agreement_min, 3),
             "no accuracy measured (needs a labelled source: calibration source mnist)", {}, n.where);
       } else {
-        const double v = number_of(num["accuracy"]["agreement"]);
+        const double v = number_of(d["accuracy"]["agreement"]);
         add("numerics.top1_agreement_min", v >= *n.top1_agreement_min,
             ">= " + fmt(*n.top1_agreement_min, 3) + " (float vs quantized top-1, held-out)",
-            fmt(v, 4) + " on " + std::to_string(num["accuracy"].value("samples", 0)) + " samples", {}, n.where);
+            fmt(v, 4) + " on " + std::to_string(d["accuracy"].value("samples", 0)) + " samples", {}, n.where);
       }
     }
     if (n.layer_sqnr_min_db) {
       std::vector<std::string> low;
       double worst = std::numeric_limits<double>::infinity();
-      const auto layers = m.value("layers", json::array());
+      const auto layers = details.value("layers", json::array());
       for (const auto& l : layers) {
         const double v = number_of(l["sqnr_db"]);
         worst = std::min(worst, v);
@@ -427,52 +446,21 @@ Status parse_status(const std::string& s) {
   return Status::Error;
 }
 
-json json_number(double v) {
-  if (std::isinf(v)) return v > 0 ? json("inf") : json("-inf");
-  if (std::isnan(v)) return json("nan");
-  return v;
-}
-
-double number_of(const json& v, double fallback) {
-  if (v.is_number()) return v.get<double>();
-  if (v.is_string()) {
-    const auto s = v.get<std::string>();
-    if (s == "inf") return std::numeric_limits<double>::infinity();
-    if (s == "-inf") return -std::numeric_limits<double>::infinity();
-    if (s == "nan") return std::numeric_limits<double>::quiet_NaN();
-  }
-  return fallback;
-}
-
-json build_slots(const json& qparams, const json& annotation_report) {
-  std::map<int, std::pair<std::string, std::string>> nodes;  // id -> (op, module)
-  for (const auto& n : annotation_report.value("nodes", json::array()))
-    nodes[n.value("id", -1)] = {n.value("op", std::string()), n.value("module", std::string())};
-  auto label = [&](const json& e) {
-    const int id = e.value("node", -1);
-    const auto& [op, module] = nodes[id];
-    std::string s = "%" + std::to_string(id) + " (" + op + (module.empty() ? "" : ", " + module) + ")";
-    s += e.value("output", false) ? std::string(" output") : " input " + std::to_string(e.value("operand", 0));
-    if (e.contains("element")) s += "[" + std::to_string(e["element"].get<int>()) + "]";
-    return s;
-  };
-  std::vector<std::vector<std::string>> groups;
-  std::map<std::string, std::size_t> group_of;
-  for (const auto& g : annotation_report.value("shared_groups", json::array())) {
-    std::vector<std::string> labels;
-    for (const auto& e : g) labels.push_back(label(e));
-    for (const auto& l : labels) group_of[l] = groups.size();
-    groups.push_back(labels);
-  }
+json build_slots(const json& measurements) {
+  std::map<std::string, std::size_t> group_of;  // edge label -> index into shared_tensors
+  const json groups = details_of(measurements).value("shared_tensors", json::array());
+  for (std::size_t i = 0; i < groups.size(); ++i)
+    for (const auto& label : groups[i])
+      if (label.is_string()) group_of[label.get<std::string>()] = i;
   json out = json::array();
-  for (auto s : qparams) {
+  for (auto s : measurements.value("qparams", json::array())) {
     auto l = s.value("label", std::string());
-    // qparams_json labels a slot serving several edges "<first edge> +N".
+    // A slot serving several edges is labelled "<first edge> +N".
     if (const auto plus = l.rfind(" +");
         plus != std::string::npos && l.find_first_not_of("0123456789", plus + 2) == std::string::npos)
       l = l.substr(0, plus);
     const auto it = group_of.find(l);
-    s["tensors"] = it == group_of.end() ? std::vector<std::string>{l} : groups[it->second];
+    s["tensors"] = it == group_of.end() ? json(std::vector<std::string>{l}) : groups[it->second];
     out.push_back(s);
   }
   return out;
@@ -507,6 +495,10 @@ CaseResult evaluate(const Expectations& expect, const json& m) {
   r.spec_file = m.value("spec_file", std::string());
   r.measurement = m;
   r.seconds = number_of(m.value("seconds", json(0.0)));
+  const json& d = measurements_of(m);
+  int quantized = 0;
+  for (const auto& n : details_of(d).value("decisions", json::array()))
+    quantized += n.value("status", std::string()) == "quantized";
   const auto outcome = m.value("outcome", std::string("error"));
   const std::string error = m.value("error", std::string());
 
@@ -522,7 +514,7 @@ CaseResult evaluate(const Expectations& expect, const json& m) {
         c.found = "rejected: " + error;
       } else if (outcome == "ran") {
         c.passed = false;
-        c.found = "the pipeline ran (" + std::to_string(m.value("quantized_ops", 0)) + " ops quantized)";
+        c.found = "the pipeline ran (" + std::to_string(quantized) + " ops quantized)";
       } else {
         c.passed = false;
         c.found = "error: " + error;
@@ -531,10 +523,9 @@ CaseResult evaluate(const Expectations& expect, const json& m) {
       c.check = "expect_failure.skip";
       c.expected = "nothing quantized, a float reason containing '" + f.reason + "'";
       if (outcome == "ran") {
-        const int quantized = m.value("quantized_ops", 0);
         std::string matching;
-        for (const auto& fr : m.value("float_reasons", json::array()))
-          if (str(fr, "reason").find(f.reason) != std::string::npos) {
+        for (const auto& fr : details_of(d).value("decisions", json::array()))
+          if (str(fr, "status") != "quantized" && str(fr, "reason").find(f.reason) != std::string::npos) {
             matching = node_ref(fr) + ": " + str(fr, "reason");
             break;
           }
@@ -558,7 +549,7 @@ CaseResult evaluate(const Expectations& expect, const json& m) {
     return r;
   }
 
-  Checker checker{m, {}};
+  Checker checker(d);
   if (expect.structure) checker.structure("structure", "reference", *expect.structure);
   if (expect.lowered) checker.structure("lowered", "lowered", *expect.lowered);
   for (const auto& q : expect.qparams) checker.qparams(q);

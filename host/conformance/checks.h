@@ -1,24 +1,18 @@
 // The checks of a spec against what one pipeline run measured. Pure
-// functions over the measurement JSON a case writes (schema below), so they
-// are tested without running a model, and `conformance merge` re-reads
-// measurements without re-running anything. Torch-free.
+// functions over the measurement JSON a case writes, so they are tested
+// without running a model, and `conformance merge` re-reads measurements
+// without re-running anything. Torch-free.
 //
-// Measurement (one spec x backend pair):
-//   spec, backend, outcome: "ran" | "rejected" (the pipeline threw InputError)
-//                           | "error" (crash or internal error),
+// A case's measurement (one spec x backend pair), written by the case's
+// child process and read once by the parent:
+//   spec, backend, spec_file, seconds,
+//   outcome: "ran" | "rejected" (the pipeline threw InputError) | "error" (crash or internal error),
 //   error: message (rejected/error),
-//   backend_options: {key: value}  what the backend ran with, its target option
-//                    resolved (selects per-option sections: x86-int8[isa=avx2]),
-//   quantized_ops: nodes a rule quantized,
-//   float_reasons: [{node, op, module, reason}]   ops left in float and why,
-//   graphs: {reference: {nodes: [{id, op, module, near?}]}, lowered: {...}}  (lowered only when
-//           lowered; `near`: the module a quantize/dequantize serves),
-//   slots: [{slot, kind, label, dtype, quant_min, quant_max, scale: [], zero_point: [], axis?,
-//            tensors: [labels of every edge the slot serves]}],
-//   biases: [{node, op, module, per_channel, max_error_steps}],
-//   numerics: {sqnr_db, sqnr_db_lowered?, max_difference_steps?, worst_kernel?, accuracy?: {float_top1,
-//              quantized_top1, agreement, samples}},   (+inf SQNR is the string "inf")
-//   layers: [{node, op, module, sqnr_db}], notes: [], lowering, seconds, graph_svg?
+//   backend_options: {key: value}  what the backend ran with, its target option resolved
+//                    (selects per-option sections: x86-int8[isa=avx2]),
+//   measurements: the pipeline's Measurements as pipeline/measurements_json.h writes them
+//                 (present when the outcome is "ran"),
+//   graph_svg?: the deployed graph, for the HTML report.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -65,18 +59,14 @@ struct CaseResult {
 // rejected the model and the spec did not expect it.
 CaseResult evaluate(const Expectations& expect, const nlohmann::json& measurement);
 
-// JSON helpers: +inf is stored as the string "inf".
-nlohmann::json json_number(double v);
-double number_of(const nlohmann::json& v, double fallback = 0);
-
 nlohmann::json to_json(const CheckResult&);
 nlohmann::json to_json(const CaseResult&);  // includes the measurement
 CaseResult case_from_json(const nlohmann::json&);
 
-// The measurement's `slots`: qparams_json's slots, each with the labels of
-// every edge it serves (its shared group in the annotation report, labelled
-// as edge_label does: "%3 (aten::conv2d, layer1.0.conv1) output").
-nlohmann::json build_slots(const nlohmann::json& qparams, const nlohmann::json& annotation_report);
+// The measurements' qparams slots, each with the labels of every edge it
+// serves (`tensors`: its shared group, labelled as edge_label does:
+// "%3 (aten::conv2d, layer1.0.conv1) output").
+nlohmann::json build_slots(const nlohmann::json& measurements);
 
 // "%3 aten::conv2d (layer1.0.conv1)", "%4 aten::dequantize (next to layer1.0.conv1)"
 std::string node_ref(const nlohmann::json& node);

@@ -1,6 +1,6 @@
 // One conformance case, measured: runs the whole pipeline for one spec and
-// one backend and returns the measurement JSON the checks read (schema in
-// conformance/checks.h). Runs in a child process of `qsdk conformance`
+// one backend and returns the case's measurement JSON (schema in
+// conformance/checks.h), which its process writes for the parent. Runs in a child process of `qsdk conformance`
 // (LibTorch's quantized engine is process-global).
 #pragma once
 
@@ -9,6 +9,7 @@
 #include <string>
 
 #include "conformance/spec.h"
+#include "pipeline/pipeline_options.h"
 
 namespace qsdk {
 class PluginRegistry;
@@ -17,9 +18,13 @@ class PluginRegistry;
 namespace qsdk::conformance {
 
 struct MeasureOptions {
-  bool graph_svg = true;           // render the deployed graph with Graphviz for the HTML report
-  std::filesystem::path work_dir;  // scratch files (the SVG); a temporary directory when empty
+  bool graph_svg = true;  // render the deployed graph with Graphviz for the HTML report
 };
+
+// The pipeline options of one case: the spec's pipeline, this backend with
+// the spec's options for it, accuracy when a floor needs it.
+PipelineOptions case_pipeline_options(const ConformanceSpec& spec, const std::string& backend,
+                                      const Expectations& expect);
 
 // Never throws for pipeline failures: a rejected model (InputError) gives
 // outcome "rejected", anything else outcome "error", with the message.

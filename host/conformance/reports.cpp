@@ -9,6 +9,7 @@
 
 #include "common/atomic_file.h"
 #include "common/error.h"
+#include "pipeline/measurements_json.h"
 
 namespace qsdk::conformance {
 namespace {
@@ -344,27 +345,29 @@ std::string html_report(const RunReport& r) {
     h << "<section class=\"case\" id=\"" << anchor(c) << "\"><h3>" << escape_xml(c.spec) << " on "
       << escape_xml(c.backend) << " <span class=\"" << to_string(c.status) << "\">" << escape_xml(cell_text(&c))
       << "</span></h3>\n";
+    const json d = m.is_object() ? m.value("measurements", json::object()) : json::object();
+    const json lowering = d.value("lowering", json::object());
+    const json layers = d.value("details", json::object()).value("layers", json::array());
     if (m.is_object())
       h << "<p>model " << escape_xml(m.value("model", std::string())) << ", lowering "
-        << escape_xml(m.value("lowering", std::string("-"))) << ", " << fmt(c.seconds, 1) << " s, spec "
+        << escape_xml(lowering.value("target", std::string("-"))) << ", " << fmt(c.seconds, 1) << " s, spec "
         << escape_xml(c.spec_file) << "</p>\n";
     if (!c.reason.empty()) h << "<pre>" << escape_xml(c.reason) << "</pre>\n";
-    if (m.is_object() && m.contains("numerics")) {
-      const json& n = m["numerics"];
-      h << "<p>SQNR reference vs float " << fmt(number_of(n.value("sqnr_db", json(0.0)))) << " dB";
-      if (n.contains("sqnr_db_lowered"))
-        h << "; lowered vs float " << fmt(number_of(n["sqnr_db_lowered"])) << " dB; lowered vs reference "
-          << fmt(number_of(n.value("max_difference_steps", json(0.0))), 3) << " steps at the output";
-      if (n.contains("accuracy"))
-        h << "; top-1 float " << fmt(number_of(n["accuracy"]["float_top1"]), 4) << ", quantized "
-          << fmt(number_of(n["accuracy"]["quantized_top1"]), 4) << ", agreement "
-          << fmt(number_of(n["accuracy"]["agreement"]), 4);
+    if (d.contains("sqnr_db")) {
+      h << "<p>SQNR reference vs float " << fmt(number_of(d["sqnr_db"])) << " dB";
+      if (lowering.contains("sqnr_db_lowered"))
+        h << "; lowered vs float " << fmt(number_of(lowering["sqnr_db_lowered"])) << " dB; lowered vs reference "
+          << fmt(number_of(lowering.value("max_difference_steps", json(0.0))), 3) << " steps at the output";
+      if (d.contains("accuracy"))
+        h << "; top-1 float " << fmt(number_of(d["accuracy"]["float_top1"]), 4) << ", quantized "
+          << fmt(number_of(d["accuracy"]["quantized_top1"]), 4) << ", agreement "
+          << fmt(number_of(d["accuracy"]["agreement"]), 4);
       h << "</p>\n";
     }
-    if (m.is_object() && m.contains("layers") && !m["layers"].empty()) {
+    if (!layers.empty()) {
       h << "<h4>Per-layer SQNR: each quantized op's output against float on the same input (hover a bar for the "
            "op; green &ge; 30 dB, orange &ge; 20 dB, red below)</h4>\n"
-        << sqnr_chart_svg(m["layers"]) << "\n";
+        << sqnr_chart_svg(layers) << "\n";
     }
     auto checks_table = [&](bool failed_only) {
       h << "<table><tr><th></th><th>check</th><th>expected</th><th>found</th><th>nodes</th></tr>\n";

@@ -12,12 +12,13 @@
 #include <thread>
 
 #include "common/atomic_file.h"
+#include "common/child_process.h"
 #include "common/error.h"
 #include "common/yaml_input.h"
 #include "conformance/bless.h"
 #include "conformance/checks.h"
-#include "common/child_process.h"
 #include "conformance/measure.h"
+#include "pipeline/measurements_json.h"
 #include "plugins/plugin_registry.h"
 
 namespace qsdk::conformance {
@@ -71,12 +72,11 @@ void run_one_case(const PluginRegistry& plugins, const CaseOptions& o) {
   const ConformanceSpec spec = load_spec(o.spec_file, context, o.spec_name);
   MeasureOptions mo;
   mo.graph_svg = o.graphs;
-  mo.work_dir = o.output.parent_path();
   const json m = measure_case(plugins, spec, o.backend, mo);
   write_file_atomically(o.output, m.dump() + "\n");
 }
 
-int run_conformance(const PluginRegistry& plugins, const RunOptions& o, std::ostream& out) {
+int run_conformance(const PluginRegistry& plugins, const RunOptions& o, std::ostream& out, RunReport* result) {
   const auto start = std::chrono::steady_clock::now();
   const std::vector<std::string> loaded = plugins.names();
   std::vector<std::string> backends = o.backends.empty() ? loaded : o.backends;
@@ -190,6 +190,9 @@ int run_conformance(const PluginRegistry& plugins, const RunOptions& o, std::ost
     if (child.ok() && std::filesystem::exists(json_file, e2)) {
       try {
         m = read_json(json_file);
+        // The one reader checks the pipeline's part: version and layout.
+        if (m.value("outcome", std::string()) == "ran")
+          measurements_from_json(m.value("measurements", json()), json_file.string());
       } catch (const InputError& e) {
         m = {{"outcome", "error"}, {"error", e.what()}};
       }
@@ -236,7 +239,9 @@ int run_conformance(const PluginRegistry& plugins, const RunOptions& o, std::ost
       out << "bless: wrote " << w.second.string() << "  (review: diff -u " << w.first.string() << " "
           << w.second.string() << ")\n";
   }
-  return report.exit_code();
+  const int code = report.exit_code();
+  if (result) *result = std::move(report);
+  return code;
 }
 
 int merge_results(const std::vector<std::filesystem::path>& inputs, const std::filesystem::path& output_dir,

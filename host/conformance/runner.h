@@ -45,8 +45,9 @@ bool in_shard(std::size_t index, const std::pair<int, int>& shard);
 // Runs the suite, prints progress, the matrix and failures to `out`, writes
 // the reports (and blessed specs). Returns the exit code: 0 all passed or
 // skipped, 1 a check failed or a case errored. InputError for bad specs or
-// options (before anything runs).
-int run_conformance(const PluginRegistry& plugins, const RunOptions& options, std::ostream& out);
+// options (before anything runs). `result`, when given, receives the report.
+int run_conformance(const PluginRegistry& plugins, const RunOptions& options, std::ostream& out,
+                    RunReport* result = nullptr);
 
 // The hidden per-case entry point the children run: measures one case and
 // writes its measurement JSON to `output` atomically.

@@ -21,15 +21,6 @@ using yaml::where;
 
 const std::vector<std::string> kTopKeys{"name",    "description", "model",  "pipeline",   "backends",
                                         "options", "skip",        "expect", "per_backend"};
-const std::vector<std::string> kModelKeys{"zoo", "file", "search", "input_shapes", "seed"};
-const std::vector<std::string> kPipelineKeys{"mode",      "calibration", "qat",       "observer",
-                                             "overrides", "lower",       "max_steps", "accuracy"};
-const std::vector<std::string> kCalibrationKeys{"source", "batches", "batch_size", "seed"};
-const std::vector<std::string> kQatKeys{"steps",           "epochs",
-                                        "optimizer",       "lr",
-                                        "lr_schedule",     "momentum",
-                                        "weight_decay",    "batch_size",
-                                        "freeze_bn_after", "freeze_observers_after"};
 const std::vector<std::string> kExpectKeys{"structure", "lowered",  "qparams",       "shared",
                                            "bias",      "numerics", "expect_failure"};
 const std::vector<std::string> kStructureKeys{"counts", "present", "absent", "sequence"};
@@ -285,141 +276,21 @@ struct Parser {
     return e;
   }
 
-  ModelSpec model(const YAML::Node& n, const std::filesystem::path& spec_file) const {
-    check_keys(source, n, kModelKeys, "model");
-    ModelSpec m;
-    m.where = at(n);
-    if (n["zoo"] && n["file"]) throw InputError(at(n), "model has both 'zoo' and 'file'; give one");
-    if (!n["zoo"] && !n["file"]) throw InputError(at(n), "model needs 'zoo: NAME' or 'file: PATH'");
-    if (n["search"]) {
-      m.search = scalar<std::string>(source, n["search"], "search");
-      if (m.search != "spec_dir" && m.search != "models_dir")
-        throw InputError(at(n["search"]),
-                         "search must be 'spec_dir' (relative to the spec file) or 'models_dir' "
-                         "(--models-dir, QSDK_MODELS_DIR, or build/models); got '" +
-                             m.search + "'");
-      if (!n["file"]) throw InputError(at(n["search"]), "search applies to 'file' models only");
-    }
-    if (n["seed"]) m.seed = scalar<std::uint64_t>(source, n["seed"], "seed");
-    if (n["input_shapes"]) {
-      const auto& shapes = n["input_shapes"];
-      if (!shapes.IsSequence() || shapes.size() == 0)
-        throw InputError(at(shapes), "input_shapes must be a list of shapes, e.g. [[1, 3, 224, 224]]");
-      for (const auto& shape : shapes) {
-        if (!shape.IsSequence() || shape.size() == 0)
-          throw InputError(at(shape), "a shape must be a non-empty list of sizes, e.g. [1, 3, 224, 224]");
-        std::vector<std::int64_t> dims;
-        for (const auto& d : shape) {
-          const auto v = scalar<std::int64_t>(source, d, "a size");
-          if (v <= 0) throw InputError(at(d), "sizes must be positive");
-          dims.push_back(v);
-        }
-        m.input_shapes.push_back(dims);
-      }
-    }
-    if (n["zoo"]) {
-      m.zoo = scalar<std::string>(source, n["zoo"], "zoo");
-      if (m.zoo.rfind("zoo:", 0) == 0) m.zoo = m.zoo.substr(4);
-      if (!zoo::find_zoo_model(m.zoo)) {
-        std::vector<std::string> names;
-        std::string list;
-        for (const auto& z : zoo::zoo_models()) names.push_back(z.name), list += (list.empty() ? "" : ", ") + z.name;
-        const auto best = yaml::closest(m.zoo, names);
-        throw InputError(at(n["zoo"]), "missing model: no zoo model '" + m.zoo + "'" +
-                                           (best.empty() ? "" : " (did you mean '" + best + "'?)") + "; zoo: " + list);
-      }
-      if (m.input_shapes.empty()) m.input_shapes = zoo::find_zoo_model(m.zoo)->input_shapes;
-    } else {
-      m.file_as_written = scalar<std::string>(source, n["file"], "file");
-      const std::filesystem::path p(m.file_as_written);
-      if (p.is_absolute())
-        m.file = p;
-      else if (m.search == "models_dir")
-        m.file = context.models_dir / p;
-      else
-        m.file = spec_file.parent_path() / p;
-      std::error_code ec;
-      if (context.check_model_files && !std::filesystem::is_regular_file(m.file, ec)) {
-        std::string hint = m.search == "models_dir"
-                               ? " (models_dir is " + context.models_dir.string() +
-                                     "; export the torchvision models with tools/export_models.py, or pass "
-                                     "--models-dir / set QSDK_MODELS_DIR)"
-                               : " (relative paths are resolved against the spec's directory)";
-        throw InputError(at(n["file"]), "missing model: no file " + m.file.string() + hint);
-      }
-      if (m.input_shapes.empty()) throw InputError(at(n), "a file model needs input_shapes, e.g. [[1, 3, 224, 224]]");
-    }
-    return m;
+  PipelineConfigContext pipeline_context(const std::filesystem::path& spec_file) const {
+    return {source, spec_file.parent_path(), context.models_dir, context.check_model_files};
   }
 
-  PipelineSpec pipeline(const YAML::Node& n) const {
-    check_keys(source, n, kPipelineKeys, "pipeline");
-    PipelineSpec p;
+  static PipelineOptions spec_defaults() {
+    PipelineOptions p;
     p.calibration.batches = 2;
     p.calibration.batch_size = 4;
-    for (const auto& kv : n) {
-      const auto key = kv.first.Scalar();
-      const auto& v = kv.second;
-      if (key == "mode") {
-        const auto mode = scalar<std::string>(source, v, "mode");
-        if (mode != "ptq" && mode != "qat") throw InputError(at(v), "mode must be 'ptq' or 'qat'; got '" + mode + "'");
-        p.qat = mode == "qat";
-      } else if (key == "calibration") {
-        check_keys(source, v, kCalibrationKeys, "calibration");
-        if (v["source"]) p.calibration.source = scalar<std::string>(source, v["source"], "source");
-        if (v["batches"]) p.calibration.batches = integer(v["batches"], "batches");
-        if (v["batch_size"]) p.calibration.batch_size = integer(v["batch_size"], "batch_size");
-        if (v["seed"]) p.calibration.seed = scalar<std::uint64_t>(source, v["seed"], "seed");
-        if (p.calibration.batches < 1) throw InputError(at(v), "calibration batches must be >= 1");
-        if (p.calibration.batch_size < 1) throw InputError(at(v), "calibration batch_size must be >= 1");
-        if (p.calibration.source != "random" && p.calibration.source != "mnist") {
-          // A path: relative to the spec file.
-          std::filesystem::path path(p.calibration.source);
-          if (path.is_relative()) path = std::filesystem::path(source).parent_path() / path;
-          std::error_code ec;
-          if (!std::filesystem::exists(path, ec))
-            throw InputError(at(v["source"]), "calibration source '" + p.calibration.source +
-                                                  "' is not 'random', 'mnist' or an existing path");
-          p.calibration.source = path.string();
-        }
-      } else if (key == "qat") {
-        check_keys(source, v, kQatKeys, "qat");
-        if (v["steps"]) p.qat_options.steps = integer(v["steps"], "steps");
-        if (v["epochs"]) p.qat_options.epochs = integer(v["epochs"], "epochs");
-        if (v["optimizer"]) {
-          p.qat_options.optimizer = scalar<std::string>(source, v["optimizer"], "optimizer");
-          if (p.qat_options.optimizer != "sgd" && p.qat_options.optimizer != "adam")
-            throw InputError(at(v["optimizer"]), "optimizer must be 'sgd' or 'adam'");
-        }
-        if (v["lr_schedule"]) {
-          p.qat_options.lr_schedule = scalar<std::string>(source, v["lr_schedule"], "lr_schedule");
-          if (p.qat_options.lr_schedule != "cosine" && p.qat_options.lr_schedule != "constant")
-            throw InputError(at(v["lr_schedule"]), "lr_schedule must be 'cosine' or 'constant'");
-        }
-        if (v["weight_decay"]) p.qat_options.weight_decay = number(v["weight_decay"], "weight_decay");
-        if (v["lr"]) p.qat_options.lr = number(v["lr"], "lr");
-        if (v["momentum"]) p.qat_options.momentum = number(v["momentum"], "momentum");
-        if (v["batch_size"]) p.qat_options.batch_size = integer(v["batch_size"], "batch_size");
-        if (v["freeze_bn_after"]) p.qat_options.freeze_bn_after = integer(v["freeze_bn_after"], "freeze_bn_after");
-        if (v["freeze_observers_after"])
-          p.qat_options.freeze_observers_after = integer(v["freeze_observers_after"], "freeze_observers_after");
-      } else if (key == "observer") {
-        p.observer = scalar<std::string>(source, v, "observer");
-      } else if (key == "overrides") {
-        p.overrides = parse_overrides(v, source);
-      } else if (key == "lower") {
-        p.lower = scalar<bool>(source, v, "lower");
-      } else if (key == "max_steps") {
-        p.max_steps = number(v, "max_steps");
-      } else if (key == "accuracy") {
-        p.accuracy = scalar<bool>(source, v, "accuracy");
-      }
-    }
-    if (n["qat"] && !p.qat) throw InputError(at(n["qat"]), "a 'qat' section needs 'mode: qat'");
+    p.per_layer_sqnr = true;
+    p.progress = false;
     return p;
   }
 
-  ConformanceSpec spec(const YAML::Node& root, const std::filesystem::path& file, const std::string& default_name) const {
+  ConformanceSpec spec(const YAML::Node& root, const std::filesystem::path& file,
+                       const std::string& default_name) const {
     if (!root || root.IsNull()) throw InputError(source, "empty spec file; a spec needs at least 'model'");
     check_keys(source, root, kTopKeys, "a spec");
     ConformanceSpec s;
@@ -432,12 +303,13 @@ struct Parser {
     }
     if (root["description"]) s.description = scalar<std::string>(source, root["description"], "description");
     if (!root["model"]) throw InputError(at(root), "a spec needs 'model' (zoo: NAME, or file: PATH with input_shapes)");
-    s.model = model(root["model"], file);
-    if (root["pipeline"])
-      s.pipeline = pipeline(root["pipeline"]);
-    else {
-      s.pipeline.calibration.batches = 2;
-      s.pipeline.calibration.batch_size = 4;
+    s.pipeline = spec_defaults();
+    s.model = read_model_section(root["model"], pipeline_context(file), s.pipeline);
+    if (s.model.zoo.empty() && s.pipeline.input_shapes.empty())
+      throw InputError(at(root["model"]), "a file model needs input_shapes, e.g. [[1, 3, 224, 224]]");
+    if (const auto& p = root["pipeline"]) {
+      check_keys(source, p, pipeline_section_keys(), "pipeline");
+      read_pipeline_sections(p, pipeline_context(file), s.pipeline);
     }
     if (root["backends"]) {
       const auto& b = root["backends"];
@@ -553,7 +425,7 @@ Expectations ConformanceSpec::expectations_for(const std::string& backend, const
 }
 
 ConformanceSpec parse_spec(const std::string& text, const std::filesystem::path& file, const LoadContext& context,
-                const std::string& default_name) {
+                           const std::string& default_name) {
   const Parser parser{file.string(), context};
   const YAML::Node root = yaml::load_text(text, file.string());
   ConformanceSpec s = parser.spec(root, file, default_name);
@@ -561,7 +433,8 @@ ConformanceSpec parse_spec(const std::string& text, const std::filesystem::path&
   return s;
 }
 
-ConformanceSpec load_spec(const std::filesystem::path& file, const LoadContext& context, const std::string& default_name) {
+ConformanceSpec load_spec(const std::filesystem::path& file, const LoadContext& context,
+                          const std::string& default_name) {
   return parse_spec(read_file(file, "spec file"), file, context, default_name);
 }
 
@@ -605,7 +478,7 @@ std::vector<SpecFile> find_spec_files(const std::vector<std::filesystem::path>& 
 }
 
 std::vector<ConformanceSpec> load_specs(const std::vector<std::filesystem::path>& paths, const LoadContext& context,
-                             const std::filesystem::path& exclude) {
+                                        const std::filesystem::path& exclude) {
   std::vector<ConformanceSpec> specs;
   std::map<std::string, std::string> seen;  // name -> file
   for (const auto& f : find_spec_files(paths, exclude)) {

@@ -12,9 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "annotate/overrides.h"
-#include "data/data_source.h"
-#include "qat/qat.h"
+#include "pipeline/pipeline_config.h"
 #include "qsdk/backend.h"
 
 namespace qsdk::conformance {
@@ -91,28 +89,9 @@ struct Expectations {
   bool has_structure() const { return (structure && !structure->empty()) || (lowered && !lowered->empty()); }
 };
 
-struct ModelSpec {
-  std::string zoo;                  // zoo name (without "zoo:"), or
-  std::filesystem::path file;       // resolved TorchScript file
-  std::string file_as_written;      // as the spec wrote it
-  std::string search = "spec_dir";  // spec_dir | models_dir
-  std::vector<std::vector<std::int64_t>> input_shapes;
-  std::uint64_t seed = 0;
-  std::string where;
-  // "zoo:NAME" or the file path, as PipelineOptions::model takes it.
-  std::string pipeline_model() const { return zoo.empty() ? file.string() : "zoo:" + zoo; }
-};
-
-struct PipelineSpec {
-  bool qat = false;
-  CalibrationConfig calibration;
-  QatOptions qat_options;
-  std::string observer;
-  std::vector<Override> overrides;
-  bool lower = true;
-  double max_steps = 1.0;
-  bool accuracy = false;
-};
+// The spec's `model:` as written (the pipeline's model, shapes and seed are
+// in ConformanceSpec::pipeline).
+using ModelSpec = ModelSection;
 
 // One conformance spec file, parsed (named so it does not read like the
 // SDK's QuantSpec, which is one tensor's quantization).
@@ -122,7 +101,12 @@ struct ConformanceSpec {
   std::filesystem::path file;
   std::string text;  // the file as read (for --bless)
   ModelSpec model;
-  PipelineSpec pipeline;
+  // `model:` and `pipeline:` as the one pipeline reader reads them
+  // (pipeline/pipeline_config.h), with a spec's defaults: 2 batches of 4,
+  // per-layer SQNR on, accuracy only when asked (or implied by
+  // top1_agreement_min), no latency, no progress bars. Backends are set per
+  // case.
+  PipelineOptions pipeline;
   bool all_backends = true;
   std::vector<std::string> backends;                     // when !all_backends
   std::map<std::string, BackendOptions> options;         // per backend
@@ -163,9 +147,10 @@ struct LoadContext {
 };
 
 // Parses one spec file. `default_name`: the name when the spec has none.
-ConformanceSpec load_spec(const std::filesystem::path& file, const LoadContext& context, const std::string& default_name = "");
+ConformanceSpec load_spec(const std::filesystem::path& file, const LoadContext& context,
+                          const std::string& default_name = "");
 ConformanceSpec parse_spec(const std::string& text, const std::filesystem::path& file, const LoadContext& context,
-                const std::string& default_name = "");
+                           const std::string& default_name = "");
 
 // Files and directories (searched recursively for *.yaml / *.yml, sorted)
 // to spec files, each with its default name: the path relative to the
@@ -181,7 +166,7 @@ std::vector<SpecFile> find_spec_files(const std::vector<std::filesystem::path>& 
 
 // Loads them all; duplicate names are an error at the second one.
 std::vector<ConformanceSpec> load_specs(const std::vector<std::filesystem::path>& paths, const LoadContext& context,
-                             const std::filesystem::path& exclude = {});
+                                        const std::filesystem::path& exclude = {});
 
 // The models directory: `flag` when set, else $QSDK_MODELS_DIR, else
 // <executable dir>/../models (build/models in a build tree).

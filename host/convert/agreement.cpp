@@ -7,9 +7,9 @@
 #include <map>
 #include <tuple>
 
-#include "graph/graph.h"
 #include "convert/convert.h"
 #include "convert/lowering.h"
+#include "graph/graph.h"
 
 namespace qsdk {
 namespace {

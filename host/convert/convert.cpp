@@ -9,10 +9,10 @@
 #include <random>
 #include <sstream>
 
-#include "graph/graph.h"
 #include "common/atomic_file.h"
 #include "common/error.h"
 #include "graph/bn_folding.h"
+#include "graph/graph.h"
 #include "prepare/observe_op.h"
 #include "prepare/prepare.h"
 

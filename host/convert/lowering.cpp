@@ -12,8 +12,8 @@
 #include <optional>
 #include <set>
 
-#include "graph/graph.h"
 #include "common/error.h"
+#include "graph/graph.h"
 
 namespace qsdk {
 namespace {

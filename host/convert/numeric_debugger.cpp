@@ -6,9 +6,9 @@
 #include <limits>
 #include <unordered_map>
 
-#include "graph/graph.h"
-#include "graph/bn_folding.h"
 #include "convert/convert.h"
+#include "graph/bn_folding.h"
+#include "graph/graph.h"
 
 namespace qsdk {
 namespace {

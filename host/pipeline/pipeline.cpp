@@ -11,16 +11,21 @@
 #include "annotate/report.h"
 #include "calibrate/calibration.h"
 #include "capture/capture.h"
-#include "graph/graph.h"
 #include "common/atomic_file.h"
 #include "common/error.h"
 #include "common/fingerprint.h"
 #include "common/memory_budget.h"
+#include "convert/agreement.h"
+#include "convert/convert.h"
 #include "convert/lowering.h"
+#include "convert/numeric_debugger.h"
+#include "data/data_source.h"
+#include "graph/graph.h"
+#include "pipeline/graph_records.h"
+#include "pipeline/measurements_json.h"
 #include "plugins/backend_yaml.h"
 #include "plugins/plugin_registry.h"
 #include "prepare/prepare.h"
-#include "prepare/qparams_report.h"
 #include "qsdk/abi.h"
 #include "qsdk/version.h"
 #include "target/cpu_target.h"
@@ -116,7 +121,7 @@ Prepared prepare_qat(Graph& graph, const Annotation& annotation, const PipelineO
 // Top-1 of the float and the quantized model on the held-out split. Batches
 // keep the calibration batch size (a lowered onednn instance must not see a
 // second batch size), so a last partial batch is left out.
-std::optional<Accuracy> measure_accuracy(const PipelineResult& r, const PipelineOptions& o,
+std::optional<Accuracy> measure_accuracy(const PipelineResult& r, Lowering target, const PipelineOptions& o,
                                          const std::vector<std::vector<std::int64_t>>& shapes) {
   CalibrationConfig held = o.calibration;
   held.split = "heldout";
@@ -128,7 +133,7 @@ std::optional<Accuracy> measure_accuracy(const PipelineResult& r, const Pipeline
     const Batch b = source->batch(i);
     if (!b.labels.defined()) return std::nullopt;
     const auto f = r.float_graph->run(b.inputs).at(0).argmax(1);
-    const auto q = run_with_engine(r.deployed(), r.target, b.inputs).at(0).argmax(1);
+    const auto q = run_with_engine(r.deployed(), target, b.inputs).at(0).argmax(1);
     float_ok += static_cast<std::size_t>(f.eq(b.labels).sum().item<std::int64_t>());
     quant_ok += static_cast<std::size_t>(q.eq(b.labels).sum().item<std::int64_t>());
     same += static_cast<std::size_t>(f.eq(q).sum().item<std::int64_t>());
@@ -155,115 +160,119 @@ double median_ms(const std::function<void()>& run) {
 
 // Batch-1 latency on the example inputs, on a fresh copy of the deployed
 // model (see measure_accuracy on batch sizes).
-Latency measure_latency(const PipelineResult& r, const std::vector<at::Tensor>& example_inputs) {
+Latency measure_latency(const PipelineResult& r, Lowering target, const std::vector<at::Tensor>& example_inputs) {
   std::vector<at::Tensor> one;
   for (const auto& t : example_inputs) one.push_back(t.narrow(0, 0, 1).contiguous());
   auto deployed = r.reference->clone();
-  if (r.target != Lowering::Reference) lower(*deployed, r.target);
+  if (target != Lowering::Reference) lower(*deployed, target);
   Latency l;
   l.float_ms = median_ms([&] { r.float_graph->run(one); });
-  l.int8_ms = median_ms([&] { run_with_engine(*deployed, r.target, one); });
+  l.int8_ms = median_ms([&] { run_with_engine(*deployed, target, one); });
   return l;
 }
 
 // What the model assumed of the machine: the CPU's int8 features, onednn's
 // ISA, and each target option's choice (requested vs chosen).
-nlohmann::json target_json(const BackendOptions& given, const BackendOptions& resolved) {
+TargetRecord target_record(const BackendOptions& given, const BackendOptions& resolved) {
   const CpuTarget& cpu = cpu_target();
-  nlohmann::json t{{"cpu_features", cpu.feature_names()},
-                   {"onednn_isa", cpu.onednn_isa},
-                   {"onednn_max_cpu_isa", cpu.onednn_cap},
-                   {"int8_isa", to_string(cpu.int8_isa)}};
+  TargetRecord t{cpu.feature_names(), cpu.onednn_isa, cpu.onednn_cap, to_string(cpu.int8_isa), {}};
   if (auto it = resolved.find(kTargetOptionName); it != resolved.end()) {
     const auto requested = given.count(kTargetOptionName) ? given.at(kTargetOptionName) : kTargetOptionAuto;
-    t["choices"][kTargetOptionName] = {{"requested", requested}, {"chosen", it->second}};
+    t.choices[kTargetOptionName] = {requested, it->second};
   }
   return t;
 }
 
-nlohmann::json make_manifest(const PipelineResult& r, const PipelineOptions& o, const PluginRegistry& plugins,
-                             const std::vector<std::shared_ptr<const Backend>>& backends,
-                             const std::vector<at::Tensor>& example_inputs) {
-  nlohmann::json m;
-  m["qsdk_manifest_version"] = 1;
-  m["backends"] = nlohmann::json::array();
-  for (const auto& b : backends) {
+RunRecord run_record(const PipelineOptions& o, const PluginRegistry& plugins,
+                     const std::vector<std::shared_ptr<const Backend>>& backends,
+                     const std::vector<at::Tensor>& example_inputs, const std::string& calibration_fingerprint) {
+  RunRecord r;
+  for (std::size_t i = 0; i < backends.size(); ++i) {
+    const auto& b = backends[i];
     const LoadedPlugin* p = plugins.find(b->name);
-    m["backends"].push_back({{"name", b->name},
-                             {"version", b->version},
-                             {"vendor", b->vendor},
-                             {"rule_hash", rule_hash(*b)},
-                             {"plugin_abi_version", p ? p->abi_version : 0},
-                             {"plugin_file", p ? p->file.string() : ""}});
+    r.backends.push_back({b->name, b->version, b->vendor, rule_hash(*b), p ? p->abi_version : 0,
+                          p ? p->file.string() : "", plugins.resolve_options(b->name, o.backends.at(i).options)});
   }
-  m["backend_options"] = r.backend_options;
-  m["target"] = target_json(o.backend_options, r.backend_options);
-  m["model"] = {{"source", o.model},
-                {"input_shapes", shapes_of(example_inputs)},
-                {"fingerprint", o.model.rfind("zoo:", 0) == 0 ? o.model + "@seed" + std::to_string(o.model_seed)
-                                                              : Fingerprint::of_file(o.model)}};
-  m["mode"] = o.qat ? "qat" : "ptq";
-  m["calibration"] = {{"source", o.load_stats.empty() ? o.calibration.source : "stats:" + o.load_stats},
-                      {"batches", o.calibration.batches},
-                      {"batch_size", o.calibration.batch_size},
-                      {"seed", o.calibration.seed},
-                      {"fingerprint", r.calibration_fingerprint}};
-  if (o.qat)
-    m["qat"] = {{"steps", o.qat->steps},
-                {"lr", o.qat->lr},
-                {"momentum", o.qat->momentum},
-                {"batch_size", o.qat->batch_size},
-                {"freeze_bn_after", o.qat->freeze_bn_after},
-                {"freeze_observers_after", o.qat->freeze_observers_after},
-                {"final_loss", r.qat_losses.empty() ? 0.0 : r.qat_losses.back()}};
-  m["versions"] = {{"qsdk", kVersion}, {"sdk_abi", kAbiVersion}, {"libtorch", TORCH_VERSION}};
-  m["conversion"] = {{"folded_batch_norms", r.conversion.folded_batch_norms},
-                     {"quantized_activations", r.conversion.quantized_activations},
-                     {"quantized_weights", r.conversion.quantized_weights},
-                     {"quantized_biases", r.conversion.quantized_biases},
-                     {"dynamic_inputs", r.conversion.dynamic_inputs},
-                     {"standalone_batch_norms", r.conversion.notes}};
-  m["sqnr_db"] = r.sqnr_db;
-  m["size_bytes"] = {{"float", r.float_size}, {"quantized", r.quantized_size}};
-  m["qparams"] = r.qparams;
-  nlohmann::json lowering{{"target", to_string(r.target)}};
-  if (r.lowered) {
-    lowering["lowered_ops"] = r.lowered_ops;
-    lowering["output_scale"] = r.output_scale;
-    lowering["max_difference_steps"] = r.max_difference_steps;
-    lowering["sqnr_db_lowered"] = r.sqnr_db_lowered;
-    lowering["op_by_op"] = {{"checked", r.op_by_op.checked.size()}, {"skipped", r.op_by_op.skipped}};
-    if (!r.first_bad_kernel.empty()) lowering["op_by_op"]["first_over_limit"] = r.first_bad_kernel;
+  r.target = target_record(o.backends.front().options, r.backends.front().options);
+  r.model_source = o.model;
+  r.input_shapes = shapes_of(example_inputs);
+  r.model_fingerprint =
+      o.model.rfind("zoo:", 0) == 0 ? o.model + "@seed" + std::to_string(o.model_seed) : Fingerprint::of_file(o.model);
+  r.calibration_source = o.load_stats.empty() ? o.calibration.source : "stats:" + o.load_stats;
+  r.calibration_batches = o.calibration.batches;
+  r.calibration_batch_size = o.calibration.batch_size;
+  r.calibration_seed = o.calibration.seed;
+  r.calibration_fingerprint = calibration_fingerprint;
+  r.qat = o.qat;
+  r.qsdk_version = kVersion;
+  r.sdk_abi_version = kAbiVersion;
+  r.libtorch_version = TORCH_VERSION;
+  return r;
+}
+
+// The lowered model against its reference: at the output, and kernel by
+// kernel on the reference's own inputs.
+LoweringMeasurements measure_lowering(const PipelineResult& r, Lowering target, const LoweringReport& report,
+                                      const std::vector<at::Tensor>& inputs, const at::Tensor& float_out,
+                                      const at::Tensor& quant_out, double max_steps) {
+  LoweringMeasurements l;
+  l.lowered_ops = report.lowered_ops;
+  const auto lowered_out = run_with_engine(*r.lowered, target, inputs);
+  l.output_scale = std::max(0.0, output_scale(*r.reference));
+  l.max_difference_steps =
+      l.output_scale > 0 ? max_difference_in_steps(quant_out, lowered_out.at(0), l.output_scale) : 0.0;
+  l.sqnr_db_lowered = sqnr_db(float_out, lowered_out.at(0));
+  const AgreementReport agreement = op_by_op_agreement(*r.reference, *r.lowered, target, inputs);
+  l.kernels_checked = agreement.checked.size();
+  l.kernels_skipped = agreement.skipped;
+  if (const OpAgreement* bad = agreement.first_over(max_steps))
+    l.first_over_limit = bad->op + " (node " + std::to_string(bad->position) + " of the lowered graph) differs by " +
+                         std::to_string(bad->steps) + " steps";
+  const OpAgreement* worst = nullptr;
+  for (const auto& a : agreement.checked)
+    if (!worst || a.steps > worst->steps) worst = &a;
+  if (worst) {
+    l.worst_kernel_steps = worst->steps;
+    std::string ref = "%" + std::to_string(worst->position) + " " + worst->op;
+    if (worst->position >= 0 && static_cast<std::size_t>(worst->position) < r.lowered->nodes().size()) {
+      const auto& path = r.lowered->module_path(r.lowered->nodes()[static_cast<std::size_t>(worst->position)]);
+      if (!path.empty()) ref += " (" + path + ")";
+    }
+    l.worst_kernel = ref + ": " + std::to_string(worst->steps) + " steps";
   }
-  m["lowering"] = lowering;
-  if (r.accuracy)
-    m["accuracy"] = {{"float_top1", r.accuracy->float_top1},
-                     {"quantized_top1", r.accuracy->quantized_top1},
-                     {"agreement", r.accuracy->agreement},
-                     {"samples", r.accuracy->samples}};
-  m["notes"] = r.notes;
-  return m;
+  return l;
 }
 
 }  // namespace
 
-bool PipelineResult::lowering_agrees(double max_steps) const {
-  // Steps come from dequantized floats: one step can read as 1.00001.
-  return !lowered || (first_bad_kernel.empty() && max_difference_steps <= max_steps + 1e-3);
+std::vector<std::shared_ptr<const Backend>> instantiate_backends(const PluginRegistry& plugins,
+                                                                 const std::vector<BackendChoice>& choices) {
+  if (choices.empty()) throw InputError("backends", "no backend selected");
+  std::vector<std::shared_ptr<const Backend>> out;
+  for (const auto& c : choices) {
+    try {
+      out.push_back(plugins.instantiate(c.name, c.options));
+    } catch (const InputError& e) {
+      if (c.where.empty()) throw;
+      throw InputError(c.where, e.cause());
+    }
+  }
+  return out;
 }
 
-PipelineResult run_pipeline(const PluginRegistry& plugins, const PipelineOptions& o) {
+PipelineResult run_pipeline(const PluginRegistry& plugins, const PipelineOptions& o,
+                            std::vector<std::shared_ptr<const Backend>> backends) {
   const auto start = Clock::now();
   if (o.qat && !o.load_stats.empty()) throw InputError("qat", "QAT learns its ranges; it cannot load statistics");
+  if (backends.empty()) backends = instantiate_backends(plugins, o.backends);
 
   PipelineResult r;
-  r.backend_options = plugins.resolve_options(o.backend, o.backend_options);
-  std::vector<std::shared_ptr<const Backend>> backends{plugins.instantiate(o.backend, r.backend_options)};
-  for (const auto& name : o.composed_after) backends.push_back(plugins.instantiate(name, {}));
-  if (auto it = r.backend_options.find(kTargetOptionName); it != r.backend_options.end()) {
+  Measurements& m = r.measurements;
+  const BackendOptions first_options = plugins.resolve_options(o.backends.front().name, o.backends.front().options);
+  if (auto it = first_options.find(kTargetOptionName); it != first_options.end()) {
     const auto usable = usable_isa_names(cpu_target());
     if (std::find(usable.begin(), usable.end(), it->second) == usable.end())
-      r.notes.push_back(std::string("target: ") + kTargetOptionName + "=" + it->second +
+      m.notes.push_back(std::string("target: ") + kTargetOptionName + "=" + it->second +
                         " was asked for, but onednn runs " + to_string(cpu_target().int8_isa) +
                         " int8 kernels here (ISA " + cpu_target().onednn_isa +
                         "): the lowered model may not match its reference on this machine");
@@ -278,69 +287,73 @@ PipelineResult run_pipeline(const PluginRegistry& plugins, const PipelineOptions
   for (const auto& b : backends)
     annotation = annotate(graph, *b, AnnotateOptions{o.overrides}, annotation ? &*annotation : nullptr);
   r.annotation = std::move(*annotation);
-  r.backend = r.annotation.backends;
-  r.annotation_report = nlohmann::json::parse(annotation_json(graph, r.annotation));
+  m.backend = r.annotation.backends;
+  r.annotation_document = annotation_document(graph, r.annotation);
+  m.decisions = node_decisions(r.annotation);
+  m.shared_tensors = shared_tensor_labels(graph, r.annotation);
   r.float_graph = graph.clone();
 
   Prepared prepared = o.qat ? prepare_qat(graph, r.annotation, o, captured.example_inputs)
                             : prepare_ptq(graph, r.annotation, o, captured.example_inputs);
-  r.calibration_fingerprint = prepared.fingerprint;
-  r.qat_losses = std::move(prepared.losses);
-  r.qparams = nlohmann::json::parse(qparams_json(*prepared.model));
-  r.conversion = convert_to_reference(*prepared.model);
-  r.notes.insert(r.notes.end(), r.conversion.notes.begin(), r.conversion.notes.end());
+  m.qat_losses = std::move(prepared.losses);
+  m.qparams = qparams_records(*prepared.model);
+  const ConversionSummary conversion = convert_to_reference(*prepared.model);
+  m.conversion = {conversion.folded_batch_norms, conversion.quantized_activations, conversion.quantized_weights,
+                  conversion.quantized_biases,   conversion.dynamic_inputs,        conversion.notes};
+  m.notes.insert(m.notes.end(), conversion.notes.begin(), conversion.notes.end());
   r.reference = std::move(captured.graph);
+  m.reference_nodes = node_records(*r.reference);
+  m.biases = bias_records(*r.reference);
 
   const auto& inputs = prepared.eval_inputs;
   const auto float_out = r.float_graph->run(inputs);
   const auto quant_out = r.reference->run(inputs);
-  r.sqnr_db = sqnr_db(float_out.at(0), quant_out.at(0));
+  m.sqnr_db = sqnr_db(float_out.at(0), quant_out.at(0));
 
-  r.target = o.lower ? backends.front()->lowering : Lowering::Reference;
-  if (r.target != Lowering::Reference) {
+  const Lowering target = o.lower ? backends.front()->lowering : Lowering::Reference;
+  m.lowering_target = to_string(target);
+  if (target != Lowering::Reference) {
     r.lowered = r.reference->clone();
-    const LoweringReport report = lower(*r.lowered, r.target);
-    r.lowered_ops = report.lowered_ops;
-    for (const auto& n : report.notes) r.notes.push_back("lowering: " + n);
-    const auto lowered_out = run_with_engine(*r.lowered, r.target, inputs);
-    r.output_scale = std::max(0.0, output_scale(*r.reference));
-    r.max_difference_steps =
-        r.output_scale > 0 ? max_difference_in_steps(quant_out.at(0), lowered_out.at(0), r.output_scale) : 0.0;
-    r.sqnr_db_lowered = sqnr_db(float_out.at(0), lowered_out.at(0));
-    r.op_by_op = op_by_op_agreement(*r.reference, *r.lowered, r.target, inputs);
-    if (const OpAgreement* bad = r.op_by_op.first_over(o.max_steps))
-      r.first_bad_kernel = bad->op + " (node " + std::to_string(bad->position) + " of the lowered graph) differs by " +
-                           std::to_string(bad->steps) + " steps";
+    const LoweringReport report = lower(*r.lowered, target);
+    for (const auto& n : report.notes) m.notes.push_back("lowering: " + n);
+    m.lowered = measure_lowering(r, target, report, inputs, float_out.at(0), quant_out.at(0), o.max_steps);
+    m.lowered_nodes = node_records(*r.lowered);
   }
-  r.float_size = exported_file_size(*r.float_graph);
-  r.quantized_size = exported_file_size(r.deployed());
-  if (o.per_layer_sqnr) r.layers = per_layer_sqnr(*r.float_graph, *r.reference, inputs);
-  if (o.measure_accuracy) r.accuracy = measure_accuracy(r, o, shapes);
-  if (o.measure_latency) r.latency = measure_latency(r, captured.example_inputs);
-  r.seconds = seconds_since(start);
-  r.manifest = make_manifest(r, o, plugins, backends, captured.example_inputs);
+  m.float_size = exported_file_size(*r.float_graph);
+  m.quantized_size = exported_file_size(r.deployed());
+  if (o.per_layer_sqnr)
+    for (const auto& l : per_layer_sqnr(*r.float_graph, *r.reference, inputs))
+      m.layers.push_back({l.node, l.op, l.module_path, l.sqnr_db});
+  // Accuracy needs labels: only the MNIST source has them.
+  if (o.measure_accuracy && o.calibration.source == "mnist") m.accuracy = measure_accuracy(r, target, o, shapes);
+  if (o.measure_latency) m.latency = measure_latency(r, target, captured.example_inputs);
+  m.run = run_record(o, plugins, backends, captured.example_inputs, prepared.fingerprint);
+  m.seconds = seconds_since(start);
   for (const auto& b : backends) r.rules_yaml[b->name] = backend_to_yaml(*b);
   return r;
 }
 
-void write_pipeline_outputs(const PipelineResult& r, const std::filesystem::path& dir) {
+void write_pipeline_outputs(const PipelineResult& r, const std::filesystem::path& dir, bool with_layers) {
   std::vector<std::string> written{"model.pt"};
   export_torchscript(r.deployed(), dir / "model.pt");
   if (r.lowered) {
     export_torchscript(*r.reference, dir / "model_reference.pt");
     written.push_back("model_reference.pt");
   }
-  write_file_atomically(dir / "qparams.json", r.qparams.dump(2) + "\n");
-  write_file_atomically(dir / "annotation.json", r.annotation_report.dump(2) + "\n");
+  write_file_atomically(dir / "qparams.json", qparams_json(r.measurements.qparams).dump(2) + "\n");
+  write_file_atomically(dir / "annotation.json", r.annotation_document.dump(2) + "\n");
   written.insert(written.end(), {"qparams.json", "annotation.json"});
   for (const auto& [name, yaml] : r.rules_yaml) {
     write_file_atomically(dir / ("rules-" + name + ".yaml"), yaml);
     written.push_back("rules-" + name + ".yaml");
   }
+  // (Not in the manifest's file list, as before layers.json moved here: a
+  // default run's manifest stays byte-identical to earlier versions'.)
+  if (with_layers) write_file_atomically(dir / "layers.json", layers_json(r.measurements).dump(2) + "\n");
   // Last, with the sizes and fingerprints of the files above: a directory
   // whose manifest is there has all of them, and `qsdk verify` can tell
   // when one was truncated or changed since.
-  nlohmann::json manifest = r.manifest;
+  nlohmann::json manifest = manifest_json(r.measurements);
   manifest["files"] = file_records(dir, written);
   write_file_atomically(dir / "manifest.json", manifest.dump(2) + "\n");
 }

@@ -11,9 +11,9 @@
 #include <thread>
 
 #include "common/atomic_file.h"
+#include "common/child_process.h"
 #include "common/error.h"
 #include "common/fingerprint.h"
-#include "common/child_process.h"
 #include "plugins/plugin_registry.h"
 
 namespace qsdk {

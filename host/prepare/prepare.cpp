@@ -7,9 +7,9 @@
 #include <optional>
 #include <set>
 
-#include "graph/graph.h"
 #include "common/error.h"
 #include "graph/bn_folding.h"
+#include "graph/graph.h"
 #include "prepare/observe_op.h"
 
 namespace qsdk {

@@ -1,7 +1,6 @@
 #include "prepare/qparams_report.h"
 
 #include <iomanip>
-#include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "graph/graph.h"
@@ -50,26 +49,6 @@ std::string qparams_table(const PreparedModel& p) {
       << p.slots().size() << " observer slots, " << p.observe_nodes() << " observe nodes, " << p.derived().size()
       << " derived (bias) specs\n";
   return out.str();
-}
-
-std::string qparams_json(const PreparedModel& p) {
-  nlohmann::json j = nlohmann::json::array();
-  for (const auto& s : p.slots()) {
-    nlohmann::json sj{{"slot", s.id},
-                      {"kind", to_string(s.kind)},
-                      {"label", s.label},
-                      {"dtype", to_string(s.spec.dtype)},
-                      {"quant_min", s.spec.quant_min},
-                      {"quant_max", s.spec.quant_max}};
-    if (s.observer && s.observer->has_data()) {
-      const QParams q = s.observer->qparams();
-      sj["scale"] = q.scale;
-      sj["zero_point"] = q.zero_point;
-      if (q.axis >= 0) sj["axis"] = q.axis;
-    }
-    j.push_back(sj);
-  }
-  return j.dump(2) + "\n";
 }
 
 }  // namespace qsdk

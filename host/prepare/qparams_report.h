@@ -1,4 +1,5 @@
-// The observers' results as a table (qsdk calibrate prints it) and as JSON.
+// The observers' results as a table (qsdk calibrate prints it). As JSON:
+// pipeline/measurements_json.h, qparams_json(qparams_records(prepared)).
 #pragma once
 
 #include <string>
@@ -8,6 +9,5 @@ namespace qsdk {
 class PreparedModel;
 
 std::string qparams_table(const PreparedModel& prepared);
-std::string qparams_json(const PreparedModel& prepared);
 
 }  // namespace qsdk

@@ -9,10 +9,10 @@
 #include <set>
 #include <stdexcept>
 
-#include "data/data_source.h"
-#include "graph/graph.h"
 #include "common/error.h"
+#include "data/data_source.h"
 #include "graph/bn_folding.h"
+#include "graph/graph.h"
 #include "prepare/observe_op.h"
 #include "prepare/prepare.h"
 #include "qat/qat_model.h"

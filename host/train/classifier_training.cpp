@@ -7,9 +7,9 @@
 #include <memory>
 #include <sstream>
 
-#include "data/data_source.h"
-#include "common/progress.h"
 #include "common/error.h"
+#include "common/progress.h"
+#include "data/data_source.h"
 
 namespace qsdk {
 

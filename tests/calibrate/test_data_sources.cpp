@@ -14,9 +14,9 @@
 #include <set>
 #include <sstream>
 
-#include "data/data_source.h"
-#include "common/progress.h"
 #include "common/error.h"
+#include "common/progress.h"
+#include "data/data_source.h"
 
 using namespace qsdk;
 namespace fs = std::filesystem;

@@ -99,7 +99,7 @@ per_backend:
     CHECK(junit.find("tests=\"3\" failures=\"0\"") != std::string::npos);
     const auto results = json::parse(read(dir.path / "out" / "results.json"));
     CHECK(results["cases"].size() == 3);
-    CHECK(results["cases"][0]["measurement"]["numerics"].contains("sqnr_db"));
+    CHECK(results["cases"][0]["measurement"]["measurements"].contains("sqnr_db"));
   }
 
   TEST_CASE(

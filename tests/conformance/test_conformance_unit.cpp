@@ -5,13 +5,14 @@
 #include <nlohmann/json.hpp>
 #include <random>
 
+#include "common/child_process.h"
 #include "common/error.h"
 #include "conformance/bless.h"
 #include "conformance/checks.h"
-#include "common/child_process.h"
 #include "conformance/reports.h"
 #include "conformance/runner.h"
 #include "conformance/spec.h"
+#include "pipeline/measurements_json.h"
 #include "support/torch_doctest.h"  // first: spec.h reaches LibTorch headers (calibration config)
 
 using namespace qsdk;
@@ -42,43 +43,41 @@ std::string error_of(const std::string& text) {
   return "(no error)";
 }
 
-// A measurement like one child writes, for a conv -> relu model on x86-int8.
+// A case measurement like one child writes, for a conv -> relu model on
+// x86-int8: the pipeline's Measurements through the one serializer.
 json conv_measurement() {
-  return json::parse(R"({
-    "spec": "conv", "backend": "x86-int8", "outcome": "ran", "lowering": "onednn", "quantized_ops": 2,
-    "float_reasons": [],
-    "graphs": {
-      "reference": {"nodes": [
-        {"id": 0, "op": "aten::quantize_per_tensor", "module": ""},
-        {"id": 1, "op": "aten::dequantize", "module": ""},
-        {"id": 2, "op": "aten::dequantize", "module": "conv"},
-        {"id": 3, "op": "aten::conv2d", "module": "conv"},
-        {"id": 4, "op": "aten::relu", "module": "relu"},
-        {"id": 5, "op": "aten::quantize_per_tensor", "module": "relu"},
-        {"id": 6, "op": "aten::dequantize", "module": ""}]},
-      "lowered": {"nodes": [
-        {"id": 0, "op": "aten::quantize_per_tensor", "module": ""},
-        {"id": 1, "op": "quantized::conv2d_relu", "module": "conv"},
-        {"id": 2, "op": "aten::dequantize", "module": ""}]}
-    },
-    "slots": [
-      {"slot": 0, "kind": "weight", "label": "%0 (aten::conv2d, conv) input 1", "dtype": "int8",
-       "quant_min": -127, "quant_max": 127, "scale": [0.01, 0.02], "zero_point": [0, 0], "axis": 0,
-       "tensors": ["%0 (aten::conv2d, conv) input 1"]},
-      {"slot": 1, "kind": "activation", "label": "%0 (aten::conv2d, conv) input 0", "dtype": "uint8",
-       "quant_min": 0, "quant_max": 255, "scale": [0.05], "zero_point": [128],
-       "tensors": ["%0 (aten::conv2d, conv) input 0"]},
-      {"slot": 2, "kind": "activation", "label": "%1 (aten::relu, relu) output", "dtype": "uint8",
-       "quant_min": 0, "quant_max": 255, "scale": [0.02], "zero_point": [0],
-       "tensors": ["%1 (aten::relu, relu) output"]}
-    ],
-    "biases": [{"node": 3, "op": "aten::conv2d", "module": "conv", "per_channel": true, "max_error_steps": 0.0}],
-    "numerics": {"sqnr_db": 35.5, "sqnr_db_lowered": 35.4, "max_difference_steps": 1.0, "worst_kernel_steps": 1.0,
-                 "worst_kernel": "%1 quantized::conv2d_relu (conv): 1 steps"},
-    "layers": [{"node": 0, "op": "aten::conv2d", "module": "conv", "sqnr_db": 36.0},
-               {"node": 1, "op": "aten::relu", "module": "relu", "sqnr_db": 12.5}],
-    "seconds": 1.5
-  })");
+  qsdk::Measurements m;
+  m.backend = "x86-int8";
+  m.run.backends = {{"x86-int8", "1", "qsdk", std::string(40, 'a'), 1, "", {{"isa", "avx512_vnni"}}}};
+  m.run.model_source = "zoo:conv_bn_relu";
+  m.lowering_target = "onednn";
+  m.decisions = {{0, "aten::conv2d", "conv", "quantized", 0, "conv2d_relu"},
+                 {1, "aten::relu", "relu", "quantized", 0, "conv2d_relu"}};
+  using Node = qsdk::NodeRecord;
+  m.reference_nodes = {Node{0, "aten::quantize_per_tensor", "", ""},
+                       Node{1, "aten::dequantize", "", ""},
+                       Node{2, "aten::dequantize", "conv", ""},
+                       Node{3, "aten::conv2d", "conv", ""},
+                       Node{4, "aten::relu", "relu", ""},
+                       Node{5, "aten::quantize_per_tensor", "relu", ""},
+                       Node{6, "aten::dequantize", "", ""}};
+  m.lowered_nodes =
+      std::vector<Node>{Node{0, "aten::quantize_per_tensor", "", ""}, Node{1, "quantized::conv2d_relu", "conv", ""},
+                        Node{2, "aten::dequantize", "", ""}};
+  m.qparams = {{0, "weight", "%0 (aten::conv2d, conv) input 1", "int8", -127, 127, {0.01, 0.02}, {0, 0}, 0},
+               {1, "activation", "%0 (aten::conv2d, conv) input 0", "uint8", 0, 255, {0.05}, {128}, std::nullopt},
+               {2, "activation", "%1 (aten::relu, relu) output", "uint8", 0, 255, {0.02}, {0}, std::nullopt}};
+  m.biases = {{3, "aten::conv2d", "conv", true, 0.0}};
+  m.sqnr_db = 35.5;
+  qsdk::LoweringMeasurements l;
+  l.sqnr_db_lowered = 35.4;
+  l.max_difference_steps = 1.0;
+  l.worst_kernel_steps = 1.0;
+  l.worst_kernel = "%1 quantized::conv2d_relu (conv): 1 steps";
+  m.lowered = l;
+  m.layers = {{0, "aten::conv2d", "conv", 36.0}, {1, "aten::relu", "relu", 12.5}};
+  return json{{"spec", "conv"}, {"backend", "x86-int8"},      {"outcome", "ran"},
+              {"seconds", 1.5}, {"measurements", to_json(m)}, {"backend_options", {{"isa", "avx512_vnni"}}}};
 }
 
 CaseResult run_checks(const std::string& expect_yaml, const json& m = conv_measurement()) {
@@ -184,10 +183,10 @@ per_backend:
     expect_failure: {kind: reject, reason: "no"}
 )");
     CHECK(s.name == "conv_unit");
-    CHECK(s.model.pipeline_model() == "zoo:conv_bn_relu");
-    CHECK(s.model.seed == 3);
+    CHECK(s.pipeline.model == "zoo:conv_bn_relu");
+    CHECK(s.pipeline.model_seed == 3);
     const std::vector<std::vector<std::int64_t>> shapes{{1, 3, 32, 32}};
-    CHECK(s.model.input_shapes == shapes);
+    CHECK(s.pipeline.input_shapes == shapes);
     CHECK(s.pipeline.calibration.batches == 3);
     CHECK(s.pipeline.overrides.size() == 1);
     CHECK(s.applies_to("arm"));
@@ -227,9 +226,10 @@ per_backend:
 
   TEST_CASE("conformance: missing model: zoo name or file, at file:line:column") {
     const auto zoo = error_of("model: {zoo: resnet19}\n");
-    CHECK(zoo.find("spec.yaml:1:14: missing model: no zoo model 'resnet19' (did you mean 'resnet18'?)") == 0);
+    CHECK(zoo.find("spec.yaml:1:14: missing model: no zoo model 'resnet19' (did you mean 'zoo:resnet18'?)") == 0);
     const auto file = error_of("model:\n  file: nothere.pt\n  input_shapes: [[1, 3, 8, 8]]\n");
-    CHECK(file.find("spec.yaml:2:9: missing model: no file nothere.pt") == 0);
+    CHECK(file.find("spec.yaml:2:9: missing model: no file ") == 0);
+    CHECK(file.find("nothere.pt (relative paths resolve against the directory of spec.yaml)") != std::string::npos);
     const auto models_dir = error_of("model: {file: resnet18.pt, search: models_dir, input_shapes: [[1,3,224,224]]}\n");
     CHECK(models_dir.find("missing model: no file /nonexistent-models/resnet18.pt") != std::string::npos);
     CHECK(models_dir.find("--models-dir") != std::string::npos);
@@ -245,7 +245,7 @@ per_backend:
               .find("unknown dtype 'unit8' (did you mean 'uint8'?)") != std::string::npos);
     CHECK(error_of("model: {zoo: conv_bn_relu}\nexpect: {expect_failure: {kind: crash, reason: x}}\n")
               .find("kind must be 'reject'") != std::string::npos);
-    CHECK(error_of("model: {zoo: conv_bn_relu}\npipeline: {mode: int8}\n").find("mode must be 'ptq' or 'qat'") !=
+    CHECK(error_of("model: {zoo: conv_bn_relu}\npipeline: {mode: int8}\n").find("mode must be ptq or qat") !=
           std::string::npos);
     CHECK(error_of("model: {zoo: conv_bn_relu}\nbackends: [arm]\nper_backend: {x86-int8: {}}\n")
               .find("not in this spec's backends") != std::string::npos);
@@ -353,8 +353,8 @@ TEST_SUITE("conformance checks") {
 
   TEST_CASE("conformance: a lowered expectation on a backend that does not lower fails with the reason") {
     auto m = conv_measurement();
-    m["graphs"].erase("lowered");
-    m["lowering"] = "reference";
+    m["measurements"]["details"]["graphs"].erase("lowered");
+    m["measurements"]["lowering"] = {{"target", "reference"}};
     const auto r = run_checks("expect: {lowered: {counts: {quantized::conv2d: 1}}}\n", m);
     const auto* f = first_failure(r);
     REQUIRE(f);
@@ -373,8 +373,8 @@ TEST_SUITE("conformance checks") {
     CHECK(unexpected.reason.find("dynamic linear is not supported") != std::string::npos);
 
     json skipped = conv_measurement();
-    skipped["quantized_ops"] = 0;
-    skipped["float_reasons"] = json::array({{{"node", 0}, {"op", "aten::softmax"}, {"reason", "no rule matches"}}});
+    skipped["measurements"]["details"]["decisions"] =
+        json::array({{{"id", 0}, {"op", "aten::softmax"}, {"status", "float"}, {"reason", "no rule matches"}}});
     const auto ok = run_checks("expect: {expect_failure: {kind: skip, reason: no rule}}\n", skipped);
     CHECK(ok.status == Status::Pass);
     CHECK(ok.expected_failure);
@@ -384,13 +384,13 @@ TEST_SUITE("conformance checks") {
   }
 
   TEST_CASE("conformance: slots get the labels of their whole shared group") {
-    const json qparams =
-        json::parse(R"([{"slot": 0, "kind": "activation", "label": "%0 (aten::conv2d, a) output +2"}])");
-    const json report = json::parse(R"({"nodes": [{"id": 0, "op": "aten::conv2d", "module": "a"},
-                                                   {"id": 1, "op": "aten::cat", "module": ""}],
-      "shared_groups": [[{"node": 0, "module": "a", "output": true}, {"node": 1, "operand": 0, "element": 0},
-                         {"node": 1, "output": true}]]})");
-    const auto slots = build_slots(qparams, report);
+    const json measurements = json::parse(R"({
+      "qparams": [{"slot": 0, "kind": "activation", "label": "%0 (aten::conv2d, a) output +2"},
+                  {"slot": 1, "kind": "weight", "label": "%0 (aten::conv2d, a) input 1"}],
+      "details": {"shared_tensors": [["%0 (aten::conv2d, a) output", "%1 (aten::cat) input 0[0]",
+                                      "%1 (aten::cat) output"]]}})");
+    const auto slots = build_slots(measurements);
+    CHECK(slots[1]["tensors"] == json::array({"%0 (aten::conv2d, a) input 1"}));
     CHECK(slots[0]["tensors"] ==
           json::array({"%0 (aten::conv2d, a) output", "%1 (aten::cat) input 0[0]", "%1 (aten::cat) output"}));
   }
@@ -483,8 +483,10 @@ TEST_SUITE("conformance reports") {
     x86.spec = s.name;
     auto arm = x86;
     arm.backend = "arm";
-    arm.measurement["graphs"]["reference"]["nodes"].push_back({{"id", 7}, {"op", "aten::dequantize"}});
-    arm.measurement["graphs"].erase("lowered");
+    arm.measurement["measurements"]["details"]["graphs"]["reference"].push_back(
+        {{"id", 7}, {"op", "aten::dequantize"}});
+    arm.measurement["measurements"]["details"]["graphs"].erase("lowered");
+    arm.measurement["measurements"]["lowering"] = {{"target", "qnnpack"}};
     const std::string text = blessed_spec_text(s, {&x86, &arm});
     CHECK(text.find("# a new model\nmodel: {zoo: conv_bn_relu}\n") == 0);
     // Re-parsed, the blessed spec passes on the same measurements.

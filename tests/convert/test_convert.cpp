@@ -8,9 +8,9 @@
 #include <sstream>
 
 #include "annotate/annotator.h"
-#include "data/data_source.h"
 #include "capture/capture.h"
 #include "convert/convert.h"
+#include "data/data_source.h"
 #include "plugins/plugin_registry.h"
 #include "prepare/prepare.h"
 #include "support/pipeline_fixture.h"

@@ -15,11 +15,11 @@
 #include <random>
 
 #include "annotate/annotator.h"
-#include "data/data_source.h"
 #include "capture/capture.h"
 #include "convert/agreement.h"
 #include "convert/convert.h"
 #include "convert/lowering.h"
+#include "data/data_source.h"
 #include "plugins/plugin_registry.h"
 #include "prepare/prepare.h"
 #include "support/pipeline_fixture.h"

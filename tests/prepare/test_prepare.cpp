@@ -7,9 +7,9 @@
 #include <random>
 
 #include "annotate/annotator.h"
-#include "data/data_source.h"
 #include "capture/capture.h"
 #include "common/error.h"
+#include "data/data_source.h"
 #include "graph/bn_folding.h"
 #include "plugins/plugin_registry.h"
 #include "prepare/observe_op.h"

@@ -9,10 +9,10 @@
 #include <nlohmann/json.hpp>
 
 #include "annotate/annotator.h"
-#include "data/data_source.h"
 #include "capture/capture.h"
 #include "common/error.h"
 #include "convert/convert.h"
+#include "data/data_source.h"
 #include "prepare/prepare.h"
 #include "qat/fake_quant.h"
 #include "qat/qat.h"

@@ -7,10 +7,10 @@
 #include <limits>
 #include <sstream>
 
-#include "data/data_source.h"
-#include "common/progress.h"
 #include "capture/capture.h"
 #include "common/error.h"
+#include "common/progress.h"
+#include "data/data_source.h"
 #include "support/torch_doctest.h"
 #include "train/classifier_training.h"
 

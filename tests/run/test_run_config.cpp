@@ -26,23 +26,23 @@ std::string error_of(const std::string& text) {
 
 TEST_CASE("a minimal config gets every default") {
   const auto c = parse_run_config("model: zoo:mnist_cnn\nbackends: [x86-int8]\n", "cfg.yaml", {});
-  CHECK(c.model == "zoo:mnist_cnn");
+  CHECK(c.pipeline.model == "zoo:mnist_cnn");
   REQUIRE(c.backends.size() == 1);
   CHECK(c.backends[0].name == "x86-int8");
   CHECK(c.backends[0].where == "cfg.yaml:2:12");
-  CHECK(c.calibration.source == "random");
-  CHECK_FALSE(c.qat.has_value());
+  CHECK(c.pipeline.calibration.source == "random");
+  CHECK_FALSE(c.pipeline.qat.has_value());
   CHECK(c.reports == std::vector<std::string>{"json", "junit", "html"});
 }
 
 TEST_CASE("backends as a list, a map with options, and list items with options") {
   auto c = parse_run_config("model: zoo:mnist_cnn\nbackends:\n  per-channel: {weight_bits: 4}\n  arm:\n", "c", {});
   REQUIRE(c.backends.size() == 2);
-  CHECK(c.backends[0].options.at("weight_bits") == "4");
-  CHECK(c.backends[1].options.empty());
+  CHECK(c.backends[0].backends.at(0).options.at("weight_bits") == "4");
+  CHECK(c.backends[1].backends.at(0).options.empty());
   c = parse_run_config("model: zoo:mnist_cnn\nbackends: [arm, {per-channel: {activation_bits: 8}}]\n", "c", {});
   REQUIRE(c.backends.size() == 2);
-  CHECK(c.backends[1].options.at("activation_bits") == "8");
+  CHECK(c.backends[1].backends.at(0).options.at("activation_bits") == "8");
 }
 
 TEST_CASE("every section parses into the config") {
@@ -57,29 +57,29 @@ measure: {accuracy: false, latency: false, layers: true}
 output: {dir: out, reports: [junit]}
 )",
                                   "c", "/base");
-  CHECK(c.model == "zoo:resnet18");
-  CHECK(c.input_shapes == std::vector<std::vector<std::int64_t>>{{2, 3, 32, 32}});
-  CHECK(c.model_seed == 3);
-  CHECK(c.calibration.batches == 3);
-  CHECK(c.calibration.batch_size == 16);
-  CHECK(c.calibration.seed == 7);
-  CHECK(c.observer == "minmax");
-  REQUIRE(c.qat.has_value());
-  CHECK(c.qat->steps == 50);
-  CHECK(c.qat->lr == doctest::Approx(0.005));
-  CHECK(c.qat->freeze_bn_after == 40);
-  REQUIRE(c.overrides.size() == 1);
-  CHECK_FALSE(c.overrides[0].quantize);
-  CHECK(c.max_steps == 2.0);
-  CHECK_FALSE(c.measure_accuracy);
+  CHECK(c.pipeline.model == "zoo:resnet18");
+  CHECK(c.pipeline.input_shapes == std::vector<std::vector<std::int64_t>>{{2, 3, 32, 32}});
+  CHECK(c.pipeline.model_seed == 3);
+  CHECK(c.pipeline.calibration.batches == 3);
+  CHECK(c.pipeline.calibration.batch_size == 16);
+  CHECK(c.pipeline.calibration.seed == 7);
+  CHECK(c.pipeline.activation_observer == "minmax");
+  REQUIRE(c.pipeline.qat.has_value());
+  CHECK(c.pipeline.qat->steps == 50);
+  CHECK(c.pipeline.qat->lr == doctest::Approx(0.005));
+  CHECK(c.pipeline.qat->freeze_bn_after == 40);
+  REQUIRE(c.pipeline.overrides.size() == 1);
+  CHECK_FALSE(c.pipeline.overrides[0].quantize);
+  CHECK(c.pipeline.max_steps == 2.0);
+  CHECK_FALSE(c.pipeline.measure_accuracy);
   CHECK(c.output_dir == fs::path("/base/out"));  // relative to the config's directory
   CHECK(c.reports == std::vector<std::string>{"junit"});
 }
 
 TEST_CASE("an empty qat section means QAT with default settings") {
   const auto c = parse_run_config("model: zoo:mnist_cnn\nbackends: [arm]\nqat:\n", "c", {});
-  REQUIRE(c.qat.has_value());
-  CHECK(c.qat->steps == qsdk::QatOptions{}.steps);
+  REQUIRE(c.pipeline.qat.has_value());
+  CHECK(c.pipeline.qat->steps == qsdk::QatOptions{}.steps);
 }
 
 TEST_CASE("syntax errors give line and column") {
@@ -112,10 +112,10 @@ TEST_CASE("duplicate keys and repeated backends are errors") {
 
 TEST_CASE("models: unknown zoo names get a suggestion, missing files are named") {
   CHECK(error_of("model: zoo:mnist_cn\nbackends: [arm]\n")
-            .find("cfg.yaml:1:8: no zoo model 'mnist_cn' (did you mean "
+            .find("cfg.yaml:1:8: missing model: no zoo model 'mnist_cn' (did you mean "
                   "'zoo:mnist_cnn'?)") == 0);
-  CHECK(error_of("model: /nonexistent/m.pt\nbackends: [arm]\n") ==
-        "cfg.yaml:1:8: model file '/nonexistent/m.pt' not found");
+  CHECK(error_of("model: /nonexistent/m.pt\nbackends: [arm]\n")
+            .find("cfg.yaml:1:8: missing model: no file /nonexistent/m.pt") == 0);
   CHECK(error_of("backends: [arm]\n").find("no model") != std::string::npos);
 }
 
@@ -150,8 +150,31 @@ TEST_CASE("load_run_config names a missing file and resolves paths against the c
 TEST_CASE("the default config parses and round-trips through --print-config's YAML") {
   const auto c = qsdk::default_run_config();
   CHECK(c.backends.size() == 3);
-  CHECK(c.calibration.source == "mnist");
+  CHECK(c.pipeline.calibration.source == "mnist");
   const auto body = [](const std::string& yaml) { return yaml.substr(yaml.find('\n')); };  // after the comment
   const auto again = parse_run_config(qsdk::to_yaml(c), "printed", {});
   CHECK(body(qsdk::to_yaml(again)) == body(qsdk::to_yaml(c)));
+}
+
+TEST_CASE("a composition a+b takes options per member, and round-trips") {
+  const auto c = parse_run_config(
+      "model: zoo:mnist_cnn\nbackends:\n  per-channel+x86-int8: {per-channel: {weight_bits: 4}, x86-int8: {isa: "
+      "avx2}}\n",
+      "cfg.yaml", {});
+  REQUIRE(c.backends.size() == 1);
+  const auto& run = c.backends[0];
+  CHECK(run.name == "per-channel+x86-int8");
+  REQUIRE(run.backends.size() == 2);
+  CHECK(run.backends[0].name == "per-channel");
+  CHECK(run.backends[0].options.at("weight_bits") == "4");
+  CHECK(run.backends[1].name == "x86-int8");
+  CHECK(run.backends[1].options.at("isa") == "avx2");
+  const auto options = c.pipeline_for(run);
+  CHECK(options.backend_label() == "per-channel+x86-int8");
+  const auto again = parse_run_config(qsdk::to_yaml(c), "printed", {});
+  CHECK(again.backends[0].backends[1].options.at("isa") == "avx2");
+  CHECK(error_of("model: zoo:mnist_cnn\nbackends:\n  arm+per-channel: {x86-int8: {isa: avx2}}\n")
+            .find("cfg.yaml:3:21: 'x86-int8' is not a member of the composition arm+per-channel") == 0);
+  CHECK(error_of("model: zoo:mnist_cnn\nbackends: [arm+arm]\n").find("composes backend 'arm' twice") !=
+        std::string::npos);
 }

@@ -6,10 +6,10 @@
 #include <iostream>
 #include <sstream>
 
-#include "data/data_source.h"
 #include "capture/zoo/zoo_internal.h"
 #include "common/atomic_file.h"
 #include "common/error.h"
+#include "data/data_source.h"
 #include "train/classifier_training.h"
 
 namespace qsdk::zoo::detail {

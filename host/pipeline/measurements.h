@@ -1,0 +1,157 @@
+// What one pipeline run measured and what it ran with, as plain structs.
+// The pipeline fills them; `qsdk run`'s summary, the manifest, layers.json
+// and the conformance checks read them; pipeline/measurements_json.h is
+// the one place they become JSON and back. Torch-free.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "qat/qat.h"
+#include "qsdk/backend.h"
+
+namespace qsdk {
+
+// One node of a converted graph, for structure checks and reports.
+struct NodeRecord {
+  int id = -1;
+  std::string op;      // "aten::conv2d"
+  std::string module;  // module path, or empty
+  std::string near;    // a quantize/dequantize's (which have none): the module it serves
+};
+
+// What annotation decided for one op: quantized by a rule, skipped, or float and why.
+struct NodeDecision {
+  int id = -1;
+  std::string op, module;
+  std::string status;  // "quantized" | "skipped" | "float"
+  int match = -1;      // index of the rule match, -1 for none
+  std::string reason;  // the rule, or why no rule took it
+};
+
+// One observer slot after calibration (or QAT): what qparams.json lists.
+struct QParamsRecord {
+  int slot = 0;
+  std::string kind;   // activation | weight | fixed | dynamic | ...
+  std::string label;  // "%3 (aten::conv2d, conv1) input 0", "+N" when it serves N more edges
+  std::string dtype;
+  std::int64_t quant_min = 0, quant_max = 0;
+  std::vector<double> scale;  // empty: no data (dynamic, or unobserved)
+  std::vector<std::int64_t> zero_point;
+  std::optional<int> axis;  // per-channel
+};
+
+// A conv/linear bias of the reference graph against input scale x weight scale.
+struct BiasRecord {
+  int node = -1;
+  std::string op, module;
+  bool per_channel = false;
+  double max_error_steps = 0;  // |bias / step - round(bias / step)|, worst channel
+};
+
+// Float vs quantized output of one quantized op.
+struct LayerRecord {
+  int node = -1;
+  std::string op, module;
+  double sqnr_db = 0;  // +inf when identical
+};
+
+// Lowered vs reference, when the model was lowered to int8 kernels.
+struct LoweringMeasurements {
+  int lowered_ops = 0;              // nodes running on quantized tensors
+  double output_scale = 0;          // of the reference output's quantization (0: unknown)
+  double max_difference_steps = 0;  // at the output, in output steps
+  double sqnr_db_lowered = 0;       // lowered output vs float
+  std::size_t kernels_checked = 0;  // op by op, on the reference's inputs
+  int kernels_skipped = 0;
+  double worst_kernel_steps = 0;
+  std::string worst_kernel;      // "%4 quantized::conv2d (conv1): 1.0 steps", empty if none checked
+  std::string first_over_limit;  // first kernel over max_steps, empty if none
+};
+
+struct Accuracy {
+  double float_top1 = 0;      // fraction correct, float model
+  double quantized_top1 = 0;  // fraction correct, quantized (lowered when lowered) model
+  double agreement = 0;       // fraction where the two predict the same class
+  std::size_t samples = 0;
+};
+
+struct Latency {
+  double float_ms = 0;  // median per batch-1 inference
+  double int8_ms = 0;
+};
+
+struct ConversionCounts {
+  int folded_batch_norms = 0;
+  int quantized_activations = 0;
+  int quantized_weights = 0;
+  int quantized_biases = 0;
+  int dynamic_inputs = 0;
+  std::vector<std::string> standalone_batch_norms;  // left in float, and why
+};
+
+// A backend the run used, as loaded.
+struct BackendRecord {
+  std::string name, version, vendor, rule_hash;
+  std::uint32_t plugin_abi_version = 0;
+  std::string plugin_file;
+  BackendOptions options;  // as made (target option resolved)
+};
+
+// What the model assumed of the machine.
+struct TargetRecord {
+  std::vector<std::string> cpu_features;
+  std::string onednn_isa, onednn_max_cpu_isa, int8_isa;
+  struct Choice {
+    std::string requested, chosen;
+  };
+  std::map<std::string, Choice> choices;  // target option -> requested vs chosen
+};
+
+// What the run was given: enough to say what produced a model and to redo it.
+struct RunRecord {
+  std::vector<BackendRecord> backends;  // in composition order
+  TargetRecord target;
+  std::string model_source;  // "zoo:NAME" or a file
+  std::vector<std::vector<std::int64_t>> input_shapes;
+  std::string model_fingerprint;
+  std::string calibration_source;  // or "stats:FILE"
+  int calibration_batches = 0, calibration_batch_size = 0;
+  std::uint64_t calibration_seed = 0;
+  std::string calibration_fingerprint;
+  std::optional<QatOptions> qat;  // present: QAT
+  std::string qsdk_version, libtorch_version;
+  std::uint32_t sdk_abi_version = 0;
+};
+
+struct Measurements {
+  std::string backend;  // "x86-int8", or "my-npu+x86-int8" when composed
+  RunRecord run;
+  std::string lowering_target = "reference";  // what the deployed model runs on
+  double sqnr_db = 0;                         // reference Q/DQ output vs float
+  std::optional<LoweringMeasurements> lowered;
+  std::uintmax_t float_size = 0, quantized_size = 0;  // exported bytes
+  std::optional<Accuracy> accuracy;
+  std::optional<Latency> latency;
+  ConversionCounts conversion;
+  std::vector<QParamsRecord> qparams;
+  // Labels of the edges one observer serves, for each group of more than one.
+  std::vector<std::vector<std::string>> shared_tensors;
+  std::vector<NodeDecision> decisions;
+  std::vector<NodeRecord> reference_nodes;
+  std::optional<std::vector<NodeRecord>> lowered_nodes;
+  std::vector<BiasRecord> biases;
+  std::vector<LayerRecord> layers;  // when per-layer SQNR was measured
+  std::vector<double> qat_losses;   // one per QAT step
+  std::vector<std::string> notes;   // conversion and lowering notes
+  double seconds = 0;               // wall time of the pipeline
+
+  // Lowered output within max_steps of the reference, and no kernel over it.
+  bool lowering_agrees(double max_steps) const;
+  int quantized_ops() const;  // decisions with status "quantized"
+};
+
+}  // namespace qsdk

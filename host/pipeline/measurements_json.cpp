@@ -1,0 +1,342 @@
+#include "pipeline/measurements_json.h"
+
+#include <cmath>
+#include <limits>
+
+#include "common/error.h"
+
+namespace qsdk {
+namespace {
+
+using json = nlohmann::json;
+
+// Keys only the whole document has; manifest_json leaves them out.
+const char* const kNotInManifest[] = {"measurements_version", "backend", "latency_ms", "seconds", "details"};
+
+json nodes_json(const std::vector<NodeRecord>& nodes) {
+  json out = json::array();
+  for (const auto& n : nodes) {
+    json j{{"id", n.id}, {"op", n.op}, {"module", n.module}};
+    if (!n.near.empty()) j["near"] = n.near;
+    out.push_back(j);
+  }
+  return out;
+}
+
+std::vector<NodeRecord> nodes_from(const json& j) {
+  std::vector<NodeRecord> out;
+  for (const auto& n : j)
+    out.push_back({n.at("id").get<int>(), n.at("op").get<std::string>(), n.value("module", std::string()),
+                   n.value("near", std::string())});
+  return out;
+}
+
+json qat_json(const QatOptions& q, const std::vector<double>& losses) {
+  return {{"steps", q.steps},
+          {"epochs", q.epochs},
+          {"optimizer", q.optimizer},
+          {"lr", q.lr},
+          {"lr_schedule", q.lr_schedule},
+          {"momentum", q.momentum},
+          {"weight_decay", q.weight_decay},
+          {"batch_size", q.batch_size},
+          {"freeze_bn_after", q.freeze_bn_after},
+          {"freeze_observers_after", q.freeze_observers_after},
+          {"final_loss", json_number(losses.empty() ? 0.0 : losses.back())}};
+}
+
+QatOptions qat_from(const json& j) {
+  QatOptions q;
+  q.steps = j.at("steps").get<int>();
+  q.epochs = j.value("epochs", q.epochs);
+  q.optimizer = j.value("optimizer", q.optimizer);
+  q.lr = number_of(j.at("lr"));
+  q.lr_schedule = j.value("lr_schedule", q.lr_schedule);
+  q.momentum = number_of(j.at("momentum"));
+  q.weight_decay = number_of(j.value("weight_decay", json(0.0)));
+  q.batch_size = j.at("batch_size").get<int>();
+  q.freeze_bn_after = j.at("freeze_bn_after").get<int>();
+  q.freeze_observers_after = j.at("freeze_observers_after").get<int>();
+  return q;
+}
+
+json qparams_record_json(const QParamsRecord& s) {
+  json j{{"slot", s.slot},   {"kind", s.kind},           {"label", s.label},
+         {"dtype", s.dtype}, {"quant_min", s.quant_min}, {"quant_max", s.quant_max}};
+  if (!s.scale.empty()) {
+    j["scale"] = s.scale;
+    j["zero_point"] = s.zero_point;
+    if (s.axis) j["axis"] = *s.axis;
+  }
+  return j;
+}
+
+json layer_json(const LayerRecord& l) {
+  return {{"node", l.node}, {"module", l.module}, {"op", l.op}, {"sqnr_db", json_number(l.sqnr_db)}};
+}
+
+}  // namespace
+
+json json_number(double v) {
+  if (std::isinf(v)) return v > 0 ? json("inf") : json("-inf");
+  if (std::isnan(v)) return json("nan");
+  return v;
+}
+
+double number_of(const json& v, double fallback) {
+  if (v.is_number()) return v.get<double>();
+  if (v.is_string()) {
+    const auto s = v.get<std::string>();
+    if (s == "inf") return std::numeric_limits<double>::infinity();
+    if (s == "-inf") return -std::numeric_limits<double>::infinity();
+    if (s == "nan") return std::numeric_limits<double>::quiet_NaN();
+  }
+  return fallback;
+}
+
+bool Measurements::lowering_agrees(double max_steps) const {
+  // Steps come from dequantized floats: one step can read as 1.00001.
+  return !lowered || (lowered->first_over_limit.empty() && lowered->max_difference_steps <= max_steps + 1e-3);
+}
+
+int Measurements::quantized_ops() const {
+  int n = 0;
+  for (const auto& d : decisions) n += d.status == "quantized";
+  return n;
+}
+
+json to_json(const Measurements& m) {
+  const RunRecord& r = m.run;
+  json j;
+  j["measurements_version"] = kMeasurementsVersion;
+  j["backend"] = m.backend;
+  j["backends"] = json::array();
+  for (std::size_t i = 0; i < r.backends.size(); ++i) {
+    const auto& b = r.backends[i];
+    json bj{{"name", b.name},
+            {"version", b.version},
+            {"vendor", b.vendor},
+            {"rule_hash", b.rule_hash},
+            {"plugin_abi_version", b.plugin_abi_version},
+            {"plugin_file", b.plugin_file}};
+    // The first backend's options are `backend_options`; composed ones say their own.
+    if (r.backends.size() > 1) bj["options"] = b.options;
+    j["backends"].push_back(bj);
+  }
+  j["backend_options"] = r.backends.empty() ? BackendOptions{} : r.backends.front().options;
+  json target{{"cpu_features", r.target.cpu_features},
+              {"onednn_isa", r.target.onednn_isa},
+              {"onednn_max_cpu_isa", r.target.onednn_max_cpu_isa},
+              {"int8_isa", r.target.int8_isa}};
+  for (const auto& [option, c] : r.target.choices)
+    target["choices"][option] = {{"requested", c.requested}, {"chosen", c.chosen}};
+  j["target"] = target;
+  j["model"] = {{"source", r.model_source}, {"input_shapes", r.input_shapes}, {"fingerprint", r.model_fingerprint}};
+  j["mode"] = r.qat ? "qat" : "ptq";
+  j["calibration"] = {{"source", r.calibration_source},
+                      {"batches", r.calibration_batches},
+                      {"batch_size", r.calibration_batch_size},
+                      {"seed", r.calibration_seed},
+                      {"fingerprint", r.calibration_fingerprint}};
+  if (r.qat) j["qat"] = qat_json(*r.qat, m.qat_losses);
+  j["versions"] = {{"qsdk", r.qsdk_version}, {"sdk_abi", r.sdk_abi_version}, {"libtorch", r.libtorch_version}};
+  const auto& c = m.conversion;
+  j["conversion"] = {
+      {"folded_batch_norms", c.folded_batch_norms}, {"quantized_activations", c.quantized_activations},
+      {"quantized_weights", c.quantized_weights},   {"quantized_biases", c.quantized_biases},
+      {"dynamic_inputs", c.dynamic_inputs},         {"standalone_batch_norms", c.standalone_batch_norms}};
+  j["sqnr_db"] = json_number(m.sqnr_db);
+  j["size_bytes"] = {{"float", m.float_size}, {"quantized", m.quantized_size}};
+  j["qparams"] = qparams_json(m.qparams);
+  json lowering{{"target", m.lowering_target}};
+  json details;
+  if (m.lowered) {
+    const auto& l = *m.lowered;
+    lowering["lowered_ops"] = l.lowered_ops;
+    lowering["output_scale"] = json_number(l.output_scale);
+    lowering["max_difference_steps"] = json_number(l.max_difference_steps);
+    lowering["sqnr_db_lowered"] = json_number(l.sqnr_db_lowered);
+    lowering["op_by_op"] = {{"checked", l.kernels_checked}, {"skipped", l.kernels_skipped}};
+    if (!l.first_over_limit.empty()) lowering["op_by_op"]["first_over_limit"] = l.first_over_limit;
+    details["worst_kernel_steps"] = json_number(l.worst_kernel_steps);
+    if (!l.worst_kernel.empty()) details["worst_kernel"] = l.worst_kernel;
+  }
+  j["lowering"] = lowering;
+  if (m.accuracy)
+    j["accuracy"] = {{"float_top1", m.accuracy->float_top1},
+                     {"quantized_top1", m.accuracy->quantized_top1},
+                     {"agreement", m.accuracy->agreement},
+                     {"samples", m.accuracy->samples}};
+  if (m.latency) j["latency_ms"] = {{"float", m.latency->float_ms}, {"int8", m.latency->int8_ms}};
+  j["notes"] = m.notes;
+  j["seconds"] = m.seconds;
+
+  details["decisions"] = json::array();
+  for (const auto& d : m.decisions)
+    details["decisions"].push_back({{"id", d.id},
+                                    {"op", d.op},
+                                    {"module", d.module},
+                                    {"status", d.status},
+                                    {"match", d.match},
+                                    {"reason", d.reason}});
+  details["shared_tensors"] = m.shared_tensors;
+  details["graphs"] = {{"reference", nodes_json(m.reference_nodes)}};
+  if (m.lowered_nodes) details["graphs"]["lowered"] = nodes_json(*m.lowered_nodes);
+  details["biases"] = json::array();
+  for (const auto& b : m.biases)
+    details["biases"].push_back({{"node", b.node},
+                                 {"op", b.op},
+                                 {"module", b.module},
+                                 {"per_channel", b.per_channel},
+                                 {"max_error_steps", json_number(b.max_error_steps)}});
+  details["layers"] = layers_json(m);
+  details["qat_losses"] = json::array();
+  for (const double loss : m.qat_losses) details["qat_losses"].push_back(json_number(loss));
+  j["details"] = details;
+  return j;
+}
+
+Measurements measurements_from_json(const json& j, const std::string& source) {
+  if (!j.is_object()) throw InputError(source, "measurements: not a JSON object");
+  const auto version = j.find("measurements_version");
+  if (version == j.end() || !version->is_number_integer() || version->get<int>() != kMeasurementsVersion)
+    throw InputError(source, "measurements written by another qsdk version (measurements_version " +
+                                 (version == j.end() ? std::string("missing") : version->dump()) +
+                                 ", this qsdk reads " + std::to_string(kMeasurementsVersion) +
+                                 "); measure again with this qsdk");
+  try {
+    Measurements m;
+    m.backend = j.at("backend").get<std::string>();
+    RunRecord& r = m.run;
+    const auto first_options = j.value("backend_options", BackendOptions{});
+    for (const auto& b : j.at("backends")) {
+      BackendRecord x{b.at("name").get<std::string>(),
+                      b.value("version", std::string()),
+                      b.value("vendor", std::string()),
+                      b.value("rule_hash", std::string()),
+                      b.value("plugin_abi_version", 0u),
+                      b.value("plugin_file", std::string()),
+                      b.value("options", r.backends.empty() ? first_options : BackendOptions{})};
+      r.backends.push_back(x);
+    }
+    const json& t = j.at("target");
+    r.target.cpu_features = t.value("cpu_features", std::vector<std::string>{});
+    r.target.onednn_isa = t.value("onednn_isa", std::string());
+    r.target.onednn_max_cpu_isa = t.value("onednn_max_cpu_isa", std::string());
+    r.target.int8_isa = t.value("int8_isa", std::string());
+    if (t.contains("choices"))
+      for (const auto& [option, c] : t["choices"].items())
+        r.target.choices[option] = {c.at("requested").get<std::string>(), c.at("chosen").get<std::string>()};
+    const json& model = j.at("model");
+    r.model_source = model.at("source").get<std::string>();
+    r.input_shapes = model.at("input_shapes").get<std::vector<std::vector<std::int64_t>>>();
+    r.model_fingerprint = model.value("fingerprint", std::string());
+    const json& cal = j.at("calibration");
+    r.calibration_source = cal.at("source").get<std::string>();
+    r.calibration_batches = cal.at("batches").get<int>();
+    r.calibration_batch_size = cal.at("batch_size").get<int>();
+    r.calibration_seed = cal.at("seed").get<std::uint64_t>();
+    r.calibration_fingerprint = cal.value("fingerprint", std::string());
+    if (j.contains("qat")) r.qat = qat_from(j["qat"]);
+    const json& v = j.at("versions");
+    r.qsdk_version = v.value("qsdk", std::string());
+    r.sdk_abi_version = v.value("sdk_abi", 0u);
+    r.libtorch_version = v.value("libtorch", std::string());
+
+    const json& c = j.at("conversion");
+    m.conversion = {
+        c.at("folded_batch_norms").get<int>(), c.at("quantized_activations").get<int>(),
+        c.at("quantized_weights").get<int>(),  c.at("quantized_biases").get<int>(),
+        c.at("dynamic_inputs").get<int>(),     c.value("standalone_batch_norms", std::vector<std::string>{})};
+    m.sqnr_db = number_of(j.at("sqnr_db"));
+    m.float_size = j.at("size_bytes").at("float").get<std::uintmax_t>();
+    m.quantized_size = j.at("size_bytes").at("quantized").get<std::uintmax_t>();
+    for (const auto& s : j.value("qparams", json::array())) {
+      QParamsRecord q;
+      q.slot = s.at("slot").get<int>();
+      q.kind = s.at("kind").get<std::string>();
+      q.label = s.at("label").get<std::string>();
+      q.dtype = s.at("dtype").get<std::string>();
+      q.quant_min = s.at("quant_min").get<std::int64_t>();
+      q.quant_max = s.at("quant_max").get<std::int64_t>();
+      q.scale = s.value("scale", std::vector<double>{});
+      q.zero_point = s.value("zero_point", std::vector<std::int64_t>{});
+      if (s.contains("axis")) q.axis = s["axis"].get<int>();
+      m.qparams.push_back(q);
+    }
+    const json details = j.value("details", json::object());
+    const json& lowering = j.at("lowering");
+    m.lowering_target = lowering.at("target").get<std::string>();
+    if (lowering.contains("lowered_ops")) {
+      LoweringMeasurements l;
+      l.lowered_ops = lowering.at("lowered_ops").get<int>();
+      l.output_scale = number_of(lowering.at("output_scale"));
+      l.max_difference_steps = number_of(lowering.at("max_difference_steps"));
+      l.sqnr_db_lowered = number_of(lowering.at("sqnr_db_lowered"));
+      const json& o = lowering.at("op_by_op");
+      l.kernels_checked = o.at("checked").get<std::size_t>();
+      l.kernels_skipped = o.at("skipped").get<int>();
+      l.first_over_limit = o.value("first_over_limit", std::string());
+      l.worst_kernel_steps = number_of(details.value("worst_kernel_steps", json(0.0)));
+      l.worst_kernel = details.value("worst_kernel", std::string());
+      m.lowered = l;
+    }
+    if (j.contains("accuracy")) {
+      const json& a = j["accuracy"];
+      m.accuracy = Accuracy{number_of(a.at("float_top1")), number_of(a.at("quantized_top1")),
+                            number_of(a.at("agreement")), a.at("samples").get<std::size_t>()};
+    }
+    if (j.contains("latency_ms"))
+      m.latency = Latency{number_of(j["latency_ms"].at("float")), number_of(j["latency_ms"].at("int8"))};
+    m.notes = j.value("notes", std::vector<std::string>{});
+    m.seconds = number_of(j.value("seconds", json(0.0)));
+
+    for (const auto& d : details.value("decisions", json::array()))
+      m.decisions.push_back({d.at("id").get<int>(), d.at("op").get<std::string>(), d.value("module", std::string()),
+                             d.at("status").get<std::string>(), d.value("match", -1),
+                             d.value("reason", std::string())});
+    m.shared_tensors = details.value("shared_tensors", std::vector<std::vector<std::string>>{});
+    const json graphs = details.value("graphs", json::object());
+    if (graphs.contains("reference")) m.reference_nodes = nodes_from(graphs["reference"]);
+    if (graphs.contains("lowered")) m.lowered_nodes = nodes_from(graphs["lowered"]);
+    for (const auto& b : details.value("biases", json::array()))
+      m.biases.push_back({b.at("node").get<int>(), b.at("op").get<std::string>(), b.value("module", std::string()),
+                          b.at("per_channel").get<bool>(), number_of(b.at("max_error_steps"))});
+    for (const auto& l : details.value("layers", json::array()))
+      m.layers.push_back({l.at("node").get<int>(), l.at("op").get<std::string>(), l.value("module", std::string()),
+                          number_of(l.at("sqnr_db"))});
+    for (const auto& loss : details.value("qat_losses", json::array())) m.qat_losses.push_back(number_of(loss));
+    return m;
+  } catch (const json::exception& e) {
+    throw InputError(source, std::string("malformed measurements: ") + e.what());
+  }
+}
+
+json manifest_json(const Measurements& m) {
+  json j = to_json(m);
+  for (const char* key : kNotInManifest) j.erase(key);
+  j["qsdk_manifest_version"] = 1;
+  return j;
+}
+
+json summary_entry_json(const Measurements& m, double max_steps) {
+  json j = to_json(m);
+  j.erase("qparams");
+  j.erase("details");
+  j["lowering_agrees"] = m.lowering_agrees(max_steps);
+  return j;
+}
+
+json qparams_json(const std::vector<QParamsRecord>& slots) {
+  json j = json::array();
+  for (const auto& s : slots) j.push_back(qparams_record_json(s));
+  return j;
+}
+
+json layers_json(const Measurements& m) {
+  json j = json::array();
+  for (const auto& l : m.layers) j.push_back(layer_json(l));
+  return j;
+}
+
+}  // namespace qsdk

@@ -1,0 +1,290 @@
+#include "pipeline/pipeline_config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+
+#include "capture/capture.h"
+#include "capture/zoo/zoo.h"
+#include "common/error.h"
+#include "common/yaml_input.h"
+
+namespace qsdk {
+namespace {
+
+namespace fs = std::filesystem;
+using yaml::check_keys;
+using yaml::scalar;
+using yaml::where;
+
+const std::vector<std::string> kSectionKeys{"mode", "calibration", "qat", "overrides", "checks", "measure", "lower"};
+const std::vector<std::string> kModelKeys{"source", "zoo", "file", "search", "input_shapes", "seed"};
+const std::vector<std::string> kCalibrationKeys{"source", "batches", "batch_size", "seed", "observer"};
+const std::vector<std::string> kQatKeys{"steps",           "epochs",
+                                        "optimizer",       "lr",
+                                        "lr_schedule",     "momentum",
+                                        "weight_decay",    "batch_size",
+                                        "freeze_bn_after", "freeze_observers_after"};
+
+struct Reader {
+  const PipelineConfigContext& c;
+
+  std::string at(const YAML::Node& n) const { return where(c.source, n); }
+
+  // Absolute, so options mean the same wherever they are written again
+  // (qsdk run --isolate hands the merged config to its children as a file).
+  fs::path path(const YAML::Node& n, const std::string& what) const {
+    const fs::path p = scalar<std::string>(c.source, n, what);
+    return fs::absolute(p.is_absolute() || c.base_dir.empty() ? p : c.base_dir / p).lexically_normal();
+  }
+
+  int at_least(const YAML::Node& n, const std::string& what, int min) const {
+    const int v = scalar<int>(c.source, n, what);
+    if (v < min) throw InputError(at(n), what + " must be at least " + std::to_string(min));
+    return v;
+  }
+
+  std::string one_of(const YAML::Node& n, const std::string& what, const std::vector<std::string>& allowed) const {
+    const auto v = scalar<std::string>(c.source, n, what);
+    if (std::find(allowed.begin(), allowed.end(), v) != allowed.end()) return v;
+    std::string list;
+    for (const auto& a : allowed) list += (list.empty() ? "" : " or ") + a;
+    throw InputError(at(n), what + " must be " + list + ", not '" + v + "'");
+  }
+
+  std::vector<std::int64_t> shape(const YAML::Node& n) const {
+    if (n.IsScalar()) {
+      try {
+        return parse_shape(n.Scalar());
+      } catch (const InputError& e) {
+        throw InputError(at(n), e.cause());
+      }
+    }
+    if (!n.IsSequence() || n.size() == 0)
+      throw InputError(at(n), "an input shape must be a list of sizes, e.g. [1, 3, 224, 224]");
+    std::vector<std::int64_t> s;
+    for (const auto& d : n) {
+      const auto v = scalar<std::int64_t>(c.source, d, "a size");
+      if (v <= 0) throw InputError(at(d), "sizes must be positive");
+      s.push_back(v);
+    }
+    return s;
+  }
+
+  void zoo_model(const YAML::Node& n, const std::string& name) const {
+    if (zoo::find_zoo_model(name)) return;
+    std::vector<std::string> names;
+    for (const auto& z : zoo::zoo_models()) names.push_back(z.name);
+    const auto best = yaml::closest(name, names);
+    throw InputError(at(n), "missing model: no zoo model '" + name + "'" +
+                                (best.empty() ? "" : " (did you mean 'zoo:" + best + "'?)") +
+                                "; `qsdk inspect --list-zoo` lists them");
+  }
+
+  void calibration(const YAML::Node& n, PipelineOptions& o) const {
+    check_keys(c.source, n, kCalibrationKeys, "calibration");
+    if (const auto s = n["source"]) {
+      const auto text = scalar<std::string>(c.source, s, "source");
+      if (text == "mnist" || text == "random") {
+        o.calibration.source = text;
+      } else {
+        o.calibration.source = path(s, "source").string();
+        std::error_code ec;
+        if (c.check_files && !fs::exists(o.calibration.source, ec))
+          throw InputError(at(s), "calibration source '" + text + "' is not 'random', 'mnist' or an existing path (" +
+                                      o.calibration.source + ")");
+      }
+    }
+    if (const auto v = n["batches"]) o.calibration.batches = at_least(v, "batches", 1);
+    if (const auto v = n["batch_size"]) o.calibration.batch_size = at_least(v, "batch_size", 1);
+    if (const auto v = n["seed"]) o.calibration.seed = scalar<std::uint64_t>(c.source, v, "seed");
+    if (const auto v = n["observer"]) {
+      o.activation_observer = scalar<std::string>(c.source, v, "observer");
+      ObserverKind kind{};
+      if (!parse(o.activation_observer, kind))
+        throw InputError(at(v), "unknown observer kind '" + o.activation_observer + "'");
+    }
+  }
+
+  QatOptions qat(const YAML::Node& n) const {
+    QatOptions q;
+    if (n.IsNull()) return q;
+    check_keys(c.source, n, kQatKeys, "qat");
+    if (const auto v = n["steps"]) q.steps = at_least(v, "steps", 1);
+    if (const auto v = n["epochs"]) q.epochs = at_least(v, "epochs", 0);
+    if (const auto v = n["optimizer"]) q.optimizer = one_of(v, "optimizer", {"sgd", "adam"});
+    if (const auto v = n["lr"]) {
+      q.lr = scalar<double>(c.source, v, "lr");
+      if (!(q.lr > 0)) throw InputError(at(v), "lr must be positive");
+    }
+    if (const auto v = n["lr_schedule"]) q.lr_schedule = one_of(v, "lr_schedule", {"cosine", "constant"});
+    if (const auto v = n["momentum"]) q.momentum = scalar<double>(c.source, v, "momentum");
+    if (const auto v = n["weight_decay"]) q.weight_decay = scalar<double>(c.source, v, "weight_decay");
+    if (const auto v = n["batch_size"]) q.batch_size = at_least(v, "batch_size", 1);
+    if (const auto v = n["freeze_bn_after"]) q.freeze_bn_after = at_least(v, "freeze_bn_after", -1);
+    if (const auto v = n["freeze_observers_after"])
+      q.freeze_observers_after = at_least(v, "freeze_observers_after", -1);
+    return q;
+  }
+
+  void checks(const YAML::Node& n, PipelineOptions& o) const {
+    check_keys(c.source, n, {"max_steps"}, "checks");
+    if (const auto v = n["max_steps"]) {
+      o.max_steps = scalar<double>(c.source, v, "max_steps");
+      if (!(o.max_steps >= 0)) throw InputError(at(v), "max_steps must be >= 0");
+    }
+  }
+
+  void measure(const YAML::Node& n, PipelineOptions& o) const {
+    check_keys(c.source, n, {"accuracy", "latency", "layers"}, "measure");
+    if (const auto v = n["accuracy"]) o.measure_accuracy = scalar<bool>(c.source, v, "accuracy");
+    if (const auto v = n["latency"]) o.measure_latency = scalar<bool>(c.source, v, "latency");
+    if (const auto v = n["layers"]) o.per_layer_sqnr = scalar<bool>(c.source, v, "layers");
+  }
+};
+
+void emit_patch(YAML::Emitter& e, const char* key, const SpecPatch& p) {
+  e << YAML::Key << key << YAML::Value << YAML::Flow << YAML::BeginMap;
+  if (p.dtype) e << YAML::Key << "dtype" << YAML::Value << to_string(*p.dtype);
+  if (p.quant_min) e << YAML::Key << "quant_min" << YAML::Value << *p.quant_min;
+  if (p.quant_max) e << YAML::Key << "quant_max" << YAML::Value << *p.quant_max;
+  if (p.scheme) e << YAML::Key << "scheme" << YAML::Value << to_string(*p.scheme);
+  if (p.granularity) e << YAML::Key << "granularity" << YAML::Value << to_string(*p.granularity);
+  if (p.axis) e << YAML::Key << "axis" << YAML::Value << *p.axis;
+  if (p.observer) e << YAML::Key << "observer" << YAML::Value << to_string(*p.observer);
+  e << YAML::EndMap;
+}
+
+}  // namespace
+
+std::string PipelineOptions::backend_label() const {
+  std::string label;
+  for (const auto& b : backends) label += (label.empty() ? "" : "+") + b.name;
+  return label;
+}
+
+const std::vector<std::string>& pipeline_section_keys() { return kSectionKeys; }
+
+ModelSection read_model_section(const YAML::Node& n, const PipelineConfigContext& c, PipelineOptions& o) {
+  const Reader r{c};
+  ModelSection m;
+  m.where = r.at(n);
+  YAML::Node named = n;  // zoo:NAME or a file, as one scalar
+  bool is_zoo_key = false, is_file_key = false;
+  if (n.IsMap()) {
+    check_keys(c.source, n, kModelKeys, "model");
+    const int given = int(bool(n["source"])) + int(bool(n["zoo"])) + int(bool(n["file"]));
+    if (given != 1)
+      throw InputError(r.at(n), "model needs exactly one of source (zoo:NAME or a file), zoo (a zoo name) or file");
+    named = n["source"] ? n["source"] : n["zoo"] ? n["zoo"] : n["file"];
+    is_zoo_key = bool(n["zoo"]);
+    is_file_key = bool(n["file"]);
+    if (const auto s = n["search"]) {
+      // (spec_dir: what specs called file_dir before run configs took the key too)
+      m.search = r.one_of(s, "search", {"file_dir", "spec_dir", "models_dir"});
+      if (m.search == "spec_dir") m.search = "file_dir";
+      if (is_zoo_key || (n["source"] && n["source"].IsScalar() && n["source"].Scalar().rfind("zoo:", 0) == 0))
+        throw InputError(r.at(s), "search applies to model files, not zoo models");
+    }
+    if (const auto shapes = n["input_shapes"]) {
+      if (!shapes.IsSequence() || shapes.size() == 0)
+        throw InputError(r.at(shapes), "input_shapes must be a list of shapes, e.g. [[1, 3, 224, 224]]");
+      o.input_shapes.clear();
+      for (const auto& s : shapes) o.input_shapes.push_back(r.shape(s));
+    }
+    if (const auto seed = n["seed"]) o.model_seed = scalar<std::uint64_t>(c.source, seed, "seed");
+  }
+  const auto text = scalar<std::string>(c.source, named, "model");
+  if (!is_file_key && (is_zoo_key || text.rfind("zoo:", 0) == 0)) {
+    m.zoo = text.rfind("zoo:", 0) == 0 ? text.substr(4) : text;
+    r.zoo_model(named, m.zoo);
+    o.model = "zoo:" + m.zoo;
+    // Explicit, so the options say what will run (and print as such).
+    if (o.input_shapes.empty()) o.input_shapes = zoo::find_zoo_model(m.zoo)->input_shapes;
+    return m;
+  }
+  m.file_as_written = text;
+  const fs::path p(text);
+  if (p.is_absolute())
+    m.file = p;
+  else if (m.search == "models_dir")
+    m.file = (c.models_dir / p).lexically_normal();
+  else
+    m.file = r.path(named, "model");
+  o.model = m.file.string();
+  std::error_code ec;  // (a name too long to stat is "not found", not a filesystem_error)
+  if (c.check_files && !fs::is_regular_file(m.file, ec)) {
+    const std::string hint = m.search == "models_dir"
+                                 ? " (models_dir is " + c.models_dir.string() +
+                                       "; export the torchvision models with tools/export_models.py, or pass "
+                                       "--models-dir / set QSDK_MODELS_DIR)"
+                                 : " (relative paths resolve against the directory of " + c.source + ")";
+    throw InputError(r.at(named), "missing model: no file " + m.file.string() + hint);
+  }
+  return m;
+}
+
+void read_pipeline_sections(const YAML::Node& map, const PipelineConfigContext& c, PipelineOptions& o) {
+  const Reader r{c};
+  std::optional<bool> qat_mode;
+  if (const auto v = map["mode"]) qat_mode = r.one_of(v, "mode", {"ptq", "qat"}) == "qat";
+  if (const auto v = map["calibration"]) r.calibration(v, o);
+  if (const auto v = map["qat"]) {
+    if (qat_mode == false) throw InputError(r.at(v), "a qat: section with mode: ptq; remove one of them");
+    o.qat = r.qat(v);
+  } else if (qat_mode == true) {
+    o.qat = QatOptions{};
+  } else if (qat_mode == false) {
+    o.qat.reset();
+  }
+  if (const auto v = map["overrides"]) o.overrides = parse_overrides(v, c.source);
+  if (const auto v = map["checks"]) r.checks(v, o);
+  if (const auto v = map["measure"]) r.measure(v, o);
+  if (const auto v = map["lower"]) o.lower = scalar<bool>(c.source, v, "lower");
+}
+
+void emit_pipeline_sections(YAML::Emitter& e, const PipelineOptions& o) {
+  e << YAML::Key << "calibration" << YAML::Value << YAML::BeginMap;
+  e << YAML::Key << "source" << YAML::Value << o.calibration.source;
+  e << YAML::Key << "batches" << YAML::Value << o.calibration.batches;
+  e << YAML::Key << "batch_size" << YAML::Value << o.calibration.batch_size;
+  e << YAML::Key << "seed" << YAML::Value << o.calibration.seed;
+  if (!o.activation_observer.empty()) e << YAML::Key << "observer" << YAML::Value << o.activation_observer;
+  e << YAML::EndMap;
+  if (o.qat) {
+    const QatOptions& q = *o.qat;
+    e << YAML::Key << "qat" << YAML::Value << YAML::BeginMap;
+    e << YAML::Key << "steps" << YAML::Value << q.steps;
+    e << YAML::Key << "epochs" << YAML::Value << q.epochs;
+    e << YAML::Key << "optimizer" << YAML::Value << q.optimizer;
+    e << YAML::Key << "lr" << YAML::Value << q.lr;
+    e << YAML::Key << "lr_schedule" << YAML::Value << q.lr_schedule;
+    e << YAML::Key << "weight_decay" << YAML::Value << q.weight_decay;
+    e << YAML::Key << "momentum" << YAML::Value << q.momentum;
+    e << YAML::Key << "batch_size" << YAML::Value << q.batch_size;
+    e << YAML::Key << "freeze_bn_after" << YAML::Value << q.freeze_bn_after;
+    e << YAML::Key << "freeze_observers_after" << YAML::Value << q.freeze_observers_after;
+    e << YAML::EndMap;
+  }
+  e << YAML::Key << "overrides" << YAML::Value << YAML::BeginSeq;
+  for (const auto& ov : o.overrides) {
+    e << YAML::Flow << YAML::BeginMap;
+    if (!ov.module_glob.empty()) e << YAML::Key << "module" << YAML::Value << ov.module_glob;
+    if (!ov.op.empty()) e << YAML::Key << "op" << YAML::Value << ov.op;
+    if (ov.node_id >= 0) e << YAML::Key << "node" << YAML::Value << ov.node_id;
+    if (!ov.quantize) e << YAML::Key << "quantize" << YAML::Value << false;
+    if (ov.activation) emit_patch(e, "activation", *ov.activation);
+    if (ov.weight) emit_patch(e, "weight", *ov.weight);
+    e << YAML::EndMap;
+  }
+  e << YAML::EndSeq;
+  e << YAML::Key << "checks" << YAML::Value << YAML::Flow << YAML::BeginMap << YAML::Key << "max_steps" << YAML::Value
+    << o.max_steps << YAML::EndMap;
+  e << YAML::Key << "measure" << YAML::Value << YAML::Flow << YAML::BeginMap;
+  e << YAML::Key << "accuracy" << YAML::Value << o.measure_accuracy;
+  e << YAML::Key << "latency" << YAML::Value << o.measure_latency;
+  e << YAML::Key << "layers" << YAML::Value << o.per_layer_sqnr << YAML::EndMap;
+  e << YAML::Key << "lower" << YAML::Value << o.lower;
+}
+
+}  // namespace qsdk

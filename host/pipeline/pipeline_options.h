@@ -1,0 +1,49 @@
+// What one pipeline run is asked to do: the model, the backends (composed in
+// order), calibration or QAT, overrides, checks and measurements. Run
+// configs, conformance specs and `qsdk convert` all produce this struct; the
+// YAML sections are read in one place (pipeline/pipeline_config.h).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "annotate/overrides.h"
+#include "data/data_source.h"
+#include "qat/qat.h"
+#include "qsdk/backend.h"
+
+namespace qsdk {
+
+// One backend of a pipeline, with the options it is made with.
+struct BackendChoice {
+  std::string name;
+  BackendOptions options;
+  std::string where;  // file:line:column (or the flag) that chose it, for errors
+};
+
+struct PipelineOptions {
+  std::string model;                                    // "zoo:NAME" or a TorchScript file
+  std::vector<std::vector<std::int64_t>> input_shapes;  // required for files
+  std::uint64_t model_seed = 0;                         // zoo weights and example inputs
+  // The first backend decides the lowering; each later one (PT2E's
+  // ComposableQuantizer) annotates only what the earlier ones left float.
+  std::vector<BackendChoice> backends;
+  std::vector<Override> overrides;
+  CalibrationConfig calibration;    // PTQ: the batches observers see; QAT: training data
+  std::string activation_observer;  // replaces the backend's activation observers when set
+  std::string load_stats;           // PTQ: observer statistics from this file instead of calibrating
+  std::optional<QatOptions> qat;    // present: QAT instead of PTQ
+  bool lower = true;                // lower to the backend's kernels when it has them
+  double max_steps = 1.0;           // lowered vs reference limit, in output quantization steps
+  bool measure_accuracy = false;    // top-1 on the source's held-out split (needs labels)
+  bool measure_latency = false;     // float vs int8 latency at batch 1
+  bool per_layer_sqnr = false;      // float vs quantized output of every quantized op
+  bool progress = true;             // progress bars on stderr
+
+  // "x86-int8", or "my-npu+x86-int8" when composed: the output folder's name.
+  std::string backend_label() const;
+};
+
+}  // namespace qsdk

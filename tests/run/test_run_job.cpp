@@ -1,0 +1,224 @@
+// The main job as a library call (run/run_job.h): no subprocess, the
+// typed results checked directly. The CLI layer over it is in
+// test_run_command.cpp; isolation and signals, which need processes, in
+// test_isolation.cpp and test_run_command.cpp.
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "common/error.h"
+#include "config/run_config.h"
+#include "conformance/spec.h"
+#include "pipeline/measurements_json.h"
+#include "run/run_job.h"
+#include "support/pipeline_fixture.h"
+#include "support/temp_files.h"
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using namespace qsdk;
+
+namespace {
+
+RunJobOptions job_for(const std::string& yaml, const fs::path& out) {
+  RunJobOptions o;
+  o.config = parse_run_config(yaml + "output: {dir: " + out.string() + "}\n", "job.yaml", {});
+  return o;
+}
+
+json read_json(const fs::path& p) {
+  std::ifstream in(p);
+  return json::parse(in);
+}
+
+}  // namespace
+
+TEST_CASE("run_job: every backend's measurements come back typed, and the files say the same") {
+  const test::TempDir dir("run_job");
+  const auto out = dir.path / "out";
+  auto job = job_for(
+      "model: zoo:conv_bn_relu\nbackends: [x86-int8, arm]\ncalibration: {batches: 2, batch_size: 4}\n"
+      "measure: {accuracy: false, latency: false, layers: true}\n",
+      out);
+  std::ostringstream progress;
+  const RunJobResult r = run_job(test::bundled_plugins(), job, progress);
+  CHECK(r.passed);
+  CHECK(r.exit_code() == 0);
+  REQUIRE(r.backends.size() == 2);
+  for (const auto& b : r.backends) {
+    REQUIRE(b.measurements);
+    const Measurements& m = *b.measurements;
+    CHECK(m.backend == b.backend);
+    CHECK(m.sqnr_db > 10.0);
+    CHECK(m.quantized_ops() > 0);
+    CHECK_FALSE(m.layers.empty());
+    CHECK(m.lowered.has_value());  // both bundled backends lower (onednn, qnnpack)
+    // The manifest on disk is the same measurements, through the one reader.
+    const auto manifest = read_json(out / b.backend / "manifest.json");
+    CHECK(manifest["sqnr_db"].get<double>() == doctest::Approx(m.sqnr_db));
+    CHECK(manifest["lowering"]["target"] == m.lowering_target);
+    CHECK_FALSE(manifest.contains("details"));  // a projection: no per-node details
+    const auto summary = read_json(out / "summary.json");
+    bool found = false;
+    for (const auto& e : summary["backends"])
+      if (e["backend"] == b.backend) {
+        found = true;
+        const Measurements back = measurements_from_json(e, "summary.json");
+        CHECK(back.quantized_size == m.quantized_size);
+        CHECK(back.lowered->max_difference_steps == doctest::Approx(m.lowered->max_difference_steps));
+      }
+    CHECK(found);
+  }
+  CHECK(progress.str().find("qsdk run: arm: zoo:conv_bn_relu (PTQ)") != std::string::npos);
+  CHECK(summary_table(r, job.config, false).find("x86-int8") != std::string::npos);
+}
+
+TEST_CASE("run_job: a composition runs as one row with each member's options") {
+  const test::TempDir dir("run_job_compose");
+  auto job = job_for(
+      "model: zoo:conv_bn_relu\nbackends:\n  per-channel+arm: {per-channel: {weight_bits: 4}}\n"
+      "calibration: {batches: 1, batch_size: 2}\nmeasure: {accuracy: false, latency: false, layers: false}\n",
+      dir.path / "out");
+  std::ostringstream progress;
+  const RunJobResult r = run_job(test::bundled_plugins(), job, progress);
+  REQUIRE(r.backends.size() == 1);
+  REQUIRE(r.backends[0].measurements);
+  const auto& run = r.backends[0].measurements->run;
+  CHECK(r.backends[0].backend == "per-channel+arm");
+  REQUIRE(run.backends.size() == 2);
+  CHECK(run.backends[0].name == "per-channel");
+  CHECK(run.backends[0].options.at("weight_bits") == "4");
+  CHECK(run.backends[1].name == "arm");
+  CHECK(fs::exists(dir.path / "out" / "per-channel+arm" / "manifest.json"));
+}
+
+TEST_CASE("run_job: a lowering check that fails is a failed result, not an exception") {
+  const test::TempDir dir("run_job_fail");
+  // max_steps 0: any rounding difference between kernels and reference fails.
+  auto job = job_for(
+      "model: zoo:residual_add\nbackends: [x86-int8]\ncalibration: {batches: 1, batch_size: 2}\n"
+      "checks: {max_steps: 0}\nmeasure: {accuracy: false, latency: false, layers: false}\n",
+      dir.path / "out");
+  std::ostringstream progress;
+  const RunJobResult r = run_job(test::bundled_plugins(), job, progress);
+  REQUIRE(r.backends.size() == 1);
+  REQUIRE(r.backends[0].measurements);
+  const auto& l = r.backends[0].measurements->lowered;
+  REQUIRE(l);
+  if (l->max_difference_steps > 1e-3 || !l->first_over_limit.empty()) {
+    CHECK_FALSE(r.passed);
+    CHECK(r.exit_code() == 1);
+    REQUIRE(r.check_failures.size() == 1);
+    CHECK(r.check_failures[0].find("x86-int8: lowered model differs from its reference") == 0);
+  } else {
+    // Exact on this machine: then the job must pass.
+    CHECK(r.passed);
+  }
+}
+
+TEST_CASE("run_job: bad backends and options are errors at their place, before any output") {
+  const test::TempDir dir("run_job_bad");
+  const auto out = dir.path / "out";
+  auto unknown = job_for("model: zoo:conv_bn_relu\nbackends: [x86_int8]\n", out);
+  std::ostringstream progress;
+  CHECK_THROWS_WITH_AS(run_job(test::bundled_plugins(), unknown, progress),
+                       doctest::Contains("job.yaml:2:12: unknown backend 'x86_int8' (did you mean 'x86-int8'?)"),
+                       InputError);
+  auto option = job_for("model: zoo:conv_bn_relu\nbackends: {x86-int8: {isa: z80}}\n", out);
+  CHECK_THROWS_WITH_AS(run_job(test::bundled_plugins(), option, progress), doctest::Contains("job.yaml:2:11: "),
+                       InputError);
+  CHECK_FALSE(fs::exists(out));
+}
+
+TEST_CASE("run_job: the manifest records every QAT option") {
+  const test::TempDir dir("run_job_qat");
+  auto job = job_for(
+      "model: zoo:conv_bn_relu\nbackends: [arm]\ncalibration: {batches: 1, batch_size: 2}\n"
+      "qat: {steps: 2, batch_size: 2, optimizer: adam, lr: 0.001, lr_schedule: constant, weight_decay: 0.01}\n"
+      "measure: {accuracy: false, latency: false, layers: false}\n",
+      dir.path / "out");
+  std::ostringstream progress;
+  const RunJobResult r = run_job(test::bundled_plugins(), job, progress);
+  REQUIRE(r.backends.at(0).measurements);
+  const auto qat = read_json(dir.path / "out" / "arm" / "manifest.json")["qat"];
+  CHECK(qat["optimizer"] == "adam");
+  CHECK(qat["lr_schedule"] == "constant");
+  CHECK(qat["weight_decay"].get<double>() == doctest::Approx(0.01));
+  CHECK(qat["epochs"] == 0);
+  CHECK(qat["steps"] == 2);
+  CHECK(r.backends[0].measurements->qat_losses.size() == 2);
+}
+
+TEST_CASE("one reader: the same pipeline section gives the same PipelineOptions in a run config and a spec") {
+  const std::string section =
+      "calibration: {source: random, batches: 3, batch_size: 5, seed: 9, observer: minmax}\n"
+      "qat: {steps: 7, optimizer: adam, lr: 0.002, lr_schedule: constant, momentum: 0.5, weight_decay: 0.1,\n"
+      "      batch_size: 6, freeze_bn_after: 4, freeze_observers_after: 5}\n"
+      "overrides: [{module: fc2, quantize: false}]\n"
+      "checks: {max_steps: 3}\n"
+      "measure: {accuracy: true, latency: false, layers: true}\n"
+      "lower: false\n";
+  const std::string model = "model: {zoo: mnist_cnn, seed: 4}\n";
+  const RunConfig run = parse_run_config(model + "backends: [arm]\n" + section, "run.yaml", {});
+  std::string indented;
+  std::istringstream lines(section);
+  for (std::string line; std::getline(lines, line);) indented += "  " + line + "\n";
+  const conformance::LoadContext context{{"arm"}, {}, true, {}};
+  const auto spec = conformance::parse_spec(model + "pipeline:\n" + indented, "spec.yaml", context);
+  const PipelineOptions& a = run.pipeline;
+  const PipelineOptions& b = spec.pipeline;
+  CHECK(a.model == b.model);
+  CHECK(a.input_shapes == b.input_shapes);
+  CHECK(a.model_seed == b.model_seed);
+  CHECK(a.calibration.source == b.calibration.source);
+  CHECK(a.calibration.batches == b.calibration.batches);
+  CHECK(a.calibration.batch_size == b.calibration.batch_size);
+  CHECK(a.calibration.seed == b.calibration.seed);
+  CHECK(a.activation_observer == b.activation_observer);
+  REQUIRE(a.qat);
+  REQUIRE(b.qat);
+  CHECK(to_json(Measurements{}).is_object());
+  for (const auto* q : {&*a.qat, &*b.qat}) {
+    CHECK(q->steps == 7);
+    CHECK(q->optimizer == "adam");
+    CHECK(q->lr_schedule == "constant");
+    CHECK(q->weight_decay == doctest::Approx(0.1));
+    CHECK(q->freeze_observers_after == 5);
+  }
+  CHECK(a.qat->momentum == b.qat->momentum);
+  CHECK(a.qat->batch_size == b.qat->batch_size);
+  REQUIRE(a.overrides.size() == 1);
+  REQUIRE(b.overrides.size() == 1);
+  CHECK(a.overrides[0].module_glob == b.overrides[0].module_glob);
+  CHECK(a.overrides[0].quantize == b.overrides[0].quantize);
+  CHECK(a.max_steps == b.max_steps);
+  CHECK(a.measure_accuracy == b.measure_accuracy);
+  CHECK(a.measure_latency == b.measure_latency);
+  CHECK(a.per_layer_sqnr == b.per_layer_sqnr);
+  CHECK(a.lower == b.lower);
+  CHECK_FALSE(a.lower);
+  // And one set of errors: the same mistake reads the same in both.
+  auto error_in_run = [&](const std::string& text) {
+    try {
+      parse_run_config(model + "backends: [arm]\n" + text, "f.yaml", {});
+    } catch (const InputError& e) {
+      return e.cause();
+    }
+    return std::string();
+  };
+  auto error_in_spec = [&](const std::string& text) {
+    try {
+      conformance::parse_spec(model + "pipeline:\n  " + text, "f.yaml", context);
+    } catch (const InputError& e) {
+      return e.cause();
+    }
+    return std::string();
+  };
+  for (const std::string bad : {"calibration: {observer: maxmin}\n", "qat: {optimizer: lbfgs}\n",
+                                "checks: {max_steps: -1}\n", "calibration: {batchs: 2}\n"}) {
+    CAPTURE(bad);
+    CHECK_FALSE(error_in_run(bad).empty());
+    CHECK(error_in_run(bad) == error_in_spec(bad));
+  }
+}
