@@ -31,7 +31,8 @@ bool has_graph(const json& m, const std::string& graph) {
 std::map<std::string, int> histogram(const json& m, const std::string& graph) {
   std::map<std::string, int> h;
   if (!has_graph(m, graph)) return h;
-  for (const auto& n : graphs_of(m)[graph]) ++h[n.value("op", std::string())];
+  const json graphs = graphs_of(m);  // (a temporary's [] would dangle in the loop)
+  for (const auto& n : graphs[graph]) ++h[n.value("op", std::string())];
   return h;
 }
 

@@ -169,16 +169,15 @@ ModelSection read_model_section(const YAML::Node& n, const PipelineConfigContext
   const Reader r{c};
   ModelSection m;
   m.where = r.at(n);
-  YAML::Node named = n;  // zoo:NAME or a file, as one scalar
-  bool is_zoo_key = false, is_file_key = false;
+  // (yaml-cpp's Node assignment writes through to the node: no reassigning.)
+  const char* key = !n.IsMap() ? nullptr : n["source"] ? "source" : n["zoo"] ? "zoo" : "file";
+  const YAML::Node named = key ? n[key] : n;  // zoo:NAME or a file, as one scalar
+  const bool is_zoo_key = key && std::string(key) == "zoo", is_file_key = key && std::string(key) == "file";
   if (n.IsMap()) {
     check_keys(c.source, n, kModelKeys, "model");
     const int given = int(bool(n["source"])) + int(bool(n["zoo"])) + int(bool(n["file"]));
     if (given != 1)
       throw InputError(r.at(n), "model needs exactly one of source (zoo:NAME or a file), zoo (a zoo name) or file");
-    named = n["source"] ? n["source"] : n["zoo"] ? n["zoo"] : n["file"];
-    is_zoo_key = bool(n["zoo"]);
-    is_file_key = bool(n["file"]);
     if (const auto s = n["search"]) {
       // (spec_dir: what specs called file_dir before run configs took the key too)
       m.search = r.one_of(s, "search", {"file_dir", "spec_dir", "models_dir"});

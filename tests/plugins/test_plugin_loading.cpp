@@ -14,6 +14,7 @@
 #include "plugins/backend_yaml.h"
 #include "plugins/plugin_registry.h"
 #include "qsdk/abi.h"
+#include "qsdk/version.h"
 #include "support/process.h"
 #include "target/cpu_target.h"
 
@@ -251,7 +252,8 @@ TEST_CASE("rule diffs name added and removed rules, and the rule hash follows th
   changed.rules.push_back(Rule("gelu").match({"aten::gelu"}).input(spec::uint8_affine()).output(spec::uint8_affine()));
   CHECK(rule_hash(changed) != rule_hash(arm));
   const auto diffs = compare_backends(arm, changed);
-  CHECK(std::find(diffs.begin(), diffs.end(), "~ version: '" + std::string(kVersion) + "' -> '9.9.9'") != diffs.end());
+  CHECK(std::find(diffs.begin(), diffs.end(), "~ version: '" + std::string(qsdk::kVersion) + "' -> '9.9.9'") !=
+        diffs.end());
   CHECK(std::find(diffs.begin(), diffs.end(), "+ rule 'gelu' [aten::gelu]") != diffs.end());
   CHECK(std::count_if(diffs.begin(), diffs.end(),
                       [&](const std::string& d) { return d.rfind("- rule '" + removed + "'", 0) == 0; }) == 1);

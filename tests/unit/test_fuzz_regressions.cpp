@@ -87,7 +87,7 @@ TEST_CASE("fuzz regression: a model or spec path too long to stat is 'not found'
   // too long") for a path component over NAME_MAX.
   const std::string long_name(300, 'x');
   CHECK_THROWS_WITH_AS(qsdk::parse_run_config("model: " + long_name + ".pt\nbackends: [arm]\n", "long.yaml", kBase),
-                       doctest::Contains("not found"), qsdk::InputError);
+                       doctest::Contains("missing model: no file"), qsdk::InputError);
   CHECK_THROWS_WITH_AS(
       qsdk::parse_run_config("model: zoo:mnist_cnn\nbackends: [arm]\nspecs: [" + long_name + "]\n", "long.yaml", kBase),
       doctest::Contains("not found"), qsdk::InputError);
