@@ -8,22 +8,11 @@
 
 #include "cli/commands.h"
 #include "common/error.h"
+#include "common/error_report.h"
 #include "common/interrupt.h"
 #include "common/threads.h"
 #include "plugins/plugin_probe.h"
 #include "qsdk/version.h"
-
-namespace {
-
-// A message stays readable when it quotes a huge input (a 50 MB path).
-std::string shortened(const std::string& message) {
-  constexpr std::size_t kHead = 1000, kTail = 300;
-  if (message.size() <= kHead + kTail + 100) return message;
-  return message.substr(0, kHead) + " [... " + std::to_string(message.size() - kHead - kTail) +
-         " characters omitted ...] " + message.substr(message.size() - kTail);
-}
-
-}  // namespace
 
 int main(int argc, char** argv) {
   using namespace qsdk;
@@ -80,35 +69,9 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     const int code = app.exit(e);
     return code == 0 ? kExitOk : kExitBadInput;
-  } catch (const InputError& e) {
-    std::cerr << "qsdk: error: " << shortened(e.what()) << "\n";
-    return kExitBadInput;
-  } catch (const std::filesystem::filesystem_error& e) {
-    // The file system refused something (full, read-only, permissions):
-    // the environment's problem, not a bug in qsdk.
-    std::cerr << "qsdk: error: " << shortened(e.path1().string()) << ": " << e.code().message() << "\n";
-    return kExitBadInput;
-  } catch (const std::bad_alloc&) {
-    std::cerr << "qsdk: error: out of memory; lower --batch-size or give a smaller model or input\n";
-    return kExitBadInput;
   } catch (const std::exception& e) {
-    // LibTorch's allocator failing is the machine's limit, not a bug.
-    const std::string what = e.what();
-    if (what.find("DefaultCPUAllocator: can't allocate memory") != std::string::npos) {
-      const auto at = what.find("you tried");
-      const std::string detail = at == std::string::npos ? "" : what.substr(at, what.find('.', at) - at) + "; ";
-      std::cerr << "qsdk: error: out of memory: " << detail << "lower --batch-size or give a smaller model or input\n";
-      return kExitBadInput;
-    }
-    // A bug, not the user's input: one line (an interpreter's traceback is
-    // for the report, not the terminal) and how to report it.
-    std::string first = what.substr(0, what.find('\n'));
-    std::cerr << "qsdk: internal error: " << shortened(first) << "\n"
-              << "qsdk: this is a bug in qsdk or a plugin, not in your input; please report it with the command "
-                 "line, `qsdk --version` and the full message (QSDK_DEBUG=1 prints it)\n";
-    if (const char* debug = std::getenv("QSDK_DEBUG"); debug && *debug && first != what)
-      std::cerr << shortened(what) << "\n";
-    return kExitInternalError;
+    const char* debug = std::getenv("QSDK_DEBUG");
+    return report_failure(e, std::cerr, debug && *debug);
   }
   return result;
 }

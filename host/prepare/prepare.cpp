@@ -179,7 +179,9 @@ void PreparedModel::override_activation_observer(ObserverKind kind) {
   }
 }
 
-std::string PreparedModel::save_stats() const {
+std::string PreparedModel::save_stats() const { return stats_document().dump(1) + "\n"; }
+
+nlohmann::json PreparedModel::stats_document() const {
   nlohmann::json j;
   j["qsdk_stats_version"] = 1;
   j["model"] = graph_->source();
@@ -190,7 +192,7 @@ std::string PreparedModel::save_stats() const {
     if (s.observer && s.kind == SlotKind::Activation) sj["state"] = s.observer->save_state();
     j["slots"].push_back(sj);
   }
-  return j.dump(1) + "\n";
+  return j;
 }
 
 void PreparedModel::load_stats(const std::string& json_text, const std::string& source) {
@@ -200,13 +202,17 @@ void PreparedModel::load_stats(const std::string& json_text, const std::string& 
   } catch (const nlohmann::json::parse_error& e) {
     throw InputError(source, std::string("not a qsdk stats file (JSON error: ") + e.what() + ")");
   }
+  load_stats_document(j, source);
+}
+
+void PreparedModel::load_stats_document(const nlohmann::json& j, const std::string& source) {
   auto mismatch = [&](const std::string& what) { throw InputError(source, "stats were saved for " + what); };
   if (!j.is_object() || j.value("qsdk_stats_version", 0) != 1) throw InputError(source, "not a qsdk stats file");
   if (j.value("model", "") != graph_->source())
     mismatch("model '" + j.value("model", "") + "', not '" + graph_->source() + "'");
   if (j.value("backends", "") != annotation_.backends)
     mismatch("backend '" + j.value("backends", "") + "', not '" + annotation_.backends + "'");
-  const auto& list = j["slots"];
+  const auto& list = j.contains("slots") ? j["slots"] : nlohmann::json();
   if (!list.is_array() || list.size() != slots_.size())
     mismatch(std::to_string(list.is_array() ? list.size() : 0) + " observer slots, this model has " +
              std::to_string(slots_.size()) + " (were the rules or overrides changed?)");

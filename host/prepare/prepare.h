@@ -71,6 +71,9 @@ class PreparedModel {
   // name `source` and the first mismatch.
   std::string save_stats() const;
   void load_stats(const std::string& json_text, const std::string& source);
+  // The same as a document, for callers in this process (QAT): no text round trip.
+  nlohmann::json stats_document() const;
+  void load_stats_document(const nlohmann::json& stats, const std::string& source);
 
   // Replaces the activation observers with ones of `kind` (a config's
   // per-backend observer override). Only before calibration.

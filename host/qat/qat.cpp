@@ -285,14 +285,14 @@ void QatModel::load_ranges_into(PreparedModel& prepared) const {
     throw std::logic_error("QAT: the prepared model has " + std::to_string(slots.size()) + " slots, training had " +
                            std::to_string(fq_.size()));
   prepared.override_activation_observer(ObserverKind::MovingAverageMinMax);
-  auto stats = nlohmann::json::parse(prepared.save_stats());
+  auto stats = prepared.stats_document();
   auto& list = stats.at("slots");
   for (std::size_t i = 0; i < slots.size(); ++i) {
     if (slots[i].kind != layout_->slots()[i].kind)
       throw std::logic_error("QAT: slot " + std::to_string(i) + " differs between training and the prepared model");
     if (slots[i].kind == SlotKind::Activation && fq_[i]) list[i]["state"] = fq_[i]->observer().save_state();
   }
-  prepared.load_stats(stats.dump(), "QAT (learned activation ranges)");
+  prepared.load_stats_document(stats, "QAT (learned activation ranges)");
 }
 
 QatResult train_qat(Graph& graph, const Annotation& annotation, const QatOptions& options, const DataSource& data,

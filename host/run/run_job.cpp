@@ -100,11 +100,16 @@ BackendRunResult run_isolated(const RunJobOptions& o, const BackendSelection& b,
     // Across the process boundary: the child's summary entry, read by the
     // one measurements reader.
     const fs::path summary_file = out / "summary.json";
-    const json summary = json::parse(read_file(summary_file, "child summary"));
-    const json& entry = summary.at("backends").at(0);
-    result.measurements = measurements_from_json(entry, summary_file.string());
-    result.lowering_agrees = entry.value("lowering_agrees", true);
-    fs::rename(out / b.name, staging / b.name);
+    try {
+      const json summary = json::parse(read_file(summary_file, "child summary"));
+      const json& entry = summary.at("backends").at(0);
+      result.measurements = measurements_from_json(entry, summary_file.string());
+      result.lowering_agrees = entry.value("lowering_agrees", true);
+      fs::rename(out / b.name, staging / b.name);
+    } catch (const std::exception& e) {  // a child that wrote nonsense fails its own row only
+      result.measurements.reset();
+      result.error = std::string("its summary could not be read: ") + e.what();
+    }
   }
   std::error_code ec;
   fs::remove_all(out, ec);

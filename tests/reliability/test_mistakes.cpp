@@ -4,6 +4,7 @@
 #include <torch/script.h>
 #include <torch/serialize.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 
@@ -107,4 +108,29 @@ TEST_CASE("an error quoting a huge input stays readable") {
   CHECK(r.exit_code == 2);
   CHECK(r.err.size() < 2000);
   CHECK(r.err.find("characters omitted") != std::string::npos);
+}
+
+TEST_CASE("a model that takes integer token ids, given float example inputs, is one line and exit 2") {
+  TempDir tmp("qsdk_token_model");
+  // An embedding: its input must be Long indices, which a float --input-shape is not.
+  torch::jit::Module m("Tokens");
+  m.register_parameter("table", torch::randn({100, 16}), false);
+  m.define("def forward(self, x):\n  return torch.embedding(self.table, x)\n");
+  const auto file = tmp.path / "tokens.pt";
+  m.save(file.string());
+  const auto r = run_qsdk("convert " + shell_quote(file.string()) + " --input-shape 1,8 -b arm --output " +
+                          shell_quote((tmp.path / "o").string()));
+  check_user_error(r, "input shape [1,8] does not fit the model: RuntimeError: Expected tensor for argument #1");
+  CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
+}
+
+TEST_CASE("global options are accepted after the subcommand, as people type them") {
+  TempDir tmp("qsdk_global_after");
+  const auto before = run_qsdk("--plugin-dir " + shell_quote(tmp.path.string()) + " plugins list");
+  const auto after = run_qsdk("plugins list --plugin-dir " + shell_quote(tmp.path.string()));
+  INFO(after.err);
+  CHECK(after.exit_code == 0);
+  CHECK(after.out == before.out);
+  CHECK(run_qsdk("inspect zoo:conv_bn_relu --threads 1").exit_code == 0);
+  CHECK(run_qsdk("plugins list --no-such-flag").exit_code == 2);
 }
