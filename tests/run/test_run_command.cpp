@@ -1,5 +1,7 @@
-// `qsdk run` as users run it: exit codes, flag overrides, outputs that load,
-// and earlier outputs left intact when a run fails.
+// `qsdk run` as users run it, through the executable: exit codes, flag
+// overrides, printed output, outputs that load, verify, and SIGINT. What
+// the job itself does (outputs, ownership, failures part way) is tested as
+// a library call in test_run_job.cpp.
 #include <signal.h>
 #include <torch/serialize.h>
 #include <unistd.h>
@@ -114,52 +116,6 @@ TEST_CASE("a failed check exits 1 and says which") {
   CHECK(nlohmann::json::parse(slurp(tmp.path / "out" / "summary.json"))["passed"] == false);
 }
 
-TEST_CASE("qsdk run replaces only what it wrote: a user's files in the output directory stop it, untouched") {
-  TempDir tmp("qsdk_run_owned");
-  const fs::path out = tmp.path / "out";
-  const auto cfg = write(tmp.path / "run.yaml", small_config(out));
-
-  // A folder named like a backend that qsdk never wrote.
-  fs::create_directories(out / "x86-int8" / "src");
-  write(out / "x86-int8" / "src" / "main.c", "int main() {}\n");
-  // Not qsdk's directory at all (no ledger): refused as a whole...
-  auto r = qsdk_run(shell_quote(cfg.string()));
-  CHECK(r.exit_code == 2);
-  CHECK(r.err.find(out.string() + ": is not empty and holds no qsdk outputs") != std::string::npos);
-  // ...and with --allow-unrelated-files, qsdk writes beside them, never over them.
-  r = qsdk_run(shell_quote(cfg.string()) + " --allow-unrelated-files");
-  CHECK(r.exit_code == 2);
-  CHECK(r.err.find((out / "x86-int8").string() + ": exists and was not written by qsdk") != std::string::npos);
-  CHECK(slurp(out / "x86-int8" / "src" / "main.c") == "int main() {}\n");
-  CHECK_FALSE(fs::exists(out / "summary.json"));
-  for (const auto& e : fs::directory_iterator(out))
-    CHECK_MESSAGE(e.path().filename().string().rfind(".qsdk-run-", 0) != 0, "staging left behind");
-
-  // qsdk's own outputs are replaced run after run...
-  fs::remove_all(out / "x86-int8");
-  REQUIRE(qsdk_run(shell_quote(cfg.string())).exit_code == 0);
-  REQUIRE(qsdk_run(shell_quote(cfg.string())).exit_code == 0);
-  CHECK(fs::exists(out / ".qsdk-outputs.json"));
-
-  // ...until a user adds a file inside one of them.
-  write(out / "per-channel" / "notes.txt", "mine\n");
-  r = qsdk_run(shell_quote(cfg.string()));
-  CHECK(r.exit_code == 2);
-  CHECK(r.err.find((out / "per-channel" / "notes.txt").string() + ": was not written by qsdk") != std::string::npos);
-  CHECK(slurp(out / "per-channel" / "notes.txt") == "mine\n");
-  CHECK(fs::exists(out / "per-channel" / "model.pt"));
-
-  // A top-level file of the user's with a name qsdk writes is not replaced either.
-  fs::remove(out / "per-channel" / "notes.txt");
-  const fs::path other = tmp.path / "other";
-  fs::create_directories(other);
-  write(other / "summary.md", "my summary\n");
-  r = qsdk_run(shell_quote(cfg.string()) + " --output " + shell_quote(other.string()) + " --allow-unrelated-files");
-  CHECK(r.exit_code == 2);
-  CHECK(r.err.find((other / "summary.md").string() + ": exists and was not written by qsdk") != std::string::npos);
-  CHECK(slurp(other / "summary.md") == "my summary\n");
-}
-
 TEST_CASE("bad input exits 2 with the place and cause") {
   TempDir tmp("qsdk_run_bad");
   auto r = qsdk_run(shell_quote((tmp.path / "missing.yaml").string()));
@@ -185,24 +141,6 @@ TEST_CASE("bad input exits 2 with the place and cause") {
   r = qsdk_run(shell_quote(cfg.string()) + " --model /nonexistent/model.pt --backend arm");
   CHECK(r.exit_code == 2);
   CHECK(r.err.find("/nonexistent/model.pt") != std::string::npos);
-}
-
-TEST_CASE("a run that fails part way leaves the earlier outputs as they were") {
-  TempDir tmp("qsdk_run_intact");
-  const auto cfg = write(tmp.path / "run.yaml", small_config(tmp.path / "out"));
-  REQUIRE(qsdk_run(shell_quote(cfg.string())).exit_code == 0);
-  const auto manifest = slurp(tmp.path / "out" / "x86-int8" / "manifest.json");
-  const auto model = slurp(tmp.path / "out" / "x86-int8" / "model.pt");
-
-  // Calibration data of the wrong shape: the first backend fails at calibration.
-  torch::save(torch::randn({3, 1, 5, 5}), (tmp.path / "bad.pt").string());
-  const auto r = qsdk_run(shell_quote(cfg.string()) + " --data " + shell_quote((tmp.path / "bad.pt").string()));
-  CHECK(r.exit_code == 2);
-  CHECK(r.err.find("bad.pt") != std::string::npos);
-  CHECK(slurp(tmp.path / "out" / "x86-int8" / "manifest.json") == manifest);
-  CHECK(slurp(tmp.path / "out" / "x86-int8" / "model.pt") == model);
-  for (const auto& e : fs::directory_iterator(tmp.path / "out"))
-    CHECK_MESSAGE(e.path().filename().string().rfind(".qsdk-run-", 0) != 0, "staging left behind");
 }
 
 TEST_CASE("qsdk verify: unchanged rules pass, a model made with other rules is reported rule by rule") {

@@ -2,6 +2,8 @@
 // typed results checked directly. The CLI layer over it is in
 // test_run_command.cpp; isolation and signals, which need processes, in
 // test_isolation.cpp and test_run_command.cpp.
+#include <torch/serialize.h>
+
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -14,6 +16,7 @@
 #include "run/run_job.h"
 #include "support/pipeline_fixture.h"
 #include "support/temp_files.h"
+#include "support/torch_doctest.h"  // first: see the header
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -30,6 +33,36 @@ RunJobOptions job_for(const std::string& yaml, const fs::path& out) {
 json read_json(const fs::path& p) {
   std::ifstream in(p);
   return json::parse(in);
+}
+
+fs::path write(const fs::path& file, const std::string& text) {
+  std::ofstream(file) << text;
+  return file;
+}
+
+// Two backends, random calibration data, nothing slow measured.
+RunJobOptions small_job(const fs::path& out) {
+  return job_for(
+      "model: zoo:mnist_cnn\nbackends:\n  x86-int8: {}\n  per-channel: {weight_bits: 4}\n"
+      "calibration: {source: random, batches: 2, batch_size: 4}\n"
+      "measure: {accuracy: false, latency: false, layers: false}\n",
+      out);
+}
+
+// The InputError message of running `job` ("" when it runs).
+std::string job_error(const RunJobOptions& job) {
+  std::ostringstream progress;
+  try {
+    run_job(test::bundled_plugins(), job, progress);
+  } catch (const InputError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+void check_no_staging_left(const fs::path& out) {
+  for (const auto& e : fs::directory_iterator(out))
+    CHECK_MESSAGE(e.path().filename().string().rfind(".qsdk-run-", 0) != 0, "staging left behind");
 }
 
 }  // namespace
@@ -221,4 +254,64 @@ TEST_CASE("one reader: the same pipeline section gives the same PipelineOptions 
     CHECK_FALSE(error_in_run(bad).empty());
     CHECK(error_in_run(bad) == error_in_spec(bad));
   }
+}
+
+TEST_CASE("run_job replaces only what it wrote: a user's files in the output directory stop it, untouched") {
+  const test::TempDir tmp("run_job_owned");
+  const fs::path out = tmp.path / "out";
+  auto job = small_job(out);
+
+  // A folder named like a backend that qsdk never wrote.
+  fs::create_directories(out / "x86-int8" / "src");
+  write(out / "x86-int8" / "src" / "main.c", "int main() {}\n");
+  // Not qsdk's directory at all (no ledger): refused as a whole...
+  CHECK(job_error(job).find(out.string() + ": is not empty and holds no qsdk outputs") != std::string::npos);
+  // ...and with allow_unrelated_files, qsdk writes beside them, never over them.
+  job.allow_unrelated_files = true;
+  CHECK(job_error(job).find((out / "x86-int8").string() + ": exists and was not written by qsdk") != std::string::npos);
+  job.allow_unrelated_files = false;
+  CHECK(test::slurp(out / "x86-int8" / "src" / "main.c") == "int main() {}\n");
+  CHECK_FALSE(fs::exists(out / "summary.json"));
+  check_no_staging_left(out);
+
+  // qsdk's own outputs are replaced run after run...
+  fs::remove_all(out / "x86-int8");
+  REQUIRE(job_error(job).empty());
+  REQUIRE(job_error(job).empty());
+  CHECK(fs::exists(out / ".qsdk-outputs.json"));
+
+  // ...until a user adds a file inside one of them.
+  write(out / "per-channel" / "notes.txt", "mine\n");
+  CHECK(job_error(job).find((out / "per-channel" / "notes.txt").string() + ": was not written by qsdk") !=
+        std::string::npos);
+  CHECK(test::slurp(out / "per-channel" / "notes.txt") == "mine\n");
+  CHECK(fs::exists(out / "per-channel" / "model.pt"));
+
+  // A top-level file of the user's with a name qsdk writes is not replaced either.
+  fs::remove(out / "per-channel" / "notes.txt");
+  const fs::path other = tmp.path / "other";
+  fs::create_directories(other);
+  write(other / "summary.md", "my summary\n");
+  auto elsewhere = small_job(other);
+  elsewhere.allow_unrelated_files = true;
+  CHECK(job_error(elsewhere).find((other / "summary.md").string() + ": exists and was not written by qsdk") !=
+        std::string::npos);
+  CHECK(test::slurp(other / "summary.md") == "my summary\n");
+}
+
+TEST_CASE("run_job: a job that fails part way leaves the earlier outputs as they were") {
+  const test::TempDir tmp("run_job_intact");
+  const fs::path out = tmp.path / "out";
+  auto job = small_job(out);
+  REQUIRE(job_error(job).empty());
+  const auto manifest = test::slurp(out / "x86-int8" / "manifest.json");
+  const auto model = test::slurp(out / "x86-int8" / "model.pt");
+
+  // Calibration data of the wrong shape: the first backend fails at calibration.
+  torch::save(torch::randn({3, 1, 5, 5}), (tmp.path / "bad.pt").string());
+  job.config.pipeline.calibration.source = (tmp.path / "bad.pt").string();
+  CHECK(job_error(job).find("bad.pt") != std::string::npos);
+  CHECK(test::slurp(out / "x86-int8" / "manifest.json") == manifest);
+  CHECK(test::slurp(out / "x86-int8" / "model.pt") == model);
+  check_no_staging_left(out);
 }
