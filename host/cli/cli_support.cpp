@@ -10,6 +10,7 @@
 #include "common/atomic_file.h"
 #include "common/error.h"
 #include "common/fingerprint.h"
+#include "pipeline/pipeline.h"
 #include "prepare/prepare.h"
 
 namespace qsdk::cli {
@@ -51,12 +52,35 @@ BackendOptions parse_backend_options(const std::vector<std::string>& items) {
   return options;
 }
 
+std::vector<BackendChoice> ModelArgs::backend_choices() const {
+  std::vector<BackendChoice> choices;
+  for (const auto& name : backends) choices.push_back({name, {}, "--backend " + name});
+  for (const auto& item : options) {
+    // "NAME:KEY=VALUE" for a member of the composition, "KEY=VALUE" for the first.
+    BackendChoice* target = &choices.at(0);
+    std::string kv = item;
+    const auto colon = item.find(':'), eq = item.find('=');
+    if (colon != std::string::npos && (eq == std::string::npos || colon < eq)) {
+      const std::string name = item.substr(0, colon);
+      target = nullptr;
+      for (auto& c : choices)
+        if (c.name == name) target = &c;
+      if (!target) throw InputError("--option " + item, "'" + name + "' is not one of the --backend names given");
+      kv = item.substr(colon + 1);
+    }
+    for (const auto& [k, v] : parse_backend_options({kv})) target->options[k] = v;
+  }
+  return choices;
+}
+
 void ModelArgs::add_to(CLI::App& cmd) {
   cmd.add_option("model", model, "zoo:<name> or a TorchScript file (.pt)")->required();
   cmd.add_option("-b,--backend", backends, "Backend name (repeatable, composed in order)")->required();
   cmd.add_option("--input-shape", input_shapes, "Shape of one model input, e.g. 1,3,224,224 (files)")
       ->type_name("SHAPE");
-  cmd.add_option("-o,--option", options, "Option KEY=VALUE for the first backend; repeatable");
+  cmd.add_option("-o,--option", options,
+                 "Backend option KEY=VALUE for the first backend, or NAME:KEY=VALUE for the composed backend NAME; "
+                 "repeatable");
   cmd.add_option("--overrides", overrides_file,
                  "YAML file with an overrides list (or a config with an `overrides:` key)")
       ->type_name("FILE");
@@ -64,11 +88,8 @@ void ModelArgs::add_to(CLI::App& cmd) {
 
 AnnotatedModel capture_and_annotate(const GlobalOptions& global, const ModelArgs& args) {
   const auto registry = load_plugins(global, /*failures_are_errors=*/false);
-  const BackendOptions first_options = parse_backend_options(args.options);
   AnnotatedModel out;
-  // Options go to the first backend; a composition's later backends use their defaults.
-  for (std::size_t i = 0; i < args.backends.size(); ++i)
-    out.backends.push_back(registry.instantiate(args.backends[i], i == 0 ? first_options : BackendOptions{}));
+  out.backends = instantiate_backends(registry, args.backend_choices());
 
   AnnotateOptions options;
   if (!args.overrides_file.empty()) options.overrides = load_overrides_file(args.overrides_file);

@@ -12,6 +12,7 @@
 #include "capture/capture.h"
 #include "cli/commands.h"
 #include "data/data_source.h"
+#include "pipeline/pipeline_options.h"
 #include "plugins/plugin_registry.h"
 
 namespace qsdk {
@@ -48,10 +49,12 @@ struct ModelArgs {
   std::string model;
   std::vector<std::string> input_shapes;
   std::vector<std::string> backends;
-  std::vector<std::string> options;  // for the first backend
+  std::vector<std::string> options;  // KEY=VALUE (first backend) or NAME:KEY=VALUE
   std::string overrides_file;
 
   void add_to(CLI::App& cmd);
+  // The backends in order, each with its options.
+  std::vector<BackendChoice> backend_choices() const;
 };
 
 struct AnnotatedModel {

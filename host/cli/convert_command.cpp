@@ -34,8 +34,7 @@ PipelineOptions pipeline_options(const ConvertArgs& args) {
   PipelineOptions o;
   o.model = args.model.model;
   for (const auto& s : args.model.input_shapes) o.input_shapes.push_back(parse_shape(s));
-  for (const auto& name : args.model.backends) o.backends.push_back({name, {}, "--backend " + name});
-  o.backends.at(0).options = parse_backend_options(args.model.options);
+  o.backends = args.model.backend_choices();
   if (!args.model.overrides_file.empty()) o.overrides = load_overrides_file(args.model.overrides_file);
   o.calibration = args.calibration.data;
   o.activation_observer = args.calibration.observer;

@@ -230,3 +230,23 @@ TEST_CASE("qsdk run with a qat: section fine-tunes with fake-quantize and conver
   auto module = torch::jit::load((tmp.path / "out" / "x86-int8" / "model.pt").string());
   CHECK(module.forward({torch::randn({32, 1, 28, 28})}).toTensor().sizes() == at::IntArrayRef{32, 10});
 }
+
+TEST_CASE("qsdk convert composes backends in order, each with its own -o NAME:KEY=VALUE options") {
+  TempDir tmp("qsdk_convert_compose");
+  const auto out = tmp.path / "out";
+  const auto r = run_command(shell_quote(QSDK_TEST_EXE) +
+                             " convert zoo:conv_bn_relu -b arm -b per-channel -o per-channel:weight_bits=4 "
+                             "--batches 1 --batch-size 2 --output " +
+                             shell_quote(out.string()));
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  const auto manifest = nlohmann::json::parse(slurp(out / "arm+per-channel" / "manifest.json"));
+  REQUIRE(manifest["backends"].size() == 2);
+  CHECK(manifest["backends"][1]["name"] == "per-channel");
+  CHECK(manifest["backends"][1]["options"]["weight_bits"] == "4");
+  const auto bad = run_command(shell_quote(QSDK_TEST_EXE) + " convert zoo:conv_bn_relu -b arm -o x86-int8:isa=avx2 " +
+                               "--output " + shell_quote(out.string()));
+  CHECK(bad.exit_code == 2);
+  CHECK(bad.err.find("--option x86-int8:isa=avx2: 'x86-int8' is not one of the --backend names given") !=
+        std::string::npos);
+}
