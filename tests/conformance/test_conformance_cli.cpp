@@ -202,6 +202,15 @@ expect:
     const auto partial = run_command(shell_quote(kExe) + " conformance merge " + out("s1") + " -o " + out("partial"));
     CHECK(partial.exit_code == 1);
     CHECK(partial.out.find("no shard ran this case") != std::string::npos);
+    // A shard written by another qsdk version (here: no measurements_version) is named, exit 2.
+    auto old = shard1;
+    for (auto& c : old["cases"])
+      if (c["measurement"].contains("measurements")) c["measurement"]["measurements"].erase("measurements_version");
+    dir.write("old/results.json", old.dump());
+    const auto stale =
+        run_command(shell_quote(kExe) + " conformance merge " + out("old") + " " + out("s2") + " -o " + out("stale"));
+    CHECK(stale.exit_code == 2);
+    CHECK(stale.err.find("measurements written by another qsdk version") != std::string::npos);
   }
 
   TEST_CASE("conformance: --bless writes the measured structure of a spec without one, and the blessed spec passes") {
