@@ -12,6 +12,7 @@
 #include <set>
 #include <sstream>
 
+#include "common/error.h"
 #include "pipeline/measurements_json.h"
 
 namespace qsdk::conformance {
@@ -38,11 +39,6 @@ bool glob(const std::string& pattern, const std::string& text) {
   return fnmatch(pattern.c_str(), text.c_str(), 0) == 0;
 }
 
-std::string str(const json& j, const char* key) {
-  const auto it = j.find(key);
-  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
-
 void cap(std::vector<std::string>& nodes, std::size_t total) {
   if (nodes.size() > kMaxNodesListed) {
     nodes.resize(kMaxNodesListed);
@@ -50,27 +46,46 @@ void cap(std::vector<std::string>& nodes, std::size_t total) {
   }
 }
 
-// The pipeline's measurements (pipeline/measurements_json.h) inside a case.
-const json& measurements_of(const json& m) {
-  static const json kNone = json::object();
-  const auto it = m.find("measurements");
-  return it != m.end() && it->is_object() ? *it : kNone;
+std::string ref(int id, const std::string& op, const std::string& module, const std::string& near = "") {
+  std::string r = "%" + std::to_string(id) + " " + op;
+  if (!module.empty())
+    r += " (" + module + ")";
+  else if (!near.empty())
+    r += " (next to " + near + ")";
+  return r;
 }
 
-json details_of(const json& d) { return d.value("details", json::object()); }
+std::string node_ref(const NodeRecord& n) { return ref(n.id, n.op, n.module, n.near); }
 
-std::string lowering_of(const json& d) {
-  return d.contains("lowering") ? d["lowering"].value("target", std::string("reference")) : "reference";
+// An observer slot with the labels of every edge it serves.
+struct SlotView {
+  const QParamsRecord* q;
+  std::vector<std::string> tensors;
+};
+
+std::vector<SlotView> slot_views(const Measurements& m) {
+  std::map<std::string, std::size_t> group_of;  // edge label -> index into shared_tensors
+  for (std::size_t i = 0; i < m.shared_tensors.size(); ++i)
+    for (const auto& label : m.shared_tensors[i]) group_of[label] = i;
+  std::vector<SlotView> out;
+  for (const auto& q : m.qparams) {
+    std::string l = q.label;
+    // A slot serving several edges is labelled "<first edge> +N".
+    if (const auto plus = l.rfind(" +");
+        plus != std::string::npos && l.find_first_not_of("0123456789", plus + 2) == std::string::npos)
+      l = l.substr(0, plus);
+    const auto it = group_of.find(l);
+    out.push_back({&q, it == group_of.end() ? std::vector<std::string>{l} : m.shared_tensors[it->second]});
+  }
+  return out;
 }
 
 struct Checker {
-  const json& d;       // the measurements
-  const json details;  // their details section
-  const json slots;    // build_slots(d)
+  const Measurements& m;
+  const std::vector<SlotView> slots;
   std::vector<CheckResult> out;
 
-  explicit Checker(const json& measurements)
-      : d(measurements), details(details_of(measurements)), slots(build_slots(measurements)) {}
+  explicit Checker(const Measurements& measurements) : m(measurements), slots(slot_views(measurements)) {}
 
   void add(std::string check, bool passed, std::string expected, std::string found, std::vector<std::string> nodes,
            const std::string& where) {
@@ -85,20 +100,22 @@ struct Checker {
   }
 
   void structure(const std::string& section, const std::string& graph_name, const StructureExpect& s) {
-    const auto graphs = details.value("graphs", json::object());
-    if (!graphs.contains(graph_name) || graphs[graph_name].is_null()) {
-      add(section, false, "a " + graph_name + " graph", "none: the backend does not lower (" + lowering_of(d) + ")", {},
-          s.where);
+    const std::vector<NodeRecord>* graph = graph_name == "reference" ? &m.reference_nodes
+                                           : m.lowered_nodes         ? &*m.lowered_nodes
+                                                                     : nullptr;
+    if (!graph) {
+      add(section, false, "a " + graph_name + " graph", "none: the backend does not lower (" + m.lowering_target + ")",
+          {}, s.where);
       return;
     }
-    const json& nodes = graphs[graph_name];
-    std::map<std::string, std::vector<const json*>> by_op;
-    for (const auto& n : nodes) by_op[str(n, "op")].push_back(&n);
+    const std::vector<NodeRecord>& nodes = *graph;
+    std::map<std::string, std::vector<const NodeRecord*>> by_op;
+    for (const auto& n : nodes) by_op[n.op].push_back(&n);
     auto refs = [&](const std::string& op) {
       std::vector<std::string> r;
       const auto it = by_op.find(op);
       if (it == by_op.end()) return r;
-      for (const json* n : it->second) r.push_back(node_ref(*n));
+      for (const NodeRecord* n : it->second) r.push_back(node_ref(*n));
       cap(r, it->second.size());
       return r;
     };
@@ -123,9 +140,9 @@ struct Checker {
     }
     if (!s.sequence.empty()) {
       std::size_t k = 0;
-      const json* last = nullptr;
+      const NodeRecord* last = nullptr;
       for (const auto& n : nodes) {
-        if (k < s.sequence.size() && str(n, "op") == s.sequence[k]) {
+        if (k < s.sequence.size() && n.op == s.sequence[k]) {
           ++k;
           last = &n;
         }
@@ -145,11 +162,11 @@ struct Checker {
     }
   }
 
-  // Slots a selector picks, with the labels that matched.
-  std::vector<const json*> select(const std::string& selector) const {
-    std::vector<const json*> picked;
+  // Slots a selector picks.
+  std::vector<const SlotView*> select(const std::string& selector) const {
+    std::vector<const SlotView*> picked;
     for (const auto& s : slots) {
-      const auto kind = str(s, "kind");
+      const std::string& kind = s.q->kind;
       bool take = false;
       if (selector == "all")
         take = true;
@@ -160,25 +177,23 @@ struct Checker {
       else if (selector == "all_dynamic")
         take = kind == "dynamic";
       else {
-        take = glob(selector, str(s, "label"));
-        for (const auto& t : s.value("tensors", json::array()))
-          if (t.is_string() && glob(selector, t.get<std::string>())) take = true;
+        take = glob(selector, s.q->label);
+        for (const auto& t : s.tensors)
+          if (glob(selector, t)) take = true;
       }
       if (take) picked.push_back(&s);
     }
     return picked;
   }
 
-  static std::string slot_ref(const json& s) {
-    return "slot " + std::to_string(s.value("slot", -1)) + ": " + str(s, "label");
-  }
+  static std::string slot_ref(const SlotView& s) { return "slot " + std::to_string(s.q->slot) + ": " + s.q->label; }
 
   void qparams(const QParamsExpect& q) {
     const auto picked = select(q.select);
     const std::string base = "qparams[" + q.select + "]";
     if (q.count) {
       std::vector<std::string> refs;
-      for (const json* s : picked) refs.push_back(slot_ref(*s));
+      for (const SlotView* s : picked) refs.push_back(slot_ref(*s));
       cap(refs, picked.size());
       add(base + ".count", static_cast<int>(picked.size()) == *q.count, std::to_string(*q.count) + " tensors",
           std::to_string(picked.size()),
@@ -189,12 +204,12 @@ struct Checker {
     }
     // One check per property; the found value lists the first offenders.
     auto property = [&](const std::string& name, const std::string& expected,
-                        const std::function<std::optional<std::string>(const json&)>& bad_value) {
+                        const std::function<std::optional<std::string>(const QParamsRecord&)>& bad_value) {
       std::vector<std::string> offenders;
       std::string first_found;
       std::size_t total = 0;
-      for (const json* s : picked) {
-        if (const auto found = bad_value(*s)) {
+      for (const SlotView* s : picked) {
+        if (const auto found = bad_value(*s->q)) {
           if (first_found.empty()) first_found = *found;
           offenders.push_back(slot_ref(*s) + " -> " + *found);
           ++total;
@@ -206,34 +221,30 @@ struct Checker {
                      : first_found + (total > 1 ? " (and " + std::to_string(total - 1) + " more tensors)" : "");
       add(base + "." + name, total == 0, expected, found, offenders, q.where);
     };
-    auto scales = [](const json& s) { return s.value("scale", std::vector<double>{}); };
-    auto zero_points = [](const json& s) { return s.value("zero_point", std::vector<std::int64_t>{}); };
-    auto no_qparams = [&](const json& s) -> std::optional<std::string> {
-      if (scales(s).empty()) return std::string("no qparams (") + str(s, "kind") + ", no observed data)";
+    auto no_qparams = [&](const QParamsRecord& s) -> std::optional<std::string> {
+      if (s.scale.empty()) return "no qparams (" + s.kind + ", no observed data)";
       return std::nullopt;
     };
     if (q.dtype)
-      property("dtype", *q.dtype, [&](const json& s) -> std::optional<std::string> {
-        if (str(s, "dtype") != *q.dtype) return str(s, "dtype");
+      property("dtype", *q.dtype, [&](const QParamsRecord& s) -> std::optional<std::string> {
+        if (s.dtype != *q.dtype) return s.dtype;
         return std::nullopt;
       });
     if (q.quant_min)
-      property("quant_min", std::to_string(*q.quant_min), [&](const json& s) -> std::optional<std::string> {
-        const auto v = s.value("quant_min", std::int64_t{0});
-        if (v != *q.quant_min) return std::to_string(v);
+      property("quant_min", std::to_string(*q.quant_min), [&](const QParamsRecord& s) -> std::optional<std::string> {
+        if (s.quant_min != *q.quant_min) return std::to_string(s.quant_min);
         return std::nullopt;
       });
     if (q.quant_max)
-      property("quant_max", std::to_string(*q.quant_max), [&](const json& s) -> std::optional<std::string> {
-        const auto v = s.value("quant_max", std::int64_t{0});
-        if (v != *q.quant_max) return std::to_string(v);
+      property("quant_max", std::to_string(*q.quant_max), [&](const QParamsRecord& s) -> std::optional<std::string> {
+        if (s.quant_max != *q.quant_max) return std::to_string(s.quant_max);
         return std::nullopt;
       });
     if (q.symmetric)
       property("symmetric", *q.symmetric ? "zero point 0" : "a non-zero zero point",
-               [&](const json& s) -> std::optional<std::string> {
+               [&](const QParamsRecord& s) -> std::optional<std::string> {
                  if (auto none = no_qparams(s)) return none;
-                 const auto zps = zero_points(s);
+                 const auto& zps = s.zero_point;
                  const bool all_zero = std::all_of(zps.begin(), zps.end(), [](std::int64_t z) { return z == 0; });
                  if (all_zero != *q.symmetric) {
                    for (auto z : zps)
@@ -243,31 +254,31 @@ struct Checker {
                });
     if (q.per_channel)
       property("per_channel", *q.per_channel ? "per-channel" : "per-tensor",
-               [&](const json& s) -> std::optional<std::string> {
+               [&](const QParamsRecord& s) -> std::optional<std::string> {
                  if (auto none = no_qparams(s)) return none;
-                 const bool pc = s.contains("axis") || scales(s).size() > 1;
+                 const bool pc = s.axis.has_value() || s.scale.size() > 1;
                  if (pc != *q.per_channel)
-                   return pc ? "per-channel (" + std::to_string(scales(s).size()) + " scales)"
+                   return pc ? "per-channel (" + std::to_string(s.scale.size()) + " scales)"
                              : std::string("per-tensor");
                  return std::nullopt;
                });
     if (q.axis)
-      property("axis", std::to_string(*q.axis), [&](const json& s) -> std::optional<std::string> {
-        if (!s.contains("axis")) return std::string("no axis (per-tensor)");
-        if (s["axis"].get<int>() != *q.axis) return std::to_string(s["axis"].get<int>());
+      property("axis", std::to_string(*q.axis), [&](const QParamsRecord& s) -> std::optional<std::string> {
+        if (!s.axis) return std::string("no axis (per-tensor)");
+        if (*s.axis != *q.axis) return std::to_string(*s.axis);
         return std::nullopt;
       });
     if (q.scale)
-      property("scale", fmt_g(*q.scale), [&](const json& s) -> std::optional<std::string> {
+      property("scale", fmt_g(*q.scale), [&](const QParamsRecord& s) -> std::optional<std::string> {
         if (auto none = no_qparams(s)) return none;
-        for (double v : scales(s))
+        for (double v : s.scale)
           if (std::abs(v - *q.scale) > 1e-6 * std::abs(*q.scale)) return fmt_g(v);
         return std::nullopt;
       });
     if (q.zero_point)
-      property("zero_point", std::to_string(*q.zero_point), [&](const json& s) -> std::optional<std::string> {
+      property("zero_point", std::to_string(*q.zero_point), [&](const QParamsRecord& s) -> std::optional<std::string> {
         if (auto none = no_qparams(s)) return none;
-        for (auto z : zero_points(s))
+        for (auto z : s.zero_point)
           if (z != *q.zero_point) return std::to_string(z);
         return std::nullopt;
       });
@@ -276,26 +287,24 @@ struct Checker {
   void shared(const SharedExpect& g, std::size_t index) {
     const std::string name = "shared[" + std::to_string(index) + "]";
     std::vector<std::string> involved;
-    std::set<std::string> distinct;  // serialized (dtype, scale, zero point)
-    std::set<int> slots;
+    std::set<std::string> distinct;  // (dtype, scales, zero points) as text
+    std::set<int> slot_ids;
     std::string missing;
     for (const auto& pattern : g.tensors) {
       const auto picked = select(pattern);
       if (picked.empty()) missing += (missing.empty() ? "" : ", ") + pattern;
-      for (const json* s : picked) {
-        json key{s->value("dtype", std::string()), s->value("scale", json::array()),
-                 s->value("zero_point", json::array())};
-        distinct.insert(key.dump());
-        slots.insert(s->value("slot", -1));
-        std::string q = "scale " +
-                        (s->value("scale", std::vector<double>{}).empty()
-                             ? std::string("-")
-                             : fmt_g(s->value("scale", std::vector<double>{}).front())) +
-                        ", zero point " +
-                        (s->value("zero_point", std::vector<std::int64_t>{}).empty()
-                             ? std::string("-")
-                             : std::to_string(s->value("zero_point", std::vector<std::int64_t>{}).front()));
-        involved.push_back(pattern + " -> " + slot_ref(*s) + " (" + q + ")");
+      for (const SlotView* v : picked) {
+        const QParamsRecord& s = *v->q;
+        std::string key = s.dtype + "|";
+        for (const double x : s.scale) key += fmt_g(x) + ",";
+        key += "|";
+        for (const auto z : s.zero_point) key += std::to_string(z) + ",";
+        distinct.insert(key);
+        slot_ids.insert(s.slot);
+        const std::string q = "scale " + (s.scale.empty() ? std::string("-") : fmt_g(s.scale.front())) +
+                              ", zero point " +
+                              (s.zero_point.empty() ? std::string("-") : std::to_string(s.zero_point.front()));
+        involved.push_back(pattern + " -> " + slot_ref(*v) + " (" + q + ")");
       }
     }
     std::string expected;
@@ -307,86 +316,84 @@ struct Checker {
     }
     const bool ok = distinct.size() == 1;
     add(name, ok, expected,
-        ok ? "identical (" + std::to_string(slots.size()) + " slot" + (slots.size() == 1 ? "" : "s") + ")"
-           : std::to_string(distinct.size()) + " different qparams in " + std::to_string(slots.size()) + " slots",
+        ok ? "identical (" + std::to_string(slot_ids.size()) + " slot" + (slot_ids.size() == 1 ? "" : "s") + ")"
+           : std::to_string(distinct.size()) + " different qparams in " + std::to_string(slot_ids.size()) + " slots",
         ok ? std::vector<std::string>{} : involved, g.where);
   }
 
   void bias(const BiasExpect& b) {
-    const auto biases = details.value("biases", json::array());
-    if (biases.empty()) {
+    if (m.biases.empty()) {
       add("bias", false, "quantized conv/linear biases", "none in the reference graph", {}, b.where);
       return;
     }
     std::vector<std::string> bad_steps, bad_granularity;
     double worst = 0;
-    for (const auto& x : biases) {
-      const double e = number_of(x["max_error_steps"]);
+    for (const auto& x : m.biases) {
+      const double e = x.max_error_steps;
       worst = std::max(worst, e);
-      if (e > b.max_error_steps) bad_steps.push_back(node_ref(x) + ": " + fmt_g(e) + " steps off");
-      if (b.per_channel && x.value("per_channel", false) != *b.per_channel)
-        bad_granularity.push_back(node_ref(x) + ": " + (x.value("per_channel", false) ? "per-channel" : "per-tensor"));
+      const std::string at = ref(x.node, x.op, x.module);
+      if (e > b.max_error_steps) bad_steps.push_back(at + ": " + fmt_g(e) + " steps off");
+      if (b.per_channel && x.per_channel != *b.per_channel)
+        bad_granularity.push_back(at + ": " + (x.per_channel ? "per-channel" : "per-tensor"));
     }
+    const std::size_t n = m.biases.size();
     add("bias.derived", bad_steps.empty(),
         "every bias a multiple of input scale x weight scale (within " + fmt_g(b.max_error_steps) + " steps)",
-        bad_steps.empty() ? "largest error " + fmt_g(worst) + " steps on " + std::to_string(biases.size()) + " biases"
+        bad_steps.empty() ? "largest error " + fmt_g(worst) + " steps on " + std::to_string(n) + " biases"
                           : std::to_string(bad_steps.size()) + " biases off by up to " + fmt_g(worst) + " steps",
         bad_steps, b.where);
     if (b.per_channel)
       add("bias.per_channel", bad_granularity.empty(),
           *b.per_channel ? "per-channel bias scales" : "per-tensor bias scale",
-          bad_granularity.empty() ? "as expected on " + std::to_string(biases.size()) + " biases"
+          bad_granularity.empty() ? "as expected on " + std::to_string(n) + " biases"
                                   : std::to_string(bad_granularity.size()) + " biases differ",
           bad_granularity, b.where);
   }
 
   std::vector<std::string> worst_layers(std::size_t k) const {
-    auto layers = details.value("layers", json::array());
-    std::vector<const json*> sorted;
-    for (const auto& l : layers) sorted.push_back(&l);
-    std::stable_sort(sorted.begin(), sorted.end(), [](const json* a, const json* b) {
-      return number_of((*a)["sqnr_db"]) < number_of((*b)["sqnr_db"]);
-    });
+    std::vector<const LayerRecord*> sorted;
+    for (const auto& l : m.layers) sorted.push_back(&l);
+    std::stable_sort(sorted.begin(), sorted.end(),
+                     [](const LayerRecord* a, const LayerRecord* b) { return a->sqnr_db < b->sqnr_db; });
     std::vector<std::string> out;
     for (std::size_t i = 0; i < sorted.size() && i < k; ++i)
-      out.push_back("lowest layer SQNR: " + node_ref(*sorted[i]) + " " + fmt(number_of((*sorted[i])["sqnr_db"])) +
-                    " dB");
+      out.push_back("lowest layer SQNR: " + ref(sorted[i]->node, sorted[i]->op, sorted[i]->module) + " " +
+                    fmt(sorted[i]->sqnr_db) + " dB");
     return out;
   }
 
   void numerics(const NumericsExpect& n) {
-    const json lowering = d.value("lowering", json::object());
-    const bool lowered = lowering.contains("lowered_ops");
+    const LoweringMeasurements* lowered = m.lowered ? &*m.lowered : nullptr;
+    const std::string no_lowered = "no lowered model (" + m.lowering_target + ")";
     if (n.sqnr_min_db) {
-      const double v = number_of(d.value("sqnr_db", json()), -std::numeric_limits<double>::infinity());
+      const double v = m.sqnr_db;
       const bool ok = v >= *n.sqnr_min_db;
       add("numerics.sqnr_min_db", ok, ">= " + fmt(*n.sqnr_min_db) + " dB (reference vs float)", fmt(v) + " dB",
           ok ? std::vector<std::string>{} : worst_layers(3), n.where);
     }
     if (n.sqnr_lowered_min_db) {
+      const std::string expected = ">= " + fmt(*n.sqnr_lowered_min_db) + " dB (lowered vs float)";
       if (!lowered) {
-        add("numerics.sqnr_lowered_min_db", false, ">= " + fmt(*n.sqnr_lowered_min_db) + " dB (lowered vs float)",
-            "no lowered model (" + lowering_of(d) + ")", {}, n.where);
+        add("numerics.sqnr_lowered_min_db", false, expected, no_lowered, {}, n.where);
       } else {
-        const double v = number_of(lowering.value("sqnr_db_lowered", json()), -std::numeric_limits<double>::infinity());
+        const double v = lowered->sqnr_db_lowered;
         const bool ok = v >= *n.sqnr_lowered_min_db;
-        add("numerics.sqnr_lowered_min_db", ok, ">= " + fmt(*n.sqnr_lowered_min_db) + " dB (lowered vs float)",
-            fmt(v) + " dB", ok ? std::vector<std::string>{} : worst_layers(3), n.where);
+        add("numerics.sqnr_lowered_min_db", ok, expected, fmt(v) + " dB",
+            ok ? std::vector<std::string>{} : worst_layers(3), n.where);
       }
     }
     if (n.max_steps) {
       if (!lowered) {
-        add("numerics.max_steps", false, "<= " + fmt(*n.max_steps) + " steps (lowered vs reference)",
-            "no lowered model (" + lowering_of(d) + ")", {}, n.where);
+        add("numerics.max_steps", false, "<= " + fmt(*n.max_steps) + " steps (lowered vs reference)", no_lowered, {},
+            n.where);
       } else {
-        const double v = number_of(lowering.value("max_difference_steps", json()));
-        const double kernel = number_of(details.value("worst_kernel_steps", json(0.0)));
+        const double v = lowered->max_difference_steps;
+        const double kernel = lowered->worst_kernel_steps;
         const double kernel_limit = n.kernel_max_steps.value_or(*n.max_steps);
         // Steps come from dequantized floats: one step can read as 1.00001.
         const bool ok = v <= *n.max_steps + 1e-3 && kernel <= kernel_limit + 1e-3;
         std::vector<std::string> involved;
-        if (!ok && details.contains("worst_kernel"))
-          involved.push_back("worst kernel: " + str(details, "worst_kernel"));
+        if (!ok && !lowered->worst_kernel.empty()) involved.push_back("worst kernel: " + lowered->worst_kernel);
         const std::string limit = n.kernel_max_steps
                                       ? "<= " + fmt(*n.max_steps) + " steps at the output, <= " + fmt(kernel_limit) +
                                             " op by op (lowered vs reference)"
@@ -396,32 +403,30 @@ struct Checker {
       }
     }
     if (n.top1_agreement_min) {
-      if (!d.contains("accuracy") || d["accuracy"].is_null()) {
+      if (!m.accuracy) {
         add("numerics.top1_agreement_min", false, ">= " + fmt(*n.top1_agreement_min, 3),
             "no accuracy measured (needs a labelled source: calibration source mnist)", {}, n.where);
       } else {
-        const double v = number_of(d["accuracy"]["agreement"]);
+        const double v = m.accuracy->agreement;
         add("numerics.top1_agreement_min", v >= *n.top1_agreement_min,
             ">= " + fmt(*n.top1_agreement_min, 3) + " (float vs quantized top-1, held-out)",
-            fmt(v, 4) + " on " + std::to_string(d["accuracy"].value("samples", 0)) + " samples", {}, n.where);
+            fmt(v, 4) + " on " + std::to_string(m.accuracy->samples) + " samples", {}, n.where);
       }
     }
     if (n.layer_sqnr_min_db) {
       std::vector<std::string> low;
       double worst = std::numeric_limits<double>::infinity();
-      const auto layers = details.value("layers", json::array());
-      for (const auto& l : layers) {
-        const double v = number_of(l["sqnr_db"]);
-        worst = std::min(worst, v);
-        if (v < *n.layer_sqnr_min_db) low.push_back(node_ref(l) + " " + fmt(v) + " dB");
+      for (const auto& l : m.layers) {
+        worst = std::min(worst, l.sqnr_db);
+        if (l.sqnr_db < *n.layer_sqnr_min_db) low.push_back(ref(l.node, l.op, l.module) + " " + fmt(l.sqnr_db) + " dB");
       }
       const std::size_t total = low.size();
       cap(low, total);
-      add("numerics.layer_sqnr_min_db", total == 0 && !layers.empty(),
+      add("numerics.layer_sqnr_min_db", total == 0 && !m.layers.empty(),
           ">= " + fmt(*n.layer_sqnr_min_db) + " dB on every quantized op",
-          layers.empty() ? std::string("no per-layer SQNR measured")
-          : total == 0   ? "lowest " + fmt(worst) + " dB"
-                         : std::to_string(total) + " ops below, lowest " + fmt(worst) + " dB",
+          m.layers.empty() ? std::string("no per-layer SQNR measured")
+          : total == 0     ? "lowest " + fmt(worst) + " dB"
+                           : std::to_string(total) + " ops below, lowest " + fmt(worst) + " dB",
           low, n.where);
     }
   }
@@ -446,36 +451,16 @@ Status parse_status(const std::string& s) {
   return Status::Error;
 }
 
-json build_slots(const json& measurements) {
-  std::map<std::string, std::size_t> group_of;  // edge label -> index into shared_tensors
-  const json groups = details_of(measurements).value("shared_tensors", json::array());
-  for (std::size_t i = 0; i < groups.size(); ++i)
-    for (const auto& label : groups[i])
-      if (label.is_string()) group_of[label.get<std::string>()] = i;
+json build_slots(const Measurements& measurements) {
   json out = json::array();
-  for (auto s : measurements.value("qparams", json::array())) {
-    auto l = s.value("label", std::string());
-    // A slot serving several edges is labelled "<first edge> +N".
-    if (const auto plus = l.rfind(" +");
-        plus != std::string::npos && l.find_first_not_of("0123456789", plus + 2) == std::string::npos)
-      l = l.substr(0, plus);
-    const auto it = group_of.find(l);
-    s["tensors"] = it == group_of.end() ? json(std::vector<std::string>{l}) : groups[it->second];
-    out.push_back(s);
-  }
+  for (const auto& v : slot_views(measurements))
+    out.push_back({{"slot", v.q->slot}, {"label", v.q->label}, {"tensors", v.tensors}});
   return out;
 }
 
 std::string node_ref(const json& node) {
-  std::string r =
-      "%" + std::to_string(node.value("node", node.value("id", -1))) + " " + node.value("op", std::string());
-  const auto module = node.value("module", std::string());
-  const auto near = node.value("near", std::string());
-  if (!module.empty())
-    r += " (" + module + ")";
-  else if (!near.empty())
-    r += " (next to " + near + ")";
-  return r;
+  return ref(node.value("node", node.value("id", -1)), node.value("op", std::string()),
+             node.value("module", std::string()), node.value("near", std::string()));
 }
 
 std::string CheckResult::message() const {
@@ -495,12 +480,20 @@ CaseResult evaluate(const Expectations& expect, const json& m) {
   r.spec_file = m.value("spec_file", std::string());
   r.measurement = m;
   r.seconds = number_of(m.value("seconds", json(0.0)));
-  const json& d = measurements_of(m);
-  int quantized = 0;
-  for (const auto& n : details_of(d).value("decisions", json::array()))
-    quantized += n.value("status", std::string()) == "quantized";
-  const auto outcome = m.value("outcome", std::string("error"));
-  const std::string error = m.value("error", std::string());
+  auto outcome = m.value("outcome", std::string("error"));
+  std::string error = m.value("error", std::string());
+  // What the pipeline measured, through the one reader (a malformed or
+  // another version's document is the case's error).
+  Measurements measured;
+  if (outcome == "ran") {
+    try {
+      measured = measurements_from_json(m.value("measurements", json()), "the case's measurements");
+    } catch (const InputError& e) {
+      outcome = "error";
+      error = e.what();
+    }
+  }
+  const int quantized = measured.quantized_ops();
 
   if (expect.failure) {
     const auto& f = *expect.failure;
@@ -524,9 +517,9 @@ CaseResult evaluate(const Expectations& expect, const json& m) {
       c.expected = "nothing quantized, a float reason containing '" + f.reason + "'";
       if (outcome == "ran") {
         std::string matching;
-        for (const auto& fr : details_of(d).value("decisions", json::array()))
-          if (str(fr, "status") != "quantized" && str(fr, "reason").find(f.reason) != std::string::npos) {
-            matching = node_ref(fr) + ": " + str(fr, "reason");
+        for (const auto& d : measured.decisions)
+          if (d.status != "quantized" && d.reason.find(f.reason) != std::string::npos) {
+            matching = ref(d.id, d.op, d.module) + ": " + d.reason;
             break;
           }
         c.passed = quantized == 0 && !matching.empty();
@@ -549,7 +542,7 @@ CaseResult evaluate(const Expectations& expect, const json& m) {
     return r;
   }
 
-  Checker checker(d);
+  Checker checker(measured);
   if (expect.structure) checker.structure("structure", "reference", *expect.structure);
   if (expect.lowered) checker.structure("lowered", "lowered", *expect.lowered);
   for (const auto& q : expect.qparams) checker.qparams(q);

@@ -1,7 +1,8 @@
 // The checks of a spec against what one pipeline run measured. Pure
-// functions over the measurement JSON a case writes, so they are tested
-// without running a model, and `conformance merge` re-reads measurements
-// without re-running anything. Torch-free.
+// functions: the case's measurement JSON (written by its process) is read
+// once through the one measurements reader, and the checks run on the
+// typed Measurements, so they are tested without running a model and
+// `conformance merge` needs nothing re-run. Torch-free.
 //
 // A case's measurement (one spec x backend pair), written by the case's
 // child process and read once by the parent:
@@ -20,6 +21,7 @@
 #include <vector>
 
 #include "conformance/spec.h"
+#include "pipeline/measurements.h"
 
 namespace qsdk::conformance {
 
@@ -63,10 +65,10 @@ nlohmann::json to_json(const CheckResult&);
 nlohmann::json to_json(const CaseResult&);  // includes the measurement
 CaseResult case_from_json(const nlohmann::json&);
 
-// The measurements' qparams slots, each with the labels of every edge it
-// serves (`tensors`: its shared group, labelled as edge_label does:
-// "%3 (aten::conv2d, layer1.0.conv1) output").
-nlohmann::json build_slots(const nlohmann::json& measurements);
+// The measurements' qparams slots as the checks see them: {slot, label,
+// tensors}, `tensors` the labels of every edge the slot serves (its shared
+// group, labelled as edge_label does: "%3 (aten::conv2d, layer1.0.conv1) output").
+nlohmann::json build_slots(const Measurements& measurements);
 
 // "%3 aten::conv2d (layer1.0.conv1)", "%4 aten::dequantize (next to layer1.0.conv1)"
 std::string node_ref(const nlohmann::json& node);

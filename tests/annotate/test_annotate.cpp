@@ -368,7 +368,7 @@ TEST_CASE("qsdk annotate: table and JSON, overrides file, bad overrides exit 2 a
 
   auto unknown = test::run_command(qsdk + " annotate zoo:resnet18 -b tpu");
   CHECK(unknown.exit_code == 2);
-  CHECK(unknown.err.find("backend 'tpu': no loaded plugin provides it") != std::string::npos);
+  CHECK(unknown.err.find("--backend tpu: no loaded plugin provides it") != std::string::npos);
   fs::remove_all(dir);
 }
 

@@ -384,15 +384,14 @@ TEST_SUITE("conformance checks") {
   }
 
   TEST_CASE("conformance: slots get the labels of their whole shared group") {
-    const json measurements = json::parse(R"({
-      "qparams": [{"slot": 0, "kind": "activation", "label": "%0 (aten::conv2d, a) output +2"},
-                  {"slot": 1, "kind": "weight", "label": "%0 (aten::conv2d, a) input 1"}],
-      "details": {"shared_tensors": [["%0 (aten::conv2d, a) output", "%1 (aten::cat) input 0[0]",
-                                      "%1 (aten::cat) output"]]}})");
-    const auto slots = build_slots(measurements);
-    CHECK(slots[1]["tensors"] == json::array({"%0 (aten::conv2d, a) input 1"}));
+    qsdk::Measurements m;
+    m.qparams = {{0, "activation", "%0 (aten::conv2d, a) output +2", "uint8", 0, 255, {0.1}, {0}, std::nullopt},
+                 {1, "weight", "%0 (aten::conv2d, a) input 1", "int8", -127, 127, {0.1}, {0}, std::nullopt}};
+    m.shared_tensors = {{"%0 (aten::conv2d, a) output", "%1 (aten::cat) input 0[0]", "%1 (aten::cat) output"}};
+    const auto slots = build_slots(m);
     CHECK(slots[0]["tensors"] ==
           json::array({"%0 (aten::conv2d, a) output", "%1 (aten::cat) input 0[0]", "%1 (aten::cat) output"}));
+    CHECK(slots[1]["tensors"] == json::array({"%0 (aten::conv2d, a) input 1"}));
   }
 }
 
