@@ -150,4 +150,10 @@ std::vector<std::string> string_list(const std::string& source, const YAML::Node
   return out;
 }
 
+std::filesystem::path absolute_path(const std::string& source, const YAML::Node& n, const std::string& what,
+                                    const std::filesystem::path& base_dir) {
+  const std::filesystem::path p = scalar<std::string>(source, n, what);
+  return std::filesystem::absolute(p.is_absolute() || base_dir.empty() ? p : base_dir / p).lexically_normal();
+}
+
 }  // namespace qsdk::yaml

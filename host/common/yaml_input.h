@@ -43,6 +43,13 @@ T scalar(const std::string& source, const YAML::Node& n, const std::string& what
   }
 }
 
+// A path given at `n`, resolved against `base_dir` (unless absolute or
+// `base_dir` is empty) and made absolute, so it means the same wherever the
+// document is written again (qsdk run --isolate hands the merged config to
+// its children as a file).
+std::filesystem::path absolute_path(const std::string& source, const YAML::Node& n, const std::string& what,
+                                    const std::filesystem::path& base_dir);
+
 // A string or a list of strings.
 std::vector<std::string> string_list(const std::string& source, const YAML::Node& n, const std::string& what);
 

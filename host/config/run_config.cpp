@@ -25,10 +25,7 @@ struct Reader {
   fs::path base_dir;
 
   fs::path path(const YAML::Node& n, const std::string& what) const {
-    // Absolute, so the merged config means the same wherever it is written
-    // (qsdk run --isolate hands it to child processes as a file).
-    const fs::path p = scalar<std::string>(source, n, what);
-    return fs::absolute(p.is_absolute() || base_dir.empty() ? p : base_dir / p).lexically_normal();
+    return yaml::absolute_path(source, n, what, base_dir);
   }
 
   void plugins(const YAML::Node& n, RunConfig& c) const {

@@ -10,29 +10,14 @@
 
 #include "common/atomic_file.h"
 #include "common/yaml_input.h"
-#include "pipeline/measurements_json.h"
+#include "pipeline/measurements.h"
 
 namespace qsdk::conformance {
 namespace {
 
-using json = nlohmann::json;
-
-// The graphs a case measured (its measurements' details), by name.
-json graphs_of(const json& m) {
-  if (!m.contains("measurements") || !m["measurements"].is_object()) return json::object();
-  return m["measurements"].value("details", json::object()).value("graphs", json::object());
-}
-
-bool has_graph(const json& m, const std::string& graph) {
-  const json g = graphs_of(m);
-  return g.contains(graph) && !g[graph].is_null();
-}
-
-std::map<std::string, int> histogram(const json& m, const std::string& graph) {
+std::map<std::string, int> histogram(const std::vector<NodeRecord>& nodes) {
   std::map<std::string, int> h;
-  if (!has_graph(m, graph)) return h;
-  const json graphs = graphs_of(m);  // (a temporary's [] would dangle in the loop)
-  for (const auto& n : graphs[graph]) ++h[n.value("op", std::string())];
+  for (const auto& n : nodes) ++h[n.op];
   return h;
 }
 
@@ -54,9 +39,7 @@ std::string emit(const YAML::Node& node) {
 std::string blessed_spec_text(const ConformanceSpec& spec, const std::vector<const CaseResult*>& cases) {
   std::vector<const CaseResult*> chosen;
   for (const auto* c : cases)
-    if (c->status == Status::Pass && c->unspecified && !c->expected_failure && c->measurement.is_object() &&
-        c->measurement.value("outcome", std::string()) == "ran")
-      chosen.push_back(c);
+    if (c->status == Status::Pass && c->unspecified && !c->expected_failure && c->measured) chosen.push_back(c);
   if (chosen.empty()) return "";
 
   std::size_t ran = 0;
@@ -66,7 +49,7 @@ std::string blessed_spec_text(const ConformanceSpec& spec, const std::vector<con
   std::set<std::string> ops;
   std::map<std::string, std::map<std::string, int>> ref;  // backend -> counts
   for (const auto* c : chosen) {
-    ref[c->backend] = histogram(c->measurement, "reference");
+    ref[c->backend] = histogram(c->measured->reference_nodes);
     for (const auto& [op, n] : ref[c->backend]) ops.insert(op);
   }
   std::map<std::string, int> common;
@@ -86,24 +69,19 @@ std::string blessed_spec_text(const ConformanceSpec& spec, const std::vector<con
   if (!common.empty()) expect["structure"]["counts"] = counts_node(common);
   YAML::Node per_backend(YAML::NodeType::Map);
   for (const auto* c : chosen) {
-    const json& m = c->measurement;
+    const Measurements& d = *c->measured;
     YAML::Node b(YAML::NodeType::Map);
     if (!own[c->backend].empty()) b["structure"]["counts"] = counts_node(own[c->backend]);
-    if (has_graph(m, "lowered")) b["lowered"]["counts"] = counts_node(histogram(m, "lowered"));
-    const json& d = m["measurements"];
-    const json lowering = d.value("lowering", json::object());
+    if (d.lowered_nodes) b["lowered"]["counts"] = counts_node(histogram(*d.lowered_nodes));
     YAML::Node numerics(YAML::NodeType::Map);
     // Floors a few dB under what was measured: catch regressions, not noise.
-    const double sqnr = number_of(d.value("sqnr_db", json(0.0)));
-    if (std::isfinite(sqnr)) numerics["sqnr_min_db"] = std::floor(sqnr) - 3;
-    if (has_graph(m, "lowered")) {
-      const double lowered = number_of(lowering.value("sqnr_db_lowered", json(0.0)));
-      if (std::isfinite(lowered)) numerics["sqnr_lowered_min_db"] = std::floor(lowered) - 3;
+    if (std::isfinite(d.sqnr_db)) numerics["sqnr_min_db"] = std::floor(d.sqnr_db) - 3;
+    if (d.lowered_nodes) {
+      const LoweringMeasurements l = d.lowered.value_or(LoweringMeasurements{});
+      if (std::isfinite(l.sqnr_db_lowered)) numerics["sqnr_lowered_min_db"] = std::floor(l.sqnr_db_lowered) - 3;
       // Lowered vs reference: at least one step; deep models accumulate
       // more at the output (each kernel rounds on its own).
-      const double steps =
-          std::max(number_of(lowering.value("max_difference_steps", json(0.0))),
-                   number_of(d.value("details", json::object()).value("worst_kernel_steps", json(0.0))));
+      const double steps = std::max(l.max_difference_steps, l.worst_kernel_steps);
       numerics["max_steps"] = std::max(1.0, std::ceil(steps - 1e-3));
     }
     if (numerics.size() > 0) b["numerics"] = numerics;

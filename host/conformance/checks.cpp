@@ -493,6 +493,7 @@ CaseResult evaluate(const Expectations& expect, const json& m) {
       error = e.what();
     }
   }
+  if (outcome == "ran") r.measured = measured;
   const int quantized = measured.quantized_ops();
 
   if (expect.failure) {
@@ -577,7 +578,7 @@ json to_json(const CaseResult& r) {
               {"measurement", r.measurement}};
 }
 
-CaseResult case_from_json(const json& j) {
+CaseResult case_from_json(const json& j, const std::string& source) {
   CaseResult r;
   r.spec = j.value("spec", std::string());
   r.backend = j.value("backend", std::string());
@@ -598,6 +599,9 @@ CaseResult case_from_json(const json& j) {
     r.checks.push_back(x);
   }
   r.measurement = j.value("measurement", json());
+  if (r.status != Status::Error && r.measurement.is_object() && r.measurement.value("outcome", std::string()) == "ran")
+    r.measured = measurements_from_json(r.measurement.value("measurements", json()),
+                                        source + " (" + r.spec + " on " + r.backend + ")");
   return r;
 }
 

@@ -17,6 +17,7 @@
 #pragma once
 
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -52,7 +53,8 @@ struct CaseResult {
   bool expected_failure = false;  // passed because the backend rejected/skipped as the spec said
   bool unspecified = false;       // passed with no structure expectations (what --bless fills in)
   std::vector<CheckResult> checks;
-  nlohmann::json measurement;  // null when not run
+  nlohmann::json measurement;            // the case's document as its process wrote it; null when not run
+  std::optional<Measurements> measured;  // its pipeline part, read once (when the pipeline ran)
   double seconds = 0;
 };
 
@@ -63,7 +65,8 @@ CaseResult evaluate(const Expectations& expect, const nlohmann::json& measuremen
 
 nlohmann::json to_json(const CheckResult&);
 nlohmann::json to_json(const CaseResult&);  // includes the measurement
-CaseResult case_from_json(const nlohmann::json&);
+// `source` names the file in errors (a case measured by another qsdk version).
+CaseResult case_from_json(const nlohmann::json&, const std::string& source = "results.json");
 
 // The measurements' qparams slots as the checks see them: {slot, label,
 // tensors}, `tensors` the labels of every edge the slot serves (its shared

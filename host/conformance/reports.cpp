@@ -111,7 +111,7 @@ RunReport report_from_json(const json& j, const std::string& source) {
     r.backends = j.at("backends").get<std::vector<std::string>>();
     r.shard = j.value("shard", std::string());
     r.seconds = number_of(j.value("seconds", json(0.0)));
-    for (const auto& c : j.at("cases")) r.cases.push_back(case_from_json(c));
+    for (const auto& c : j.at("cases")) r.cases.push_back(case_from_json(c, source));
   } catch (const json::exception& e) {
     throw InputError(source, std::string("malformed results: ") + e.what());
   }
@@ -260,8 +260,8 @@ std::string junit_xml(const RunReport& r) {
   return out.str();
 }
 
-std::string sqnr_chart_svg(const json& layers) {
-  if (!layers.is_array() || layers.empty()) return "";
+std::string sqnr_chart_svg(const std::vector<LayerRecord>& layers) {
+  if (layers.empty()) return "";
   const double top = 60.0;  // dB at the top of the chart; higher values are clipped
   const int bar = layers.size() > 80 ? 6 : layers.size() > 40 ? 10 : 16;
   const int gap = 2, left = 40, height = 180, bottom = 24;
@@ -279,18 +279,18 @@ std::string sqnr_chart_svg(const json& layers) {
   s << "<text x=\"2\" y=\"12\" font-size=\"10\" fill=\"#555\">dB</text>";
   int i = 0;
   for (const auto& l : layers) {
-    const double v = number_of(l.value("sqnr_db", json(0.0)));
+    const double v = l.sqnr_db;
     const double clipped = std::isnan(v) ? 0 : std::max(0.0, std::min(top, v));
     const double h = height * clipped / top;
     const int x = left + i * (bar + gap);
     const char* colour = v >= 30 ? "#43a047" : v >= 20 ? "#fb8c00" : "#e53935";
-    std::string label = "%" + std::to_string(l.value("node", -1)) + " " + l.value("op", std::string());
-    if (!l.value("module", std::string()).empty()) label += " (" + l.value("module", std::string()) + ")";
+    std::string label = "%" + std::to_string(l.node) + " " + l.op;
+    if (!l.module.empty()) label += " (" + l.module + ")";
     s << "<rect x=\"" << x << "\" y=\"" << 5 + height - h << "\" width=\"" << bar << "\" height=\"" << h << "\" fill=\""
       << colour << "\"><title>" << escape_xml(label) << ": " << fmt(v) << " dB</title></rect>";
     if (bar >= 16 || i % 5 == 0)
       s << "<text x=\"" << x + bar / 2 << "\" y=\"" << height + 18 << "\" font-size=\"9\" text-anchor=\"middle\" "
-        << "fill=\"#333\">" << l.value("node", -1) << "</text>";
+        << "fill=\"#333\">" << l.node << "</text>";
     ++i;
   }
   s << "</svg>";
@@ -345,29 +345,26 @@ std::string html_report(const RunReport& r) {
     h << "<section class=\"case\" id=\"" << anchor(c) << "\"><h3>" << escape_xml(c.spec) << " on "
       << escape_xml(c.backend) << " <span class=\"" << to_string(c.status) << "\">" << escape_xml(cell_text(&c))
       << "</span></h3>\n";
-    const json d = m.is_object() ? m.value("measurements", json::object()) : json::object();
-    const json lowering = d.value("lowering", json::object());
-    const json layers = d.value("details", json::object()).value("layers", json::array());
+    const Measurements* d = c.measured ? &*c.measured : nullptr;
     if (m.is_object())
       h << "<p>model " << escape_xml(m.value("model", std::string())) << ", lowering "
-        << escape_xml(lowering.value("target", std::string("-"))) << ", " << fmt(c.seconds, 1) << " s, spec "
+        << escape_xml(d ? d->lowering_target : std::string("-")) << ", " << fmt(c.seconds, 1) << " s, spec "
         << escape_xml(c.spec_file) << "</p>\n";
     if (!c.reason.empty()) h << "<pre>" << escape_xml(c.reason) << "</pre>\n";
-    if (d.contains("sqnr_db")) {
-      h << "<p>SQNR reference vs float " << fmt(number_of(d["sqnr_db"])) << " dB";
-      if (lowering.contains("sqnr_db_lowered"))
-        h << "; lowered vs float " << fmt(number_of(lowering["sqnr_db_lowered"])) << " dB; lowered vs reference "
-          << fmt(number_of(lowering.value("max_difference_steps", json(0.0))), 3) << " steps at the output";
-      if (d.contains("accuracy"))
-        h << "; top-1 float " << fmt(number_of(d["accuracy"]["float_top1"]), 4) << ", quantized "
-          << fmt(number_of(d["accuracy"]["quantized_top1"]), 4) << ", agreement "
-          << fmt(number_of(d["accuracy"]["agreement"]), 4);
+    if (d) {
+      h << "<p>SQNR reference vs float " << fmt(d->sqnr_db) << " dB";
+      if (d->lowered)
+        h << "; lowered vs float " << fmt(d->lowered->sqnr_db_lowered) << " dB; lowered vs reference "
+          << fmt(d->lowered->max_difference_steps, 3) << " steps at the output";
+      if (d->accuracy)
+        h << "; top-1 float " << fmt(d->accuracy->float_top1, 4) << ", quantized "
+          << fmt(d->accuracy->quantized_top1, 4) << ", agreement " << fmt(d->accuracy->agreement, 4);
       h << "</p>\n";
     }
-    if (!layers.empty()) {
+    if (d && !d->layers.empty()) {
       h << "<h4>Per-layer SQNR: each quantized op's output against float on the same input (hover a bar for the "
            "op; green &ge; 30 dB, orange &ge; 20 dB, red below)</h4>\n"
-        << sqnr_chart_svg(layers) << "\n";
+        << sqnr_chart_svg(d->layers) << "\n";
     }
     auto checks_table = [&](bool failed_only) {
       h << "<table><tr><th></th><th>check</th><th>expected</th><th>found</th><th>nodes</th></tr>\n";

@@ -8,7 +8,6 @@
 #include <set>
 #include <sstream>
 
-#include "capture/zoo/zoo.h"
 #include "common/atomic_file.h"
 #include "common/yaml_input.h"
 
@@ -304,8 +303,8 @@ struct Parser {
     if (root["description"]) s.description = scalar<std::string>(source, root["description"], "description");
     if (!root["model"]) throw InputError(at(root), "a spec needs 'model' (zoo: NAME, or file: PATH with input_shapes)");
     s.pipeline = spec_defaults();
-    s.model = read_model_section(root["model"], pipeline_context(file), s.pipeline);
-    if (s.model.zoo.empty() && s.pipeline.input_shapes.empty())
+    read_model_section(root["model"], pipeline_context(file), s.pipeline);
+    if (s.pipeline.input_shapes.empty())  // (a zoo model has its own)
       throw InputError(at(root["model"]), "a file model needs input_shapes, e.g. [[1, 3, 224, 224]]");
     if (const auto& p = root["pipeline"]) {
       check_keys(source, p, pipeline_section_keys(), "pipeline");

@@ -89,10 +89,6 @@ struct Expectations {
   bool has_structure() const { return (structure && !structure->empty()) || (lowered && !lowered->empty()); }
 };
 
-// The spec's `model:` as written (the pipeline's model, shapes and seed are
-// in ConformanceSpec::pipeline).
-using ModelSpec = ModelSection;
-
 // One conformance spec file, parsed (named so it does not read like the
 // SDK's QuantSpec, which is one tensor's quantization).
 struct ConformanceSpec {
@@ -100,7 +96,6 @@ struct ConformanceSpec {
   std::string description;
   std::filesystem::path file;
   std::string text;  // the file as read (for --bless)
-  ModelSpec model;
   // `model:` and `pipeline:` as the one pipeline reader reads them
   // (pipeline/pipeline_config.h), with a spec's defaults: 2 batches of 4,
   // per-layer SQNR on, accuracy only when asked (or implied by

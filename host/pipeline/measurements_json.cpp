@@ -10,8 +10,8 @@ namespace {
 
 using json = nlohmann::json;
 
-// Keys only the whole document has; manifest_json leaves them out.
-const char* const kNotInManifest[] = {"measurements_version", "backend", "latency_ms", "seconds", "details"};
+// Keys of the document (besides `details`) the manifest leaves out.
+const char* const kNotInManifest[] = {"measurements_version", "backend", "latency_ms", "seconds"};
 
 json nodes_json(const std::vector<NodeRecord>& nodes) {
   json out = json::array();
@@ -105,7 +105,11 @@ int Measurements::quantized_ops() const {
   return n;
 }
 
-json to_json(const Measurements& m) {
+namespace {
+
+// Everything but `details`: what the projections are cut from, without
+// building the per-node records they leave out.
+json core_json(const Measurements& m) {
   const RunRecord& r = m.run;
   json j;
   j["measurements_version"] = kMeasurementsVersion;
@@ -149,7 +153,6 @@ json to_json(const Measurements& m) {
   j["size_bytes"] = {{"float", m.float_size}, {"quantized", m.quantized_size}};
   j["qparams"] = qparams_json(m.qparams);
   json lowering{{"target", m.lowering_target}};
-  json details;
   if (m.lowered) {
     const auto& l = *m.lowered;
     lowering["lowered_ops"] = l.lowered_ops;
@@ -158,8 +161,6 @@ json to_json(const Measurements& m) {
     lowering["sqnr_db_lowered"] = json_number(l.sqnr_db_lowered);
     lowering["op_by_op"] = {{"checked", l.kernels_checked}, {"skipped", l.kernels_skipped}};
     if (!l.first_over_limit.empty()) lowering["op_by_op"]["first_over_limit"] = l.first_over_limit;
-    details["worst_kernel_steps"] = json_number(l.worst_kernel_steps);
-    if (!l.worst_kernel.empty()) details["worst_kernel"] = l.worst_kernel;
   }
   j["lowering"] = lowering;
   if (m.accuracy)
@@ -170,7 +171,15 @@ json to_json(const Measurements& m) {
   if (m.latency) j["latency_ms"] = {{"float", m.latency->float_ms}, {"int8", m.latency->int8_ms}};
   j["notes"] = m.notes;
   j["seconds"] = m.seconds;
+  return j;
+}
 
+json details_json(const Measurements& m) {
+  json details;
+  if (m.lowered) {
+    details["worst_kernel_steps"] = json_number(m.lowered->worst_kernel_steps);
+    if (!m.lowered->worst_kernel.empty()) details["worst_kernel"] = m.lowered->worst_kernel;
+  }
   details["decisions"] = json::array();
   for (const auto& d : m.decisions)
     details["decisions"].push_back({{"id", d.id},
@@ -192,7 +201,14 @@ json to_json(const Measurements& m) {
   details["layers"] = layers_json(m);
   details["qat_losses"] = json::array();
   for (const double loss : m.qat_losses) details["qat_losses"].push_back(json_number(loss));
-  j["details"] = details;
+  return details;
+}
+
+}  // namespace
+
+json to_json(const Measurements& m) {
+  json j = core_json(m);
+  j["details"] = details_json(m);
   return j;
 }
 
@@ -313,16 +329,15 @@ Measurements measurements_from_json(const json& j, const std::string& source) {
 }
 
 json manifest_json(const Measurements& m) {
-  json j = to_json(m);
+  json j = core_json(m);
   for (const char* key : kNotInManifest) j.erase(key);
   j["qsdk_manifest_version"] = 1;
   return j;
 }
 
 json summary_entry_json(const Measurements& m, double max_steps) {
-  json j = to_json(m);
+  json j = core_json(m);
   j.erase("qparams");
-  j.erase("details");
   j["lowering_agrees"] = m.lowering_agrees(max_steps);
   return j;
 }

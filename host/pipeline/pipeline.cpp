@@ -185,13 +185,14 @@ TargetRecord target_record(const BackendOptions& given, const BackendOptions& re
 
 RunRecord run_record(const PipelineOptions& o, const PluginRegistry& plugins,
                      const std::vector<std::shared_ptr<const Backend>>& backends,
-                     const std::vector<at::Tensor>& example_inputs, const std::string& calibration_fingerprint) {
+                     const std::vector<BackendOptions>& resolved, const std::vector<at::Tensor>& example_inputs,
+                     const std::string& calibration_fingerprint) {
   RunRecord r;
   for (std::size_t i = 0; i < backends.size(); ++i) {
     const auto& b = backends[i];
     const LoadedPlugin* p = plugins.find(b->name);
     r.backends.push_back({b->name, b->version, b->vendor, rule_hash(*b), p ? p->abi_version : 0,
-                          p ? p->file.string() : "", plugins.resolve_options(b->name, o.backends.at(i).options)});
+                          p ? p->file.string() : "", resolved.at(i)});
   }
   r.target = target_record(o.backends.front().options, r.backends.front().options);
   r.model_source = o.model;
@@ -268,8 +269,10 @@ PipelineResult run_pipeline(const PluginRegistry& plugins, const PipelineOptions
 
   PipelineResult r;
   Measurements& m = r.measurements;
-  const BackendOptions first_options = plugins.resolve_options(o.backends.front().name, o.backends.front().options);
-  if (auto it = first_options.find(kTargetOptionName); it != first_options.end()) {
+  // Each backend's options as made (target option resolved for this machine).
+  std::vector<BackendOptions> resolved;
+  for (const auto& b : o.backends) resolved.push_back(plugins.resolve_options(b.name, b.options));
+  if (auto it = resolved.front().find(kTargetOptionName); it != resolved.front().end()) {
     const auto usable = usable_isa_names(cpu_target());
     if (std::find(usable.begin(), usable.end(), it->second) == usable.end())
       m.notes.push_back(std::string("target: ") + kTargetOptionName + "=" + it->second +
@@ -327,7 +330,7 @@ PipelineResult run_pipeline(const PluginRegistry& plugins, const PipelineOptions
   // Accuracy needs labels: only the MNIST source has them.
   if (o.measure_accuracy && o.calibration.source == "mnist") m.accuracy = measure_accuracy(r, target, o, shapes);
   if (o.measure_latency) m.latency = measure_latency(r, target, captured.example_inputs);
-  m.run = run_record(o, plugins, backends, captured.example_inputs, prepared.fingerprint);
+  m.run = run_record(o, plugins, backends, resolved, captured.example_inputs, prepared.fingerprint);
   m.seconds = seconds_since(start);
   for (const auto& b : backends) r.rules_yaml[b->name] = backend_to_yaml(*b);
   return r;

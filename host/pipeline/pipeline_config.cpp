@@ -31,11 +31,8 @@ struct Reader {
 
   std::string at(const YAML::Node& n) const { return where(c.source, n); }
 
-  // Absolute, so options mean the same wherever they are written again
-  // (qsdk run --isolate hands the merged config to its children as a file).
   fs::path path(const YAML::Node& n, const std::string& what) const {
-    const fs::path p = scalar<std::string>(c.source, n, what);
-    return fs::absolute(p.is_absolute() || c.base_dir.empty() ? p : c.base_dir / p).lexically_normal();
+    return yaml::absolute_path(c.source, n, what, c.base_dir);
   }
 
   int at_least(const YAML::Node& n, const std::string& what, int min) const {
@@ -165,10 +162,9 @@ std::string PipelineOptions::backend_label() const {
 
 const std::vector<std::string>& pipeline_section_keys() { return kSectionKeys; }
 
-ModelSection read_model_section(const YAML::Node& n, const PipelineConfigContext& c, PipelineOptions& o) {
+void read_model_section(const YAML::Node& n, const PipelineConfigContext& c, PipelineOptions& o) {
   const Reader r{c};
-  ModelSection m;
-  m.where = r.at(n);
+  std::string search = "file_dir";
   // (yaml-cpp's Node assignment writes through to the node: no reassigning.)
   const char* key = !n.IsMap() ? nullptr : n["source"] ? "source" : n["zoo"] ? "zoo" : "file";
   const YAML::Node named = key ? n[key] : n;  // zoo:NAME or a file, as one scalar
@@ -180,8 +176,8 @@ ModelSection read_model_section(const YAML::Node& n, const PipelineConfigContext
       throw InputError(r.at(n), "model needs exactly one of source (zoo:NAME or a file), zoo (a zoo name) or file");
     if (const auto s = n["search"]) {
       // (spec_dir: what specs called file_dir before run configs took the key too)
-      m.search = r.one_of(s, "search", {"file_dir", "spec_dir", "models_dir"});
-      if (m.search == "spec_dir") m.search = "file_dir";
+      search = r.one_of(s, "search", {"file_dir", "spec_dir", "models_dir"});
+      if (search == "spec_dir") search = "file_dir";
       if (is_zoo_key || (n["source"] && n["source"].IsScalar() && n["source"].Scalar().rfind("zoo:", 0) == 0))
         throw InputError(r.at(s), "search applies to model files, not zoo models");
     }
@@ -195,32 +191,27 @@ ModelSection read_model_section(const YAML::Node& n, const PipelineConfigContext
   }
   const auto text = scalar<std::string>(c.source, named, "model");
   if (!is_file_key && (is_zoo_key || text.rfind("zoo:", 0) == 0)) {
-    m.zoo = text.rfind("zoo:", 0) == 0 ? text.substr(4) : text;
-    r.zoo_model(named, m.zoo);
-    o.model = "zoo:" + m.zoo;
+    const std::string zoo_name = text.rfind("zoo:", 0) == 0 ? text.substr(4) : text;
+    r.zoo_model(named, zoo_name);
+    o.model = "zoo:" + zoo_name;
     // Explicit, so the options say what will run (and print as such).
-    if (o.input_shapes.empty()) o.input_shapes = zoo::find_zoo_model(m.zoo)->input_shapes;
-    return m;
+    if (o.input_shapes.empty()) o.input_shapes = zoo::find_zoo_model(zoo_name)->input_shapes;
+    return;
   }
-  m.file_as_written = text;
   const fs::path p(text);
-  if (p.is_absolute())
-    m.file = p;
-  else if (m.search == "models_dir")
-    m.file = (c.models_dir / p).lexically_normal();
-  else
-    m.file = r.path(named, "model");
-  o.model = m.file.string();
+  const fs::path file = p.is_absolute()          ? p
+                        : search == "models_dir" ? (c.models_dir / p).lexically_normal()
+                                                 : r.path(named, "model");
+  o.model = file.string();
   std::error_code ec;  // (a name too long to stat is "not found", not a filesystem_error)
-  if (c.check_files && !fs::is_regular_file(m.file, ec)) {
-    const std::string hint = m.search == "models_dir"
+  if (c.check_files && !fs::is_regular_file(file, ec)) {
+    const std::string hint = search == "models_dir"
                                  ? " (models_dir is " + c.models_dir.string() +
                                        "; export the torchvision models with tools/export_models.py, or pass "
                                        "--models-dir / set QSDK_MODELS_DIR)"
                                  : " (relative paths resolve against the directory of " + c.source + ")";
-    throw InputError(r.at(named), "missing model: no file " + m.file.string() + hint);
+    throw InputError(r.at(named), "missing model: no file " + file.string() + hint);
   }
-  return m;
 }
 
 void read_pipeline_sections(const YAML::Node& map, const PipelineConfigContext& c, PipelineOptions& o) {

@@ -37,21 +37,13 @@ struct PipelineConfigContext {
   bool check_files = true;           // a missing model or data file is an error
 };
 
-// How the model section named its model (conformance --bless and reports
-// quote it as written).
-struct ModelSection {
-  std::string zoo;                  // zoo name without "zoo:", or empty for a file
-  std::filesystem::path file;       // resolved file
-  std::string file_as_written;      // as the document wrote it
-  std::string search = "file_dir";  // file_dir (spec_dir) | models_dir
-  std::string where;
-};
-
 // The keys read_pipeline_sections accepts (besides `model`).
 const std::vector<std::string>& pipeline_section_keys();
 
-// `model:` into options.model, input_shapes and model_seed.
-ModelSection read_model_section(const YAML::Node& node, const PipelineConfigContext& context, PipelineOptions& options);
+// `model:` into options.model (a zoo model as "zoo:NAME", a file resolved
+// to an absolute path), input_shapes (a zoo model's own when not given) and
+// model_seed.
+void read_model_section(const YAML::Node& node, const PipelineConfigContext& context, PipelineOptions& options);
 
 // Every key of `map` that is a pipeline section, into `options` (which holds
 // the embedder's defaults). Keys that are not pipeline sections are left to

@@ -486,6 +486,7 @@ TEST_SUITE("conformance reports") {
         {{"id", 7}, {"op", "aten::dequantize"}});
     arm.measurement["measurements"]["details"]["graphs"].erase("lowered");
     arm.measurement["measurements"]["lowering"] = {{"target", "qnnpack"}};
+    arm.measured = qsdk::measurements_from_json(arm.measurement["measurements"], "arm");
     const std::string text = blessed_spec_text(s, {&x86, &arm});
     CHECK(text.find("# a new model\nmodel: {zoo: conv_bn_relu}\n") == 0);
     // Re-parsed, the blessed spec passes on the same measurements.
