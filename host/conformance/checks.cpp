@@ -351,13 +351,13 @@ struct Checker {
   }
 
   std::vector<std::string> worst_layers(std::size_t k) const {
-    std::vector<const LayerRecord*> sorted;
+    std::vector<const LayerSqnr*> sorted;
     for (const auto& l : m.layers) sorted.push_back(&l);
     std::stable_sort(sorted.begin(), sorted.end(),
-                     [](const LayerRecord* a, const LayerRecord* b) { return a->sqnr_db < b->sqnr_db; });
+                     [](const LayerSqnr* a, const LayerSqnr* b) { return a->sqnr_db < b->sqnr_db; });
     std::vector<std::string> out;
     for (std::size_t i = 0; i < sorted.size() && i < k; ++i)
-      out.push_back("lowest layer SQNR: " + ref(sorted[i]->node, sorted[i]->op, sorted[i]->module) + " " +
+      out.push_back("lowest layer SQNR: " + ref(sorted[i]->node, sorted[i]->op, sorted[i]->module_path) + " " +
                     fmt(sorted[i]->sqnr_db) + " dB");
     return out;
   }
@@ -418,7 +418,8 @@ struct Checker {
       double worst = std::numeric_limits<double>::infinity();
       for (const auto& l : m.layers) {
         worst = std::min(worst, l.sqnr_db);
-        if (l.sqnr_db < *n.layer_sqnr_min_db) low.push_back(ref(l.node, l.op, l.module) + " " + fmt(l.sqnr_db) + " dB");
+        if (l.sqnr_db < *n.layer_sqnr_min_db)
+          low.push_back(ref(l.node, l.op, l.module_path) + " " + fmt(l.sqnr_db) + " dB");
       }
       const std::size_t total = low.size();
       cap(low, total);

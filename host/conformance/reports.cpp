@@ -260,7 +260,7 @@ std::string junit_xml(const RunReport& r) {
   return out.str();
 }
 
-std::string sqnr_chart_svg(const std::vector<LayerRecord>& layers) {
+std::string sqnr_chart_svg(const std::vector<LayerSqnr>& layers) {
   if (layers.empty()) return "";
   const double top = 60.0;  // dB at the top of the chart; higher values are clipped
   const int bar = layers.size() > 80 ? 6 : layers.size() > 40 ? 10 : 16;
@@ -285,7 +285,7 @@ std::string sqnr_chart_svg(const std::vector<LayerRecord>& layers) {
     const int x = left + i * (bar + gap);
     const char* colour = v >= 30 ? "#43a047" : v >= 20 ? "#fb8c00" : "#e53935";
     std::string label = "%" + std::to_string(l.node) + " " + l.op;
-    if (!l.module.empty()) label += " (" + l.module + ")";
+    if (!l.module_path.empty()) label += " (" + l.module_path + ")";
     s << "<rect x=\"" << x << "\" y=\"" << 5 + height - h << "\" width=\"" << bar << "\" height=\"" << h << "\" fill=\""
       << colour << "\"><title>" << escape_xml(label) << ": " << fmt(v) << " dB</title></rect>";
     if (bar >= 16 || i % 5 == 0)

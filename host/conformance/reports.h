@@ -43,7 +43,7 @@ std::string html_report(const RunReport&);
 
 // The per-layer SQNR bar chart of one case as inline SVG (empty when the
 // case has no per-layer measurements).
-std::string sqnr_chart_svg(const std::vector<LayerRecord>& layers);
+std::string sqnr_chart_svg(const std::vector<LayerSqnr>& layers);
 
 // Writes dir/results.json, dir/junit.xml and dir/report.html atomically.
 void write_reports(const RunReport&, const std::filesystem::path& dir);

@@ -14,19 +14,12 @@
 #include <string>
 #include <vector>
 
+#include "convert/convert_results.h"
+
 namespace qsdk {
 
 class Graph;
 class PreparedModel;
-
-struct ConversionSummary {
-  int folded_batch_norms = 0;
-  int quantized_activations = 0;  // observe nodes replaced
-  int quantized_weights = 0;
-  int quantized_biases = 0;
-  int dynamic_inputs = 0;
-  std::vector<std::string> notes;  // e.g. a standalone BatchNorm left in float, and why
-};
 
 // Converts `prepared`'s graph in place. Needs calibrated (or loaded)
 // statistics for every activation slot; throws InputError naming the slot

@@ -9,16 +9,11 @@
 #include <string>
 #include <vector>
 
+#include "convert/convert_results.h"
+
 namespace qsdk {
 
 class Graph;
-
-struct LayerSqnr {
-  int node = 0;             // id of the producing node in `float_graph`
-  std::string module_path;  // "layer1.0.conv1"
-  std::string op;           // "aten::conv2d"
-  double sqnr_db = 0;
-};
 
 // Names every op output of a captured graph ("n12_0": node 12, output 0).
 // Call before prepare: prepare and convert rewrite the graph in place and

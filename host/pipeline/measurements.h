@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "convert/convert_results.h"
 #include "qat/qat.h"
 #include "qsdk/backend.h"
 
@@ -52,13 +53,6 @@ struct BiasRecord {
   double max_error_steps = 0;  // |bias / step - round(bias / step)|, worst channel
 };
 
-// Float vs quantized output of one quantized op.
-struct LayerRecord {
-  int node = -1;
-  std::string op, module;
-  double sqnr_db = 0;  // +inf when identical
-};
-
 // Lowered vs reference, when the model was lowered to int8 kernels.
 struct LoweringMeasurements {
   int lowered_ops = 0;              // nodes running on quantized tensors
@@ -82,15 +76,6 @@ struct Accuracy {
 struct Latency {
   double float_ms = 0;  // median per batch-1 inference
   double int8_ms = 0;
-};
-
-struct ConversionCounts {
-  int folded_batch_norms = 0;
-  int quantized_activations = 0;
-  int quantized_weights = 0;
-  int quantized_biases = 0;
-  int dynamic_inputs = 0;
-  std::vector<std::string> standalone_batch_norms;  // left in float, and why
 };
 
 // A backend the run used, as loaded.
@@ -136,7 +121,7 @@ struct Measurements {
   std::uintmax_t float_size = 0, quantized_size = 0;  // exported bytes
   std::optional<Accuracy> accuracy;
   std::optional<Latency> latency;
-  ConversionCounts conversion;
+  ConversionSummary conversion;  // its notes: standalone BatchNorms left in float
   std::vector<QParamsRecord> qparams;
   // Labels of the edges one observer serves, for each group of more than one.
   std::vector<std::vector<std::string>> shared_tensors;
@@ -144,10 +129,10 @@ struct Measurements {
   std::vector<NodeRecord> reference_nodes;
   std::optional<std::vector<NodeRecord>> lowered_nodes;
   std::vector<BiasRecord> biases;
-  std::vector<LayerRecord> layers;  // when per-layer SQNR was measured
-  std::vector<double> qat_losses;   // one per QAT step
-  std::vector<std::string> notes;   // conversion and lowering notes
-  double seconds = 0;               // wall time of the pipeline
+  std::vector<LayerSqnr> layers;   // when per-layer SQNR was measured
+  std::vector<double> qat_losses;  // one per QAT step
+  std::vector<std::string> notes;  // conversion and lowering notes
+  double seconds = 0;              // wall time of the pipeline
 
   // Lowered output within max_steps of the reference, and no kernel over it.
   bool lowering_agrees(double max_steps) const;

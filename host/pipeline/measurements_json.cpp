@@ -71,8 +71,8 @@ json qparams_record_json(const QParamsRecord& s) {
   return j;
 }
 
-json layer_json(const LayerRecord& l) {
-  return {{"node", l.node}, {"module", l.module}, {"op", l.op}, {"sqnr_db", json_number(l.sqnr_db)}};
+json layer_json(const LayerSqnr& l) {
+  return {{"node", l.node}, {"module", l.module_path}, {"op", l.op}, {"sqnr_db", json_number(l.sqnr_db)}};
 }
 
 }  // namespace
@@ -145,10 +145,9 @@ json core_json(const Measurements& m) {
   if (r.qat) j["qat"] = qat_json(*r.qat, m.qat_losses);
   j["versions"] = {{"qsdk", r.qsdk_version}, {"sdk_abi", r.sdk_abi_version}, {"libtorch", r.libtorch_version}};
   const auto& c = m.conversion;
-  j["conversion"] = {
-      {"folded_batch_norms", c.folded_batch_norms}, {"quantized_activations", c.quantized_activations},
-      {"quantized_weights", c.quantized_weights},   {"quantized_biases", c.quantized_biases},
-      {"dynamic_inputs", c.dynamic_inputs},         {"standalone_batch_norms", c.standalone_batch_norms}};
+  j["conversion"] = {{"folded_batch_norms", c.folded_batch_norms}, {"quantized_activations", c.quantized_activations},
+                     {"quantized_weights", c.quantized_weights},   {"quantized_biases", c.quantized_biases},
+                     {"dynamic_inputs", c.dynamic_inputs},         {"standalone_batch_norms", c.notes}};
   j["sqnr_db"] = json_number(m.sqnr_db);
   j["size_bytes"] = {{"float", m.float_size}, {"quantized", m.quantized_size}};
   j["qparams"] = qparams_json(m.qparams);
@@ -319,7 +318,7 @@ Measurements measurements_from_json(const json& j, const std::string& source) {
       m.biases.push_back({b.at("node").get<int>(), b.at("op").get<std::string>(), b.value("module", std::string()),
                           b.at("per_channel").get<bool>(), number_of(b.at("max_error_steps"))});
     for (const auto& l : details.value("layers", json::array()))
-      m.layers.push_back({l.at("node").get<int>(), l.at("op").get<std::string>(), l.value("module", std::string()),
+      m.layers.push_back({l.at("node").get<int>(), l.value("module", std::string()), l.at("op").get<std::string>(),
                           number_of(l.at("sqnr_db"))});
     for (const auto& loss : details.value("qat_losses", json::array())) m.qat_losses.push_back(number_of(loss));
     return m;

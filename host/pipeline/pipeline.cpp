@@ -300,10 +300,8 @@ PipelineResult run_pipeline(const PluginRegistry& plugins, const PipelineOptions
                             : prepare_ptq(graph, r.annotation, o, captured.example_inputs);
   m.qat_losses = std::move(prepared.losses);
   m.qparams = qparams_records(*prepared.model);
-  const ConversionSummary conversion = convert_to_reference(*prepared.model);
-  m.conversion = {conversion.folded_batch_norms, conversion.quantized_activations, conversion.quantized_weights,
-                  conversion.quantized_biases,   conversion.dynamic_inputs,        conversion.notes};
-  m.notes.insert(m.notes.end(), conversion.notes.begin(), conversion.notes.end());
+  m.conversion = convert_to_reference(*prepared.model);
+  m.notes.insert(m.notes.end(), m.conversion.notes.begin(), m.conversion.notes.end());
   r.reference = std::move(captured.graph);
   m.reference_nodes = node_records(*r.reference);
   m.biases = bias_records(*r.reference);
@@ -324,9 +322,7 @@ PipelineResult run_pipeline(const PluginRegistry& plugins, const PipelineOptions
   }
   m.float_size = exported_file_size(*r.float_graph);
   m.quantized_size = exported_file_size(r.deployed());
-  if (o.per_layer_sqnr)
-    for (const auto& l : per_layer_sqnr(*r.float_graph, *r.reference, inputs))
-      m.layers.push_back({l.node, l.op, l.module_path, l.sqnr_db});
+  if (o.per_layer_sqnr) m.layers = per_layer_sqnr(*r.float_graph, *r.reference, inputs);
   // Accuracy needs labels: only the MNIST source has them.
   if (o.measure_accuracy && o.calibration.source == "mnist") m.accuracy = measure_accuracy(r, target, o, shapes);
   if (o.measure_latency) m.latency = measure_latency(r, target, captured.example_inputs);

@@ -75,7 +75,7 @@ json conv_measurement() {
   l.worst_kernel_steps = 1.0;
   l.worst_kernel = "%1 quantized::conv2d_relu (conv): 1 steps";
   m.lowered = l;
-  m.layers = {{0, "aten::conv2d", "conv", 36.0}, {1, "aten::relu", "relu", 12.5}};
+  m.layers = {{0, "conv", "aten::conv2d", 36.0}, {1, "relu", "aten::relu", 12.5}};
   return json{{"spec", "conv"}, {"backend", "x86-int8"},      {"outcome", "ran"},
               {"seconds", 1.5}, {"measurements", to_json(m)}, {"backend_options", {{"isa", "avx512_vnni"}}}};
 }
