@@ -8,6 +8,7 @@ PACKAGES=(
   libtorch-dev libboost-dev libboost-filesystem-dev libyaml-cpp-dev
   doctest-dev libcli11-dev nlohmann-json3-dev libdnnl-dev libcpuinfo-dev
   graphviz python3-torch python3-torchvision chromium
+  clang libc++-dev libc++abi-dev
 )
 
 missing=()

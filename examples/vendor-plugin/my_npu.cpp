@@ -5,9 +5,7 @@
 //
 // Copy this directory to start a real backend: rename the target and the
 // backend, declare your ops, then write specs for them (specs/).
-#include <qsdk/plugin.h>
-#include <qsdk/rule.h>
-#include <qsdk/spec.h>
+#include <qsdk/sdk.h>
 
 namespace {
 
@@ -23,8 +21,10 @@ std::unique_ptr<qsdk::Backend> make_backend(const qsdk::BackendOptions& /*option
   const QuantSpec act = spec::uint8_affine();
   const QuantSpec weight = spec::int8_symmetric_per_channel(/*axis=*/0);
 
-  // Depthwise convolutions (groups > 1) are not supported by this NPU.
-  auto dense = [](const MatchView& m) { return m.node(0).int_arg(6).value_or(1) == 1; };
+  // Depthwise convolutions (groups > 1) are not supported by this NPU. A
+  // condition is data: the host checks `groups` by its name in the op's
+  // schema, and describe, diff and the rule hash all see it.
+  const Condition dense = cond::arg("groups").eq(1);
   // The NPU fuses conv (+ batch_norm, folded at convert) + relu: one rule per
   // chain. At equal priority the longer pattern wins anyway; priorities make
   // the intent explicit.
@@ -41,7 +41,7 @@ std::unique_ptr<qsdk::Backend> make_backend(const qsdk::BackendOptions& /*option
                            .weight(weight)
                            .bias(spec::derived_bias())
                            .output(act)
-                           .require("groups == 1", dense));
+                           .when(dense));
   }
   b->rules.push_back(
       Rule("linear").match({"aten::linear"}).input(act).weight(weight).bias(spec::derived_bias()).output(act));

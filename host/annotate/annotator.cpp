@@ -6,6 +6,7 @@
 #include <numeric>
 #include <set>
 
+#include "annotate/conditions.h"
 #include "common/error.h"
 #include "graph/graph.h"
 #include "plugins/rule_validation.h"
@@ -16,7 +17,7 @@ namespace {
 using torch::jit::Node;
 using torch::jit::Value;
 
-// --- read-only views for constraints -----------------------------------------
+// --- read-only views for code constraints -----------------------------------------
 
 class TorchNodeView final : public NodeView {
  public:
@@ -199,7 +200,16 @@ class Annotator {
     return true;
   }
 
+  // The rule's conditions (data), then its code constraints; the first that
+  // fails is the reason every node of the chain records.
   bool constraints_hold(const Rule& r, const std::vector<const Node*>& chain) {
+    auto reject = [&](const std::string& why) {
+      for (const Node* n : chain) constraint_failures_.emplace(n, "rule '" + r.name + "': " + why);
+      return false;
+    };
+    for (const auto& c : r.conditions)
+      if (const auto outcome = evaluate_condition(c, chain); !outcome.holds)
+        return reject("condition failed: " + to_string(c) + " (it is " + outcome.fact + ")");
     if (r.constraints.empty()) return true;
     TorchMatchView view(g_, chain);
     for (const auto& c : r.constraints) {
@@ -207,19 +217,15 @@ class Annotator {
       try {
         ok = c.check(view);
       } catch (const std::exception& e) {
-        throw InputError(
-            "backend '" + backend_.name + "'",
-            "rule '" + r.name + "' constraint '" + c.name + "' threw on " + node_label(g_, chain[0]) + ": " + e.what());
+        throw InputError("backend '" + backend_.name + "'", "rule '" + r.name + "' code constraint '" + c.name +
+                                                                "' threw on " + node_label(g_, chain[0]) + ": " +
+                                                                e.what());
       } catch (...) {
-        throw InputError("backend '" + backend_.name + "'", "rule '" + r.name + "' constraint '" + c.name +
+        throw InputError("backend '" + backend_.name + "'", "rule '" + r.name + "' code constraint '" + c.name +
                                                                 "' threw a non-standard exception on " +
                                                                 node_label(g_, chain[0]));
       }
-      if (!ok) {
-        for (const Node* n : chain)
-          constraint_failures_.emplace(n, "rule '" + r.name + "': constraint failed: " + c.name);
-        return false;
-      }
+      if (!ok) return reject("code constraint failed: " + c.name);
     }
     return true;
   }

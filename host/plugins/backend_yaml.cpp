@@ -50,6 +50,24 @@ void emit_spec(YAML::Emitter& out, const QuantSpec& s) {
   out << YAML::EndMap;
 }
 
+// {node: 0, arg: groups, op: eq, values: [1]}
+// {node: 0, input: 0, fact: dim, dim: 1, op: range, values: [1, 4096], unknown_passes: true}
+void emit_condition(YAML::Emitter& out, const Condition& c) {
+  out << YAML::Flow << YAML::BeginMap << YAML::Key << "node" << YAML::Value << c.node;
+  if (c.subject == ConditionSubject::Arg) {
+    out << YAML::Key << "arg" << YAML::Value << c.arg;
+  } else {
+    out << YAML::Key << "input" << YAML::Value << c.input;
+    out << YAML::Key << "fact" << YAML::Value << to_string(c.subject);
+    if (c.subject == ConditionSubject::InputDim) out << YAML::Key << "dim" << YAML::Value << c.dim;
+  }
+  out << YAML::Key << "op" << YAML::Value << to_string(c.op);
+  if (!c.values.empty()) out << YAML::Key << "values" << YAML::Value << YAML::Flow << c.values;
+  if (!c.names.empty()) out << YAML::Key << "names" << YAML::Value << YAML::Flow << c.names;
+  if (c.unknown_passes) out << YAML::Key << "unknown_passes" << YAML::Value << true;
+  out << YAML::EndMap;
+}
+
 // --- parsing -----------------------------------------------------------------
 
 class Reader {
@@ -122,11 +140,41 @@ class Reader {
       if (!list.IsSequence()) fail(list, "annotations must be a list");
       for (const auto& a : list) r.annotations.push_back({edge(required(a, "edge")), spec(required(a, "spec"))});
     }
-    if (auto list = n["constraints"]) {
-      if (!list.IsSequence()) fail(list, "constraints must be a list of names");
-      for (const auto& c : list) r.constraints.push_back({scalar<std::string>(c, "constraint"), nullptr});
+    if (auto list = n["conditions"]) {
+      if (!list.IsSequence()) fail(list, "conditions must be a list");
+      for (const auto& c : list) r.conditions.push_back(condition(c));
+    }
+    if (auto list = n["code_constraints"]) {
+      if (!list.IsSequence()) fail(list, "code_constraints must be a list of names");
+      for (const auto& c : list) r.constraints.push_back({scalar<std::string>(c, "code constraint"), nullptr});
     }
     return r;
+  }
+
+  Condition condition(const YAML::Node& n) const {
+    Condition c;
+    c.node = scalar<int>(required(n, "node"), "node");
+    if (auto a = n["arg"]) {
+      c.subject = ConditionSubject::Arg;
+      c.arg = scalar<std::string>(a, "arg");
+    } else {
+      c.input = scalar<int>(required(n, "input"), "input");
+      const auto fact = required(n, "fact");
+      c.subject = named<ConditionSubject>(fact, "fact");
+      if (c.subject == ConditionSubject::Arg) fail(fact, "fact 'arg' is written as arg: <name>");
+      if (c.subject == ConditionSubject::InputDim) c.dim = scalar<int>(required(n, "dim"), "dim");
+    }
+    c.op = named<ConditionOp>(required(n, "op"), "condition op");
+    if (auto v = n["values"]) {
+      if (!v.IsSequence()) fail(v, "values must be a list of numbers");
+      for (const auto& x : v) c.values.push_back(scalar<double>(x, "value"));
+    }
+    if (auto v = n["names"]) {
+      if (!v.IsSequence()) fail(v, "names must be a list");
+      for (const auto& x : v) c.names.push_back(scalar<std::string>(x, "name"));
+    }
+    if (auto v = n["unknown_passes"]) c.unknown_passes = scalar<bool>(v, "unknown_passes");
+    return c;
   }
 
  private:
@@ -147,6 +195,7 @@ std::string backend_to_yaml(const Backend& b) {
   out << YAML::Key << "version" << YAML::Value << YAML::DoubleQuoted << b.version;
   out << YAML::Key << "vendor" << YAML::Value << b.vendor;
   out << YAML::Key << "description" << YAML::Value << b.description;
+  if (!b.homepage.empty()) out << YAML::Key << "homepage" << YAML::Value << b.homepage;
   out << YAML::Key << "abi_version" << YAML::Value << kAbiVersion;
   out << YAML::Key << "lowering" << YAML::Value << to_string(b.lowering);
   out << YAML::Key << "options" << YAML::Value << YAML::BeginSeq;
@@ -173,8 +222,15 @@ std::string backend_to_yaml(const Backend& b) {
       out << YAML::EndMap;
     }
     out << YAML::EndSeq;
+    if (!r.conditions.empty()) {
+      out << YAML::Key << "conditions" << YAML::Value << YAML::BeginSeq;
+      for (const auto& c : r.conditions) emit_condition(out, c);
+      out << YAML::EndSeq;
+    }
     if (!r.constraints.empty()) {
-      out << YAML::Key << "constraints" << YAML::Value << YAML::BeginSeq;
+      out << YAML::Key << "code_constraints" << YAML::Value;
+      out << YAML::Comment("code: opaque to the host, covered by name only; not portable");
+      out << YAML::BeginSeq;
       for (const auto& c : r.constraints) out << c.name;
       out << YAML::EndSeq;
     }
@@ -195,6 +251,7 @@ Backend backend_from_yaml(const std::string& text, const std::string& source) {
   b.version = rd.scalar<std::string>(rd.required(root, "version"), "version");
   if (auto v = root["vendor"]) b.vendor = rd.scalar<std::string>(v, "vendor");
   if (auto v = root["description"]) b.description = rd.scalar<std::string>(v, "description");
+  if (auto v = root["homepage"]) b.homepage = rd.scalar<std::string>(v, "homepage");
   b.lowering = rd.named<Lowering>(rd.required(root, "lowering"), "lowering");
   if (auto list = root["options"]) {
     if (!list.IsSequence()) rd.fail(list, "options must be a list");
@@ -276,10 +333,13 @@ void compare_rules(std::vector<std::string>& out, const Rule& x, const Rule& y) 
   }
   for (const auto& [edge, spec] : ay)
     if (!ax.count(edge)) out.push_back("~ " + label + edge + ": (not annotated) -> " + spec);
-  std::vector<std::string> cx, cy;
+  std::vector<std::string> kx, ky, cx, cy;
+  for (const auto& c : x.conditions) kx.push_back(to_string(c));
+  for (const auto& c : y.conditions) ky.push_back(to_string(c));
+  changed(out, label + "conditions", kx, ky, as_list);
   for (const auto& c : x.constraints) cx.push_back(c.name);
   for (const auto& c : y.constraints) cy.push_back(c.name);
-  changed(out, label + "constraints", cx, cy, as_list);
+  changed(out, label + "code constraints (by name only)", cx, cy, as_list);
 }
 
 }  // namespace
@@ -291,6 +351,7 @@ std::vector<std::string> compare_backends(const Backend& a, const Backend& b) {
   changed(out, "version", a.version, b.version, quoted);
   changed(out, "vendor", a.vendor, b.vendor, quoted);
   changed(out, "description", a.description, b.description, quoted);
+  changed(out, "homepage", a.homepage, b.homepage, quoted);
   const std::function<std::string(const Lowering&)> lowering = [](const Lowering& l) { return to_string(l); };
   changed(out, "lowering", a.lowering, b.lowering, lowering);
   std::map<std::string, const BackendOption*> ox, oy;
@@ -341,6 +402,7 @@ std::string rule_hash(const Backend& backend) {
   rules_only.version.clear();
   rules_only.vendor.clear();
   rules_only.description.clear();
+  rules_only.homepage.clear();
   Fingerprint f;
   f.add(backend_to_yaml(rules_only));
   return f.hex();

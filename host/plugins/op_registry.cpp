@@ -1,12 +1,15 @@
-// The only torch-dependent piece of plugin validation: does an op exist?
+// The only torch-dependent piece of plugin validation: does an op exist,
+// and what are its arguments called?
 #include <ATen/core/interned_strings.h>
 #include <torch/csrc/jit/runtime/operator.h>
+
+#include <algorithm>
 
 #include "plugins/rule_validation.h"
 
 namespace qsdk {
 
-std::optional<std::size_t> torch_op_arity(const std::string& op) {
+std::optional<OpSchema> torch_op_schema(const std::string& op) {
   if (op.find("::") == std::string::npos) return std::nullopt;
   c10::Symbol symbol;
   try {
@@ -16,9 +19,15 @@ std::optional<std::size_t> torch_op_arity(const std::string& op) {
   }
   const auto& ops = torch::jit::getAllOperatorsFor(symbol);
   if (ops.empty()) return std::nullopt;
-  std::size_t arity = 0;
-  for (const auto& o : ops) arity = std::max(arity, o->schema().arguments().size());
-  return arity;
+  OpSchema schema;
+  for (const auto& o : ops) {
+    schema.arity = std::max(schema.arity, o->schema().arguments().size());
+    for (const auto& a : o->schema().arguments())
+      if (std::find(schema.argument_names.begin(), schema.argument_names.end(), a.name()) ==
+          schema.argument_names.end())
+        schema.argument_names.push_back(a.name());
+  }
+  return schema;
 }
 
 }  // namespace qsdk

@@ -14,6 +14,7 @@
 
 #include "common/error.h"
 #include "plugins/backend_yaml.h"
+#include "plugins/plugin_abi.h"
 #include "plugins/plugin_probe.h"
 #include "plugins/plugin_trust.h"
 #include "plugins/rule_validation.h"
@@ -24,36 +25,34 @@ namespace qsdk {
 
 namespace fs = std::filesystem;
 
-using AbiVersionFn = std::uint32_t();
-using FactoryFn = std::unique_ptr<Backend>(const BackendOptions&);
-
 struct PluginRegistry::Library {
   boost::dll::shared_library lib;
-  FactoryFn* factory = nullptr;
+  const qsdk_plugin_api* api = nullptr;  // static in the library
 };
 
 namespace {
 
-// A backend object that also owns a reference to its library, so the code
-// behind its constraints stays mapped while anyone holds the backend.
+// A backend object that also owns a reference to its library, so the
+// library stays mapped while anyone holds the backend.
 struct BackendHolder {
   std::shared_ptr<PluginRegistry::Library> library;  // destroyed last
   std::unique_ptr<Backend> backend;
 };
 
-// Runs a plugin's factory; turns anything it throws into a cause string.
-std::unique_ptr<Backend> call_factory(FactoryFn* factory, const BackendOptions& options, std::string& cause) {
-  try {
-    auto backend = factory(options);
-    if (!backend) cause = "factory qsdk_create_backend returned no backend";
-    return backend;
-  } catch (const std::exception& e) {
-    cause = std::string("factory qsdk_create_backend threw: ") + e.what();
-  } catch (...) {
-    cause = "factory qsdk_create_backend threw a non-standard exception";
-  }
-  return nullptr;
+// The plugin's create_backend, read into a Backend (plugin_abi.h).
+std::unique_ptr<Backend> call_factory(const std::shared_ptr<PluginRegistry::Library>& library,
+                                      const BackendOptions& options, std::string& cause) {
+  return import_backend(*library->api, options, library, cause);
 }
+
+// ABI 1 (qsdk 0.1) passed C++ objects across dlopen and exported
+// qsdk_abi_version through a Boost.DLL alias. Its version is read through
+// that alias only to name it; nothing else in such a library is called.
+constexpr const char* kAbi1VersionSymbol = "qsdk_abi_version";
+
+// Any 2.x revision loads: older ones fully, newer ones as far as this host
+// knows them (qsdk/abi.h, "Versioning").
+std::string supported_abi() { return std::to_string(kAbiVersion); }
 
 void normalize_specs(Backend& b) {
   for (auto& r : b.rules)
@@ -232,23 +231,33 @@ bool PluginRegistry::load_file(const fs::path& file) {
     return fail("cannot load shared library: " + (why.empty() ? std::string(e.what()) : why));
   }
 
-  // The ABI version is read first; nothing else in the library is called
-  // unless it matches.
-  if (!library->lib.has(kAbiVersionSymbol))
-    return fail(std::string("missing entry symbol '") + kAbiVersionSymbol +
-                "': not a qsdk plugin (declare it with QSDK_PLUGIN(factory) from qsdk/plugin.h)");
-  const std::uint32_t abi = library->lib.get_alias<AbiVersionFn>(kAbiVersionSymbol)();
-  if (abi < kMinSupportedAbiVersion || abi > kAbiVersion)
-    return fail("ABI version mismatch: plugin was built for qsdk ABI " + std::to_string(abi) + ", this host supports " +
-                (kMinSupportedAbiVersion == kAbiVersion
-                     ? std::to_string(kAbiVersion)
-                     : std::to_string(kMinSupportedAbiVersion) + ".." + std::to_string(kAbiVersion)) +
-                "; rebuild the plugin against this SDK");
-  if (!library->lib.has(kFactorySymbol)) return fail(std::string("missing entry symbol '") + kFactorySymbol + "'");
-  library->factory = &library->lib.get_alias<FactoryFn>(kFactorySymbol);
+  // The entry point's table says which ABI the library speaks; nothing else
+  // in it is called unless that is this host's.
+  if (!library->lib.has(QSDK_ENTRY_SYMBOL)) {
+    if (library->lib.has(kAbi1VersionSymbol)) {
+      const std::uint32_t old = library->lib.get_alias<std::uint32_t()>(kAbi1VersionSymbol)();
+      return fail("ABI version mismatch: plugin was built for qsdk ABI " + std::to_string(old) +
+                  " (C++ objects across the boundary, no longer loaded), this host supports " + supported_abi() +
+                  "; rebuild the plugin against this SDK (CONTRIBUTING.md, \"ABI versioning\")");
+    }
+    return fail(std::string("missing entry symbol '") + QSDK_ENTRY_SYMBOL +
+                "': not a qsdk plugin (declare it with QSDK_PLUGIN(factory) from qsdk/plugin.h, or define it in C "
+                "as qsdk/abi.h says)");
+  }
+  library->api = library->lib.get<qsdk_plugin_entry_fn>(QSDK_ENTRY_SYMBOL)();
+  const qsdk_plugin_api* api = library->api;
+  if (!api) return fail(std::string(QSDK_ENTRY_SYMBOL) + " returned no table");
+  if (api->abi_version != kAbiVersion)
+    return fail("ABI version mismatch: plugin was built for qsdk ABI " + std::to_string(api->abi_version) +
+                ", this host supports " + supported_abi() + "; rebuild the plugin against this SDK");
+  if (api->struct_size < sizeof(qsdk_plugin_api) || !api->create_backend || !api->release_backend ||
+      !api->status_message || !api->release_status)
+    return fail(std::string(QSDK_ENTRY_SYMBOL) + ": the table is incomplete (struct_size " +
+                std::to_string(api->struct_size) + ", ABI 2.0 needs " + std::to_string(sizeof(qsdk_plugin_api)) +
+                " and every function)");
 
   std::string cause;
-  auto backend = call_factory(library->factory, {}, cause);
+  auto backend = call_factory(library, {}, cause);
   if (!backend) return fail(cause);
   // A backend with a target option is made again with this machine's choice.
   BackendOptions default_options;
@@ -256,7 +265,7 @@ bool PluginRegistry::load_file(const fs::path& file) {
     const std::string choice = choose_target(*backend, *target, cause);
     if (choice.empty()) return fail(cause);
     default_options[target->name] = choice;
-    backend = call_factory(library->factory, default_options, cause);
+    backend = call_factory(library, default_options, cause);
     if (!backend) return fail(cause);
   }
   if (auto cause = too_many_rules(*backend); !cause.empty()) return fail(cause);
@@ -268,8 +277,8 @@ bool PluginRegistry::load_file(const fs::path& file) {
                 " (the earlier one in the search path is kept)");
 
   auto holder = std::make_shared<BackendHolder>(BackendHolder{library, std::move(backend)});
-  plugins_.push_back({std::shared_ptr<const Backend>(holder, holder->backend.get()), file, abi,
-                      rule_hash(*holder->backend), std::move(default_options)});
+  plugins_.push_back({std::shared_ptr<const Backend>(holder, holder->backend.get()), file, api->abi_version,
+                      api->abi_minor, rule_hash(*holder->backend), std::move(default_options)});
   libraries_.push_back(library);
   return true;
 }
@@ -320,7 +329,7 @@ std::shared_ptr<const Backend> PluginRegistry::instantiate(const std::string& na
   const auto index = static_cast<std::size_t>(plugin - plugins_.data());
   const auto& library = libraries_[index];
   std::string cause;
-  auto backend = call_factory(library->factory, resolved, cause);
+  auto backend = call_factory(library, resolved, cause);
   if (!backend) throw InputError(plugin->file.string(), cause);
   if (auto too_many = too_many_rules(*backend); !too_many.empty()) throw InputError(plugin->file.string(), too_many);
   normalize_specs(*backend);

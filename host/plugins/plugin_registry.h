@@ -1,5 +1,5 @@
-// Discovery and loading of backend plugins through the versioned ABI
-// (sdk/include/qsdk/abi.h), with Boost.DLL.
+// Discovery and loading of backend plugins through the versioned C ABI
+// (sdk/include/qsdk/abi.h; read by plugin_abi.h), with Boost.DLL.
 //
 // Every failure is contained to its file: the registry records one error
 // line for it and goes on with the other plugins.
@@ -19,11 +19,12 @@ namespace qsdk {
 
 struct LoadedPlugin {
   // Keeps the plugin library loaded for as long as this pointer (or any copy
-  // of it) lives: rules hold code (constraints) that lives in the library.
+  // of it) lives: code constraints call into the library.
   std::shared_ptr<const Backend> backend;
   std::filesystem::path file;
-  std::uint32_t abi_version = 0;
-  std::string rule_hash;  // of the backend with default options (backend_yaml.h)
+  std::uint32_t abi_version = 0;  // major (qsdk/abi.h)
+  std::uint32_t abi_minor = 0;    // the revision the plugin was built against
+  std::string rule_hash;          // of the backend with default options (backend_yaml.h)
   // What the default instance was made with: empty, or the backend's target
   // option resolved for this machine (e.g. {isa: avx2}; qsdk/backend.h).
   BackendOptions default_options;

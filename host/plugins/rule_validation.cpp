@@ -1,16 +1,29 @@
 #include "plugins/rule_validation.h"
 
 #include <algorithm>
+#include <cmath>
 #include <limits>
 #include <map>
 #include <string_view>
 #include <unordered_map>
 #include <unordered_set>
 
+#include "common/yaml_input.h"
+
 namespace qsdk {
 namespace {
 
 bool has_storage(SpecKind k) { return k != SpecKind::Float && k != SpecKind::Shared; }
+
+// " (did you mean 'groups'?)" for a typo of a known name, else the list of
+// known names.
+std::string did_you_mean(const std::string& name, const std::vector<std::string>& known) {
+  if (name.size() > 200) return "";
+  if (const std::string best = yaml::closest(name, known); !best.empty()) return " (did you mean '" + best + "'?)";
+  std::string list;
+  for (const auto& k : known) list += (list.empty() ? "" : ", ") + k;
+  return " (known: " + list + ")";
+}
 
 // A name the plugin chose, cut short for messages: a 50 MB rule name must not
 // be copied into every problem that mentions the rule.
@@ -49,20 +62,24 @@ bool is_valid_backend_name(const std::string& name) {
                      [&](char c) { return lower_or_digit(c) || c == '_' || c == '.' || c == '-'; });
 }
 
-// What makes two rules interchangeable for matching: pattern, priority and
-// constraint names, as one string (each part length-prefixed, so different
+// What makes two rules interchangeable for matching: pattern, priority,
+// conditions and code constraint names, as one string (each part length-prefixed, so different
 // rules never give the same key).
 std::string matching_key(const Rule& r) {
   std::string key = std::to_string(r.priority) + "|" + std::to_string(r.pattern.size());
   for (const auto& op : r.pattern) key += "|" + std::to_string(op.size()) + ":" + op;
+  for (const auto& c : r.conditions) {
+    const std::string text = to_string(c);
+    key += "|c" + std::to_string(text.size()) + ":" + text;
+  }
   for (const auto& c : r.constraints) key += "|" + std::to_string(c.name.size()) + ":" + c.name;
   return key;
 }
 
 class RuleChecker {
  public:
-  RuleChecker(const Rule& rule, std::size_t index, const OpArityLookup& op_arity, ProblemList& problems)
-      : rule_(rule), op_arity_(op_arity), problems_(problems) {
+  RuleChecker(const Rule& rule, std::size_t index, const OpSchemaLookup& op_schema, ProblemList& problems)
+      : rule_(rule), op_schema_(op_schema), problems_(problems) {
     label_ = "rule " + std::to_string(index) + (rule.name.empty() ? "" : " '" + shown(rule.name) + "'");
   }
 
@@ -73,10 +90,10 @@ class RuleChecker {
       return;
     }
     for (const auto& op : rule_.pattern) {
-      auto arity = op_arity_(op);
-      if (!arity)
+      auto schema = op_schema_(op);
+      if (!schema)
         fail("pattern names unknown op '" + shown(op) + "' (expected a qualified LibTorch op such as aten::conv2d)");
-      arities_.push_back(arity.value_or(0));
+      schemas_.push_back(schema.value_or(OpSchema{}));
     }
     // The first annotation of each edge, looked up by shared and derived specs.
     for (const auto& a : rule_.annotations) annotations_.emplace(std::make_pair(a.edge.node, a.edge.input), &a);
@@ -85,9 +102,10 @@ class RuleChecker {
       if (annotation_of(a.edge) != &a) fail("annotates " + to_string(a.edge) + " twice");
       check_spec(a);
     }
+    for (std::size_t i = 0; i < rule_.conditions.size(); ++i) check_condition(rule_.conditions[i], i);
     for (const auto& c : rule_.constraints) {
-      if (c.name.empty()) fail("has a constraint without a name");
-      if (!c.check) fail("constraint '" + shown(c.name) + "' has no predicate");
+      if (c.name.empty()) fail("has a code constraint without a name");
+      if (!c.check) fail("code constraint '" + shown(c.name) + "' has no predicate");
     }
   }
 
@@ -116,7 +134,7 @@ class RuleChecker {
       fail(verb + " " + to_string(e) + ": that is the previous op's output, inside the pattern");
       return false;
     }
-    const std::size_t arity = arities_[static_cast<std::size_t>(e.node)];
+    const std::size_t arity = schemas_[static_cast<std::size_t>(e.node)].arity;
     if (arity && static_cast<std::size_t>(e.input) >= arity) {
       fail(verb + " " + to_string(e) + ": " + rule_.pattern[static_cast<std::size_t>(e.node)] + " has only " +
            std::to_string(arity) + " inputs");
@@ -154,11 +172,60 @@ class RuleChecker {
     }
   }
 
+  void check_condition(const Condition& c, std::size_t index) {
+    const std::string where = "condition " + std::to_string(index) + " (" + shown(to_string(c)) + ")";
+    const int last = static_cast<int>(rule_.pattern.size()) - 1;
+    if (c.node < 0 || c.node > last) {
+      fail(where + ": node " + std::to_string(c.node) + " is outside the pattern (0.." + std::to_string(last) + ")");
+      return;
+    }
+    const std::string& op = rule_.pattern[static_cast<std::size_t>(c.node)];
+    const OpSchema& schema = schemas_[static_cast<std::size_t>(c.node)];
+    if (c.subject == ConditionSubject::Arg) {
+      if (!schema.argument_names.empty() &&
+          std::find(schema.argument_names.begin(), schema.argument_names.end(), c.arg) == schema.argument_names.end())
+        fail(where + ": " + shown(op) + " has no argument '" + shown(c.arg) + "'" +
+             did_you_mean(c.arg, schema.argument_names));
+    } else if (c.input < 0 || (schema.arity && static_cast<std::size_t>(c.input) >= schema.arity)) {
+      fail(where + ": " + shown(op) + " has no input " + std::to_string(c.input) +
+           (schema.arity ? " (it takes " + std::to_string(schema.arity) + ")" : ""));
+    }
+    for (double v : c.values)
+      if (!std::isfinite(v)) fail(where + ": values must be finite numbers");
+    const bool by_name = c.subject == ConditionSubject::InputDtype;
+    const bool numeric = c.subject != ConditionSubject::Arg && !by_name;
+    if (by_name && !c.values.empty()) fail(where + ": a dtype is compared by name (\"float32\"), not by number");
+    if (numeric && !c.names.empty()) fail(where + ": " + to_string(c.subject) + " is compared with numbers");
+    if (!c.values.empty() && !c.names.empty()) fail(where + ": gives both numbers and names");
+    if (by_name)
+      for (const auto& n : c.names)
+        if (std::find(condition_dtype_names().begin(), condition_dtype_names().end(), n) ==
+            condition_dtype_names().end())
+          fail(where + ": unknown dtype '" + shown(n) + "'" + did_you_mean(n, condition_dtype_names()));
+    if (c.subject == ConditionSubject::InputIsConstant)
+      for (double v : c.values)
+        if (v != 0 && v != 1) fail(where + ": constant is 0 or 1 (false or true)");
+    const std::size_t count = c.values.size() + c.names.size();
+    switch (c.op) {
+      case ConditionOp::Eq:
+      case ConditionOp::Ne:
+      case ConditionOp::In:
+        if (count == 0) fail(where + ": " + to_string(c.op) + " needs a value");
+        break;
+      case ConditionOp::Range:
+        if (c.values.size() != 2 || !c.names.empty())
+          fail(where + ": range needs two numbers, [low, high]");
+        else if (c.values[0] > c.values[1])
+          fail(where + ": range [" + number_text(c.values[0]) + ", " + number_text(c.values[1]) + "] is empty");
+        break;
+    }
+  }
+
   const Rule& rule_;
-  const OpArityLookup& op_arity_;
+  const OpSchemaLookup& op_schema_;
   ProblemList& problems_;
   std::string label_;
-  std::vector<std::size_t> arities_;
+  std::vector<OpSchema> schemas_;
   std::map<std::pair<int, int>, const EdgeAnnotation*> annotations_;
 };
 
@@ -204,7 +271,7 @@ std::vector<std::string> spec_problems(const QuantSpec& s) {
   return out;
 }
 
-std::vector<std::string> validate_backend(const Backend& backend, const OpArityLookup& op_arity) {
+std::vector<std::string> validate_backend(const Backend& backend, const OpSchemaLookup& op_schema) {
   ProblemList problems;
   if (!is_valid_backend_name(backend.name))
     problems.add("backend name '" + shown(backend.name) +
@@ -220,10 +287,10 @@ std::vector<std::string> validate_backend(const Backend& backend, const OpArityL
   }
 
   // Rules repeat the same few ops; ask the op registry once per name.
-  std::unordered_map<std::string, std::optional<std::size_t>> arity_of;
-  const OpArityLookup cached_arity = [&](const std::string& op) {
-    auto it = arity_of.find(op);
-    if (it == arity_of.end()) it = arity_of.emplace(op, op_arity(op)).first;
+  std::unordered_map<std::string, std::optional<OpSchema>> schema_of;
+  const OpSchemaLookup cached_schema = [&](const std::string& op) {
+    auto it = schema_of.find(op);
+    if (it == schema_of.end()) it = schema_of.emplace(op, op_schema(op)).first;
     return it->second;
   };
 
@@ -235,7 +302,7 @@ std::vector<std::string> validate_backend(const Backend& backend, const OpArityL
     const Rule& r = backend.rules[i];
     if (!r.name.empty() && !rule_names.insert(r.name).second)
       problems.add("rule " + std::to_string(i) + " '" + shown(r.name) + "': name used by an earlier rule");
-    RuleChecker(r, i, cached_arity, problems).run();
+    RuleChecker(r, i, cached_schema, problems).run();
     // Same pattern, priority and constraints as an earlier rule: matching
     // would always pick the earlier one, so this rule's annotations could
     // never apply. Almost always a copy-paste mistake; refuse it.
@@ -244,8 +311,8 @@ std::vector<std::string> validate_backend(const Backend& backend, const OpArityL
       const Rule& e = backend.rules[first->second];
       problems.add("rule " + std::to_string(i) + " '" + shown(r.name) + "' conflicts with rule " +
                    std::to_string(first->second) + " '" + shown(e.name) +
-                   "': same pattern, priority and constraints, so it can never apply; give one a "
-                   "priority or a constraint");
+                   "': same pattern, priority and conditions, so it can never apply; give one a "
+                   "priority or a condition");
     }
   }
   return std::move(problems).finish();

@@ -12,13 +12,18 @@
 
 namespace qsdk {
 
-// What the validator needs to know about ops: for a qualified op name, the
-// largest number of inputs any of its overloads takes, or nullopt when the
-// op does not exist.
-using OpArityLookup = std::function<std::optional<std::size_t>(const std::string& op)>;
+// What the validator needs to know about an op: the largest number of
+// inputs any of its overloads takes, and the argument names of all of them
+// (what conditions may name), in schema order.
+struct OpSchema {
+  std::size_t arity = 0;
+  std::vector<std::string> argument_names;
+};
+// nullopt when the op does not exist.
+using OpSchemaLookup = std::function<std::optional<OpSchema>(const std::string& op)>;
 
 // LibTorch's operator registry (host/plugins/op_registry.cpp).
-std::optional<std::size_t> torch_op_arity(const std::string& op);
+std::optional<OpSchema> torch_op_schema(const std::string& op);
 
 // How many problems validate_backend lists as text; the rest are counted.
 constexpr std::size_t kMaxListedProblems = 20;
@@ -27,7 +32,7 @@ constexpr std::size_t kMaxListedProblems = 20;
 // kMaxListedProblems, then, when there are more, one last entry
 // "and N more problems (M in all)". Empty means valid. Linear in the size of
 // the backend (100,000 rules validate well under a second).
-std::vector<std::string> validate_backend(const Backend& backend, const OpArityLookup& op_arity = torch_op_arity);
+std::vector<std::string> validate_backend(const Backend& backend, const OpSchemaLookup& op_schema = torch_op_schema);
 
 // Problems with one spec taken alone (range, dtype fit, axis, scale, eps),
 // each a phrase such as "quant_min (10) must be below quant_max (10)".

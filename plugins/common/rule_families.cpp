@@ -14,10 +14,9 @@ std::string chain_name(const std::vector<std::string>& ops) {
   return name;
 }
 
-bool input_is_4d(const MatchView& m) {
-  auto shape = m.node(0).input_shape(0);
-  return !shape || shape->size() == 4;  // unknown shape: let the op decide
-}
+// conv2d also takes unbatched (C, H, W) input, which the int8 kernels do
+// not; an unknown rank is left for the op to decide.
+Condition input_is_4d() { return cond::input_rank(0).eq(4).or_unknown(); }
 
 }  // namespace
 
@@ -37,7 +36,7 @@ std::vector<Rule> weighted_op_rules(const FamilySpecs& s, const std::vector<std:
       Rule r(chain_name(chain));
       r.match(chain).with_priority(static_cast<int>(chain.size()));
       r.input(s.activation).weight(s.weight).bias(s.bias).output(s.activation);
-      if (op == "aten::conv2d") r.require("input is 4-D (N, C, H, W)", input_is_4d);
+      if (op == "aten::conv2d") r.when(input_is_4d());
       rules.push_back(std::move(r));
     }
   }
@@ -55,7 +54,7 @@ std::vector<Rule> conv_add_rules(const FamilySpecs& s) {
     r.match(chain).with_priority(static_cast<int>(chain.size()));
     r.input(s.activation).weight(s.weight).bias(s.bias).output(s.activation);
     r.annotate(in(add_index, 1), s.activation);  // the residual operand
-    r.require("input is 4-D (N, C, H, W)", input_is_4d);
+    r.when(input_is_4d());
     rules.push_back(std::move(r));
   }
   return rules;

@@ -237,7 +237,7 @@ TEST_CASE("a constraint that throws becomes an error naming backend, rule and no
   b.rules = {relu};
   auto m = capture_model("zoo:linear_relu");
   CHECK_THROWS_WITH(annotate(*m.graph, b),
-                    "backend 'throws': rule 'relu' constraint 'explodes' threw on %1 (aten::relu, relu): boom");
+                    "backend 'throws': rule 'relu' code constraint 'explodes' threw on %1 (aten::relu, relu): boom");
 }
 
 TEST_CASE("two conflicting rules fail validation") {

@@ -59,7 +59,7 @@ TEST_CASE("--isolate: crashing, aborting, hanging and memory-hungry plugins cost
   // Out of address space, the allocation throws inside the plugin's
   // constraint; the host names the plugin, rule and constraint.
   const auto oom = by_backend["faulty-exhaust-memory"]["error"].get<std::string>();
-  CHECK(oom.find("rule 'conv' constraint 'misbehaves' threw") != std::string::npos);
+  CHECK(oom.find("rule 'conv' code constraint 'misbehaves' threw") != std::string::npos);
   CHECK(oom.find("bad_alloc") != std::string::npos);
 
   // The healthy backends finished, with their models and reports.
@@ -87,6 +87,7 @@ TEST_CASE("a plugin's exception names the backend, rule, constraint and node") {
   const auto r =
       run_command(shell_quote(QSDK_TEST_EXE) + plugin_dirs({"throw"}) + " annotate zoo:conv_bn_relu -b faulty-throw");
   CHECK(r.exit_code == 2);
-  CHECK(r.err.find("backend 'faulty-throw': rule 'conv' constraint 'misbehaves' threw on %0") != std::string::npos);
+  CHECK(r.err.find("backend 'faulty-throw': rule 'conv' code constraint 'misbehaves' threw on %0") !=
+        std::string::npos);
   CHECK(r.err.find("calibration table missing for this op") != std::string::npos);
 }

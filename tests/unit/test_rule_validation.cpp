@@ -11,11 +11,12 @@ using namespace qsdk;
 namespace {
 
 // A stand-in op registry, so these tests need no LibTorch ops.
-std::optional<std::size_t> fake_arity(const std::string& op) {
-  if (op == "aten::conv2d") return 7;
-  if (op == "aten::relu") return 1;
-  if (op == "aten::add") return 3;
-  if (op == "aten::max_pool2d") return 6;
+std::optional<OpSchema> fake_schema(const std::string& op) {
+  if (op == "aten::conv2d") return OpSchema{7, {"input", "weight", "bias", "stride", "padding", "dilation", "groups"}};
+  if (op == "aten::relu") return OpSchema{1, {"self"}};
+  if (op == "aten::add") return OpSchema{3, {"self", "other", "alpha"}};
+  if (op == "aten::max_pool2d")
+    return OpSchema{6, {"self", "kernel_size", "stride", "padding", "dilation", "ceil_mode"}};
   return std::nullopt;
 }
 
@@ -36,14 +37,14 @@ Backend valid_backend() {
 }
 
 std::string only_problem(const Backend& b) {
-  auto problems = validate_backend(b, fake_arity);
+  auto problems = validate_backend(b, fake_schema);
   REQUIRE(problems.size() == 1);
   return problems.front();
 }
 
 }  // namespace
 
-TEST_CASE("a well-formed backend has no problems") { CHECK(validate_backend(valid_backend(), fake_arity).empty()); }
+TEST_CASE("a well-formed backend has no problems") { CHECK(validate_backend(valid_backend(), fake_schema).empty()); }
 
 TEST_CASE("empty pattern") {
   auto b = valid_backend();
@@ -105,7 +106,7 @@ TEST_CASE("shared and derived specs must point at quantized edges of the same ru
   }
   SUBCASE("derived from a float edge") {
     b.rules[0].annotations[0].spec = spec::float_();
-    auto problems = validate_backend(b, fake_arity);
+    auto problems = validate_backend(b, fake_schema);
     CHECK(std::any_of(problems.begin(), problems.end(), [](const std::string& p) {
       return p.find("derives from in(0,0), which the rule does not quantize") != std::string::npos;
     }));
@@ -115,7 +116,7 @@ TEST_CASE("shared and derived specs must point at quantized edges of the same ru
 TEST_CASE("fixed qparams need a positive scale and an in-range zero point") {
   auto b = valid_backend();
   b.rules[1].annotations[1].spec = spec::fixed(0.0, 300);
-  auto problems = validate_backend(b, fake_arity);
+  auto problems = validate_backend(b, fake_schema);
   CHECK(problems.size() == 2);
 }
 
@@ -123,7 +124,7 @@ TEST_CASE("backend identity and duplicate rule names") {
   auto b = valid_backend();
   b.name = "Bad Name";
   b.rules[1].name = "conv_relu";
-  auto problems = validate_backend(b, fake_arity);
+  auto problems = validate_backend(b, fake_schema);
   REQUIRE(problems.size() == 2);
   CHECK(problems[0].find("backend name 'Bad Name'") == 0);
   CHECK(problems[1] == "rule 1 'conv_relu': name used by an earlier rule");
@@ -139,17 +140,25 @@ TEST_CASE("normalized specs drop fields their kind ignores") {
 }
 
 TEST_CASE("LibTorch's registry knows aten ops and not invented ones") {
-  CHECK(torch_op_arity("aten::conv2d").value_or(0) == 7);
-  CHECK_FALSE(torch_op_arity("aten::conv9d").has_value());
-  CHECK_FALSE(torch_op_arity("conv2d").has_value());
-  CHECK_FALSE(torch_op_arity("::").has_value());
+  const auto conv = torch_op_schema("aten::conv2d");
+  REQUIRE(conv.has_value());
+  CHECK(conv->arity == 7);
+  CHECK(conv->argument_names ==
+        std::vector<std::string>{"input", "weight", "bias", "stride", "padding", "dilation", "groups"});
+  // Overloads' arguments are merged: add.Tensor and add.Scalar both have alpha.
+  const auto add = torch_op_schema("aten::add");
+  REQUIRE(add.has_value());
+  CHECK(std::find(add->argument_names.begin(), add->argument_names.end(), "alpha") != add->argument_names.end());
+  CHECK_FALSE(torch_op_schema("aten::conv9d").has_value());
+  CHECK_FALSE(torch_op_schema("conv2d").has_value());
+  CHECK_FALSE(torch_op_schema("::").has_value());
 }
 
 TEST_CASE("100,000 copies of one rule: the problems are counted, and only the first few are listed") {
   Backend b = valid_backend();
   const Rule conv = b.rules[0];
   b.rules.assign(100000, conv);
-  const auto problems = validate_backend(b, fake_arity);
+  const auto problems = validate_backend(b, fake_schema);
   // Each copy after the first: its name is taken, and it conflicts with rule 0.
   REQUIRE(problems.size() == kMaxListedProblems + 1);
   CHECK(problems[0] == "rule 1 'conv_relu': name used by an earlier rule");
@@ -170,13 +179,58 @@ TEST_CASE("100,000 distinct rules are valid, and a huge rule name is cut short i
     r.priority = i;  // distinct, so no two rules conflict
     b.rules.push_back(r);
   }
-  CHECK(validate_backend(b, fake_arity).empty());
+  CHECK(validate_backend(b, fake_schema).empty());
 
   b.rules.resize(2);
   b.rules[1].name = std::string(1 << 20, 'x');
   b.rules[1].pattern = {"aten::frobnicate"};
-  const auto problems = validate_backend(b, fake_arity);
+  const auto problems = validate_backend(b, fake_schema);
   REQUIRE_FALSE(problems.empty());
   CHECK(problems[0].find("rule 1 '" + std::string(80, 'x') + "...' pattern names unknown op") == 0);
   CHECK(problems[0].size() < 300);
+}
+
+TEST_CASE("conditions are checked against the op's schema, with did-you-mean") {
+  auto with = [](Condition c) {
+    Backend b = valid_backend();
+    b.rules[0].when(std::move(c));
+    return b;
+  };
+  CHECK(validate_backend(with(cond::arg("groups").eq(1)), fake_schema).empty());
+  CHECK(validate_backend(with(cond::arg("stride").in({1, 2})), fake_schema).empty());
+  CHECK(validate_backend(with(cond::input_dtype(0).in({"float32", "float16"})), fake_schema).empty());
+  CHECK(validate_backend(with(cond::arg("self").at_node(1).ne(0)), fake_schema).empty());
+
+  CHECK(only_problem(with(cond::arg("group").eq(1))) ==
+        "rule 0 'conv_relu' condition 0 (node(0).group == 1): aten::conv2d has no argument 'group' (did you mean "
+        "'groups'?)");
+  CHECK(only_problem(with(cond::arg("colour").eq(1))) ==
+        "rule 0 'conv_relu' condition 0 (node(0).colour == 1): aten::conv2d has no argument 'colour' (known: input, "
+        "weight, bias, stride, padding, dilation, groups)");
+  // The argument is looked up on the op at the condition's node.
+  CHECK(only_problem(with(cond::arg("groups").at_node(1).eq(1))).find("aten::relu has no argument 'groups'") !=
+        std::string::npos);
+  CHECK(only_problem(with(cond::arg("groups").at_node(2).eq(1))).find("node 2 is outside the pattern (0..1)") !=
+        std::string::npos);
+  CHECK(only_problem(with(cond::input_rank(9).eq(4))).find("aten::conv2d has no input 9 (it takes 7)") !=
+        std::string::npos);
+  CHECK(only_problem(with(cond::input_dtype(0).eq("float33")))
+            .find("unknown dtype 'float33' (did you mean "
+                  "'float32'?)") != std::string::npos);
+  CHECK(only_problem(with(cond::input_dtype(0).eq(1))).find("a dtype is compared by name") != std::string::npos);
+  CHECK(only_problem(with(cond::input_rank(0).eq("four"))).find("rank is compared with numbers") != std::string::npos);
+  CHECK(only_problem(with(cond::input_dim(0, 1).between(8, 4))).find("range [8, 4] is empty") != std::string::npos);
+  CHECK(only_problem(with(cond::input_is_constant(1).eq(2))).find("constant is 0 or 1") != std::string::npos);
+  CHECK(only_problem(with(cond::arg("groups").in(std::vector<double>{}))).find("in needs a value") !=
+        std::string::npos);
+}
+
+TEST_CASE("two rules that differ only in their conditions do not conflict") {
+  Backend b = valid_backend();
+  Rule depthwise = b.rules[0];
+  depthwise.name = "conv_relu_depthwise";
+  depthwise.when(cond::arg("groups").ne(1));
+  b.rules[0].when(cond::arg("groups").eq(1));
+  b.rules.push_back(depthwise);
+  CHECK(validate_backend(b, fake_schema).empty());
 }

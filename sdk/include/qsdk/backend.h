@@ -2,6 +2,7 @@
 // plugin's factory returns.
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <string>
 #include <vector>
@@ -11,14 +12,29 @@
 namespace qsdk {
 
 // Which kernel library the converted model is lowered to.
-enum class Lowering {
-  Reference,  // quantize/dequantize around float ops only
-  OneDNN,     // x86 int8 kernels (LibTorch's onednn quantized engine)
-  QNNPACK     // ARM int8 kernels (LibTorch's qnnpack engine; also runs on x86)
+enum class Lowering : std::int32_t {
+  Reference = QSDK_LOWERING_REFERENCE,  // quantize/dequantize around float ops only
+  OneDNN = QSDK_LOWERING_ONEDNN,        // x86 int8 kernels (LibTorch's onednn quantized engine)
+  QNNPACK = QSDK_LOWERING_QNNPACK       // ARM int8 kernels (LibTorch's qnnpack engine; also runs on x86)
 };
 
-const char* to_string(Lowering);
-bool parse(const std::string& name, Lowering& out);
+inline const char* to_string(Lowering v) {
+  switch (v) {
+    case Lowering::Reference: return "reference";
+    case Lowering::OneDNN: return "onednn";
+    case Lowering::QNNPACK: return "qnnpack";
+  }
+  return "?";
+}
+
+inline bool parse(const std::string& name, Lowering& out) {
+  for (Lowering l : {Lowering::Reference, Lowering::OneDNN, Lowering::QNNPACK})
+    if (name == to_string(l)) {
+      out = l;
+      return true;
+    }
+  return false;
+}
 
 // An option users may set per backend in the YAML config
 // (backends: {per-channel: {weight_bits: 4}}).
@@ -47,12 +63,18 @@ struct Backend {
   std::string version;  // the plugin's own version, e.g. "1.2.0"
   std::string vendor;
   std::string description;
+  std::string homepage;  // where the vendor documents the backend (ABI 2.1); may be empty
   Lowering lowering = Lowering::Reference;
   std::vector<BackendOption> options;
   std::vector<Rule> rules;
 };
 
 // Value of option `name` in `given`, or the declared default.
-std::string option_value(const Backend& backend, const BackendOptions& given, const std::string& name);
+inline std::string option_value(const Backend& backend, const BackendOptions& given, const std::string& name) {
+  if (auto it = given.find(name); it != given.end()) return it->second;
+  for (const auto& o : backend.options)
+    if (o.name == name) return o.default_value;
+  return {};
+}
 
 }  // namespace qsdk

@@ -10,12 +10,14 @@
 #include <string_view>
 #include <vector>
 
+#include "qsdk/condition.h"
 #include "qsdk/spec.h"
 
 namespace qsdk {
 
-// Read-only view of one matched graph node, for constraints. Implemented by
-// the host; the plugin never sees LibTorch types. Methods return nullopt when
+// Read-only view of one matched graph node, for code constraints.
+// Implemented by the host (across the C ABI's qsdk_match_view for a plugin);
+// the plugin never sees LibTorch types. Methods return nullopt when
 // the fact is unknown (an argument that is not a constant, say).
 class NodeView {
  public:
@@ -38,7 +40,10 @@ class MatchView {
   virtual const NodeView& node(std::size_t i) const = 0;
 };
 
-// A named predicate; the name appears in reports ("constraint failed: groups == 1").
+// A code constraint: a named predicate the host cannot see into. Prefer a
+// Condition (qsdk/condition.h), which is data: a rule with a code constraint
+// is marked "code" in every report, its rule hash covers only the name, and
+// it is not fully portable.
 struct Constraint {
   std::string name;
   std::function<bool(const MatchView&)> check;
@@ -58,6 +63,9 @@ struct Rule {
   // wins, then the rule declared first.
   int priority = 0;
   std::vector<EdgeAnnotation> annotations;
+  // All must hold for the rule to apply: the conditions (data) first, then
+  // the code constraints.
+  std::vector<Condition> conditions;
   std::vector<Constraint> constraints;
 
   // --- fluent builder -----------------------------------------------------
@@ -84,6 +92,11 @@ struct Rule {
   Rule& output(QuantSpec s) {
     return annotate(out(static_cast<int>(pattern.empty() ? 0 : pattern.size() - 1)), std::move(s));
   }
+  Rule& when(Condition c) {
+    conditions.push_back(std::move(c));
+    return *this;
+  }
+  // A code constraint (see Constraint): only for what conditions cannot say.
   Rule& require(std::string constraint_name, std::function<bool(const MatchView&)> check) {
     constraints.push_back({std::move(constraint_name), std::move(check)});
     return *this;

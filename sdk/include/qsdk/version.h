@@ -3,7 +3,7 @@
 // from here) and the bundled plugins. Bump it here only.
 #pragma once
 
-#define QSDK_VERSION "0.1.0"
+#define QSDK_VERSION "0.2.0"
 
 namespace qsdk {
 
