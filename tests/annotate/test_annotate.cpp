@@ -206,7 +206,70 @@ TEST_CASE("override YAML errors name file, line and column") {
                     doctest::Contains("c.yaml:1:33: unknown dtype 'uint9'"));
 }
 
-TEST_CASE("a constraint rejects grouped convs, and the report says which constraint") {
+namespace {
+
+// A backend with one conv2d rule that applies only when `condition` holds.
+Backend conv_backend_when(const Condition& condition) {
+  Backend b;
+  b.name = "conditional";
+  b.version = "1";
+  Rule conv("conv2d");
+  conv.match({"aten::conv2d"})
+      .input(spec::uint8_affine())
+      .weight(spec::int8_symmetric())
+      .output(spec::uint8_affine())
+      .when(condition);
+  b.rules = {conv};
+  return b;
+}
+
+}  // namespace
+
+TEST_CASE("conditions are evaluated on the captured graph; a failed one is reported with the fact") {
+  auto m = capture_model("zoo:mbv3_block");
+  const Graph& g = *m.graph;
+  const Node* pointwise = nth(g, "aten::conv2d", 0);  // 1x1, groups 1, input [1,16,56,56]
+  const Node* depthwise = nth(g, "aten::conv2d", 1);  // 3x3, groups 64, input [1,64,56,56]
+  // Each condition, whether it holds for the two convs, and the reason a
+  // failing one gives.
+  struct Case {
+    Condition condition;
+    bool pointwise_holds, depthwise_holds;
+    std::string reason;  // of the first conv that fails
+  };
+  const Case cases[] = {
+      {cond::arg("groups").eq(1), true, false, "node(0).groups == 1 (it is 64)"},
+      {cond::arg("groups").ne(1), false, true, "node(0).groups != 1 (it is 1)"},
+      {cond::arg("stride").eq({1, 1}), true, true, ""},
+      {cond::arg("stride").eq({2, 2}), false, false, "node(0).stride == [2, 2] (it is [1, 1])"},
+      {cond::arg("stride").in({1, 2}), true, true, ""},
+      {cond::arg("padding").between(0, 0), true, false, "node(0).padding in [0, 0] (it is [1, 1])"},
+      {cond::input_rank(0).eq(4), true, true, ""},
+      {cond::input_rank(0).eq(3), false, false, "in(0,0).rank == 3 (it is 4)"},
+      {cond::input_dim(0, 1).between(1, 16), true, false, "in(0,0).dim[1] in [1, 16] (it is 64)"},
+      {cond::input_dim(0, -1).eq(56), true, true, ""},
+      {cond::input_dtype(0).eq("float32"), true, true, ""},
+      {cond::input_dtype(0).in({"float16", "bfloat16"}), false, false,
+       "in(0,0).dtype in {float16, bfloat16} (it is float32)"},
+      {cond::input_is_constant(1).eq(true), true, true, ""},
+      {cond::input_is_constant(0).eq(true), false, false, "in(0,0).constant == 1 (it is 0)"},
+      // A fact the graph does not have fails, unless the condition says otherwise.
+      {cond::input_dim(0, 9).eq(1), false, false, "in(0,0).dim[9] == 1 (it is unknown)"},
+      {cond::input_dim(0, 9).eq(1).or_unknown(), true, true, ""},
+  };
+  for (const auto& c : cases) {
+    CAPTURE(to_string(c.condition));
+    const Backend b = conv_backend_when(c.condition);
+    REQUIRE(validate_backend(b).empty());
+    auto a = annotate(g, b);
+    CHECK((report(a, pointwise).status == NodeStatus::Quantized) == c.pointwise_holds);
+    CHECK((report(a, depthwise).status == NodeStatus::Quantized) == c.depthwise_holds);
+    const Node* failing = !c.pointwise_holds ? pointwise : !c.depthwise_holds ? depthwise : nullptr;
+    if (failing) CHECK(report(a, failing).reason == "rule 'conv2d': condition failed: " + c.reason);
+  }
+}
+
+TEST_CASE("a code constraint rejects grouped convs, and the report marks it as code") {
   Backend b;
   b.name = "no-groups";
   b.version = "1";
@@ -223,7 +286,7 @@ TEST_CASE("a constraint rejects grouped convs, and the report says which constra
   auto a = annotate(g, b);
   const Node* depthwise = nth(g, "aten::conv2d", 1);
   CHECK(report(a, depthwise).status == NodeStatus::Float);
-  CHECK(report(a, depthwise).reason == "rule 'conv2d': constraint failed: groups == 1");
+  CHECK(report(a, depthwise).reason == "rule 'conv2d': code constraint failed: groups == 1");
   CHECK(report(a, nth(g, "aten::conv2d", 0)).status == NodeStatus::Quantized);
 }
 
@@ -251,8 +314,8 @@ TEST_CASE("two conflicting rules fail validation") {
   auto problems = validate_backend(b);
   REQUIRE(problems.size() == 1);
   CHECK(problems[0] ==
-        "rule 1 'add_i8' conflicts with rule 0 'add_u8': same pattern, priority and constraints, so it can never "
-        "apply; give one a priority or a constraint");
+        "rule 1 'add_i8' conflicts with rule 0 'add_u8': same pattern, priority and conditions, so it can never "
+        "apply; give one a priority or a condition");
 }
 
 TEST_CASE("priority decides between rules of one op, then pattern length") {

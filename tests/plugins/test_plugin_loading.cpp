@@ -73,13 +73,29 @@ TEST_CASE("the three bundled backends load with their identity") {
 TEST_CASE("broken plugins are refused with their exact cause") {
   check_refused("not_a_library", "not a shared library (no ELF header)");
   check_refused("no_entry",
-                "missing entry symbol 'qsdk_abi_version': not a qsdk plugin (declare it with QSDK_PLUGIN(factory) "
-                "from qsdk/plugin.h)");
+                "missing entry symbol 'qsdk_plugin_entry': not a qsdk plugin (declare it with QSDK_PLUGIN(factory) "
+                "from qsdk/plugin.h, or define it in C as qsdk/abi.h says)");
   // The abi_mismatch factory calls abort(): reaching this line proves it was never called.
   check_refused("abi_mismatch",
-                "ABI version mismatch: plugin was built for qsdk ABI 999, this host supports 1; rebuild the plugin "
+                "ABI version mismatch: plugin was built for qsdk ABI 999, this host supports 2; rebuild the plugin "
                 "against this SDK");
-  check_refused("throwing_factory", "factory qsdk_create_backend threw: license server unreachable");
+  // So does an ABI 1 plugin's factory.
+  check_refused("abi1",
+                "ABI version mismatch: plugin was built for qsdk ABI 1 (C++ objects across the boundary, no longer "
+                "loaded), this host supports 2; rebuild the plugin against this SDK (CONTRIBUTING.md, \"ABI "
+                "versioning\")");
+  // The plugin's exception stays in the plugin; its message crosses as a status.
+  check_refused("throwing_factory", "the plugin's create_backend failed: license server unreachable");
+  check_refused("malformed_tables",
+                "the plugin's tables are malformed: rule: struct_size 0 is smaller than qsdk_rule_decl of ABI 2.0 (" +
+                    std::to_string(sizeof(qsdk_rule_decl)) + " bytes); set it to sizeof(qsdk_rule_decl)");
+  check_refused("newer_enum",
+                "the plugin's tables are malformed: backend lowering: unknown value 7 (the plugin is built for ABI "
+                "2.9, this host knows 2." +
+                    std::to_string(kAbiMinor) + ")");
+  check_refused("misnamed_argument",
+                "backend 'broken': invalid rules: rule 0 'conv' condition 0 (node(0).group == 1): aten::conv2d has no "
+                "argument 'group' (did you mean 'groups'?)");
   check_refused("duplicate_name", "backend name 'x86-int8' is already provided by " +
                                       (kBundled / "libqsdk_x86_int8.so").string() +
                                       " (the earlier one in the search path is kept)");
@@ -105,34 +121,60 @@ TEST_CASE("a missing plugin directory is reported") {
   CHECK(r.errors()[0].cause == "plugin directory does not exist");
 }
 
-TEST_CASE("a plugin library stays loaded while its backend lives") {
-  const fs::path lib = kBundled / "libqsdk_x86_int8.so";
+TEST_CASE("bundled constraints are data: the conv rules' condition reads the input's rank") {
+  PluginRegistry r;
+  r.load_directory(kBundled);
+  for (const auto& name : r.names())
+    for (const auto& rule : r.find(name)->backend->rules) {
+      CAPTURE(rule.name);
+      CHECK(rule.constraints.empty());  // no code constraint left in any bundled backend
+      if (rule.pattern.front() == "aten::conv2d") {
+        REQUIRE(rule.conditions.size() == 1);
+        CHECK(to_string(rule.conditions[0]) == "in(0,0).rank == 4 (unknown passes)");
+      }
+    }
+}
+
+TEST_CASE("a code constraint runs in the plugin through the C match view; the library stays while its backend lives") {
+  const fs::path lib = broken_file("code_constraint");
   std::shared_ptr<const Backend> backend;
   {
     PluginRegistry r;
     r.load_file(lib);
     REQUIRE(r.errors().empty());
-    backend = r.find("x86-int8")->backend;
+    backend = r.find("code-check")->backend;
   }  // registry gone
   REQUIRE(is_mapped(lib));
-  // Call code that lives in the plugin: a constraint predicate.
-  const Rule* conv = nullptr;
-  for (const auto& rule : backend->rules)
-    if (rule.pattern == std::vector<std::string>{"aten::conv2d"}) conv = &rule;
-  REQUIRE(conv != nullptr);
-  REQUIRE(conv->constraints.size() == 1);
+  REQUIRE(backend->rules.size() == 1);
+  REQUIRE(backend->rules[0].constraints.size() == 1);
+  const Constraint& check = backend->rules[0].constraints[0];
+  CHECK(check.name == "conv as described");
 
-  struct Node2d : NodeView {
+  // Every fact the plugin asks for; a 12-dim shape is more than the plugin's
+  // first buffer holds, so it has to ask again.
+  struct Conv : NodeView {
+    std::string path = "conv";
+    std::vector<std::int64_t> shape{1, 3, 224, 224, 1, 1, 1, 1, 1, 1, 1, 1};
     std::string_view kind() const override { return "aten::conv2d"; }
-    std::string_view module_path() const override { return "conv"; }
+    std::string_view module_path() const override { return path; }
     std::size_t num_inputs() const override { return 7; }
-    std::optional<std::vector<std::int64_t>> input_shape(std::size_t) const override {
-      return std::vector<std::int64_t>{1, 3};
+    std::optional<std::vector<std::int64_t>> input_shape(std::size_t i) const override {
+      if (i == 0) return shape;
+      return std::nullopt;
     }
     std::optional<std::vector<std::int64_t>> output_shape() const override { return std::nullopt; }
-    std::optional<std::int64_t> int_arg(std::size_t) const override { return std::nullopt; }
-    std::optional<double> float_arg(std::size_t) const override { return std::nullopt; }
-    std::optional<std::vector<std::int64_t>> int_list_arg(std::size_t) const override { return std::nullopt; }
+    std::optional<std::int64_t> int_arg(std::size_t i) const override {
+      if (i == 6) return 1;
+      return std::nullopt;
+    }
+    std::optional<double> float_arg(std::size_t i) const override {
+      if (i == 6) return 1.0;
+      return std::nullopt;
+    }
+    std::optional<std::vector<std::int64_t>> int_list_arg(std::size_t i) const override {
+      if (i == 3) return std::vector<std::int64_t>{2, 2};
+      return std::nullopt;
+    }
   } node;
   struct OneNode : MatchView {
     const NodeView& n;
@@ -140,7 +182,12 @@ TEST_CASE("a plugin library stays loaded while its backend lives") {
     std::size_t size() const override { return 1; }
     const NodeView& node(std::size_t) const override { return n; }
   } match(node);
-  CHECK_FALSE(conv->constraints[0].check(match));  // a 2-D input is not (N, C, H, W)
+  CHECK(check.check(match));
+  node.shape = {1, 3};
+  CHECK_FALSE(check.check(match));
+  // The plugin's exception stays in the plugin; the host throws its message.
+  node.path = "explode";
+  CHECK_THROWS_WITH(check.check(match), "calibration table missing for aten::conv2d");
 
   backend.reset();
   CHECK_FALSE(is_mapped(lib));
@@ -259,6 +306,88 @@ TEST_CASE("rule diffs name added and removed rules, and the rule hash follows th
                       [&](const std::string& d) { return d.rfind("- rule '" + removed + "'", 0) == 0; }) == 1);
 }
 
+TEST_CASE("conditions round-trip through describe's YAML; code constraints come back by name, marked as code") {
+  Backend b;
+  b.name = "round-trip";
+  b.version = "1";
+  b.homepage = "https://example.com/npu";
+  Rule conv("conv2d");
+  conv.match({"aten::conv2d"})
+      .input(spec::uint8_affine())
+      .output(spec::uint8_affine())
+      .when(cond::arg("groups").eq(1))
+      .when(cond::arg("stride").in({1, 2}))
+      .when(cond::input_dim(0, -1).between(1, 4096).or_unknown())
+      .when(cond::input_dtype(0).in({"float32", "float16"}))
+      .when(cond::input_is_constant(1).eq(true))
+      .when(cond::arg("padding_mode").eq("zeros"))
+      .require("vendor check", [](const MatchView&) { return true; });
+  b.rules = {conv};
+  const std::string yaml = backend_to_yaml(b);
+  CHECK(yaml.find("code_constraints:  # code: opaque to the host, covered by name only; not portable") !=
+        std::string::npos);
+  const Backend back = backend_from_yaml(yaml, "describe");
+  REQUIRE(back.rules.size() == 1);
+  CHECK(back.rules[0].conditions == b.rules[0].conditions);
+  CHECK(back.homepage == b.homepage);
+  REQUIRE(back.rules[0].constraints.size() == 1);
+  CHECK(back.rules[0].constraints[0].name == "vendor check");
+  CHECK(backend_to_yaml(back) == yaml);
+  CHECK(rule_hash(back) == rule_hash(b));
+
+  // Any change to a condition changes the hash and is named by the diff.
+  Backend changed = back;
+  changed.rules[0].conditions[0] = cond::arg("groups").eq(2);
+  CHECK(rule_hash(changed) != rule_hash(b));
+  CHECK(compare_backends(back, changed) ==
+        std::vector<std::string>{"~ rule 'conv2d' conditions: [node(0).groups == 1, node(0).stride in {1, 2}, "
+                                 "in(0,0).dim[-1] in [1, 4096] (unknown passes), in(0,0).dtype in {float32, float16}, "
+                                 "in(0,1).constant == 1, node(0).padding_mode == zeros] -> [node(0).groups == 2, "
+                                 "node(0).stride in {1, 2}, in(0,0).dim[-1] in [1, 4096] (unknown passes), "
+                                 "in(0,0).dtype in {float32, float16}, in(0,1).constant == 1, node(0).padding_mode == "
+                                 "zeros]"});
+  // A code constraint is covered by its name only: a new body would not show.
+  changed = back;
+  changed.rules[0].constraints[0].name = "vendor check v2";
+  CHECK(rule_hash(changed) != rule_hash(b));
+  CHECK(
+      compare_backends(back, changed) ==
+      std::vector<std::string>{"~ rule 'conv2d' code constraints (by name only): [vendor check] -> [vendor check v2]"});
+}
+
+TEST_CASE("a changed condition shows in plugins diff, the rule hash and qsdk verify") {
+  const fs::path v1 = kBroken / "condition_change_1", v2 = kBroken / "condition_change_2";
+  const std::string so1 = test::shell_quote((v1 / "libcondition_change_1.so").string());
+  const std::string so2 = test::shell_quote((v2 / "libcondition_change_2.so").string());
+  const auto diff = test::run_command(kQsdk + " plugins diff " + so1 + " " + so2);
+  CHECK(diff.exit_code == 1);
+  CHECK(diff.out.find("~ rule 'conv2d' conditions: [node(0).groups == 1] -> [node(0).groups in {1, 2}]") !=
+        std::string::npos);
+  PluginRegistry r1, r2;
+  r1.load_directory(v1);
+  r2.load_directory(v2);
+  REQUIRE(r1.errors().empty());
+  REQUIRE(r2.errors().empty());
+  CHECK(r1.plugins()[0].rule_hash != r2.plugins()[0].rule_hash);
+
+  // A model made with version 1, checked against version 2.
+  const fs::path out = fs::temp_directory_path() / ("qsdk_condition_verify_" + std::to_string(getpid()));
+  fs::remove_all(out);
+  const auto made = test::run_command(kQsdk + " --plugin-dir " + test::shell_quote(v1.string()) +
+                                      " convert zoo:conv_bn_relu -b npu-conditions --data random --batches 1 " +
+                                      "--output " + test::shell_quote(out.string()));
+  REQUIRE(made.exit_code == 0);
+  const std::string dir = test::shell_quote((out / "npu-conditions").string());
+  const auto same = test::run_command(kQsdk + " --plugin-dir " + test::shell_quote(v1.string()) + " verify " + dir);
+  CHECK(same.exit_code == 0);
+  CHECK(same.out.find("npu-conditions: rules unchanged") != std::string::npos);
+  const auto other = test::run_command(kQsdk + " --plugin-dir " + test::shell_quote(v2.string()) + " verify " + dir);
+  CHECK(other.exit_code == 1);
+  CHECK(other.out.find("npu-conditions: RULES CHANGED since the model was made") != std::string::npos);
+  CHECK(other.out.find("conditions: [node(0).groups == 1] -> [node(0).groups in {1, 2}]") != std::string::npos);
+  fs::remove_all(out);
+}
+
 TEST_CASE("bad describe YAML names file, line and column") {
   CHECK_THROWS_WITH(backend_from_yaml("name: x\nversion: 1\nlowering: [\n", "rules.yaml"),
                     doctest::Contains("rules.yaml:4:1: YAML syntax error"));
@@ -278,10 +407,10 @@ TEST_CASE("qsdk plugins list: prints backends, reports each broken plugin, exits
   CHECK(bad.exit_code == 2);
   CHECK(bad.err ==
         "qsdk: error: plugin " + broken_file("throwing_factory").string() +
-            ": factory qsdk_create_backend threw: license server unreachable\n"
+            ": the plugin's create_backend failed: license server unreachable\n"
             "qsdk: error: plugin " +
             broken_file("abi_mismatch").string() +
-            ": ABI version mismatch: plugin was built for qsdk ABI 999, this host supports 1; rebuild the plugin "
+            ": ABI version mismatch: plugin was built for qsdk ABI 999, this host supports 2; rebuild the plugin "
             "against this SDK\n");
   for (const char* name : {"x86-int8", "arm", "per-channel"}) CHECK(bad.out.find(name) != std::string::npos);
 }

@@ -14,6 +14,10 @@
 #define CASE_BAD_RANGE 7
 #define CASE_UNKNOWN_OP 8
 #define CASE_UNOBSERVABLE 9
+#define CASE_ABI1 10
+#define CASE_MALFORMED_TABLES 11
+#define CASE_NEWER_ENUM 12
+#define CASE_MISNAMED_ARGUMENT 13
 
 namespace {
 
@@ -41,6 +45,8 @@ std::unique_ptr<qsdk::Backend> make_backend(const qsdk::BackendOptions&) {
 #elif BROKEN_CASE == CASE_UNOBSERVABLE
   // Per-channel weights from a histogram: no observer produces these qparams.
   r.annotations[1].spec = spec::int8_symmetric_per_channel(0).with_observer(ObserverKind::MSE);
+#elif BROKEN_CASE == CASE_MISNAMED_ARGUMENT
+  r.when(cond::arg("group").eq(1));
 #endif
   b->rules.push_back(r);
   return b;
@@ -51,6 +57,51 @@ std::unique_ptr<qsdk::Backend> make_backend(const qsdk::BackendOptions&) {
 #if BROKEN_CASE == CASE_NO_ENTRY
 // A perfectly good shared library that is not a qsdk plugin.
 extern "C" __attribute__((visibility("default"))) int some_other_entry() { return make_backend({}) ? 1 : 0; }
+#elif BROKEN_CASE == CASE_ABI1
+// What a qsdk 0.1 (ABI 1) plugin exported: the version through a Boost.DLL
+// alias, and a factory passing C++ objects, which must never be called.
+#include <boost/dll/alias.hpp>
+namespace abi1 {
+std::uint32_t abi_version() { return 1; }
+void create_backend() { std::abort(); }
+}  // namespace abi1
+BOOST_DLL_ALIAS(abi1::abi_version, qsdk_abi_version)
+BOOST_DLL_ALIAS(abi1::create_backend, qsdk_create_backend)
+#elif BROKEN_CASE == CASE_MALFORMED_TABLES || BROKEN_CASE == CASE_NEWER_ENUM
+// Tables written by hand, wrong in one field: the host reads them
+// defensively and names the place.
+namespace {
+const qsdk_string kPattern[] = {QSDK_STR("aten::relu")};
+qsdk_rule_decl make_rule() {
+  qsdk_rule_decl r{};
+  r.struct_size = BROKEN_CASE == CASE_MALFORMED_TABLES ? 0 : sizeof r;  // forgot sizeof
+  r.name = QSDK_STR("relu");
+  r.pattern = kPattern;
+  r.pattern_count = 1;
+  return r;
+}
+const qsdk_rule_decl kRule = make_rule();
+qsdk_backend_decl make_decl() {
+  qsdk_backend_decl d{};
+  d.struct_size = sizeof d;
+  d.name = QSDK_STR("broken");
+  d.version = QSDK_STR("0.0.1");
+  d.lowering = BROKEN_CASE == CASE_NEWER_ENUM ? 7 : QSDK_LOWERING_REFERENCE;  // a value from a later revision
+  d.rules = &kRule;
+  d.rule_count = 1;
+  return d;
+}
+const qsdk_backend_decl kDecl = make_decl();
+qsdk_status* create(const qsdk_option_value*, size_t, const qsdk_backend_decl** out) {
+  *out = &kDecl;
+  return nullptr;
+}
+void release(const qsdk_backend_decl*) {}
+qsdk_string message(const qsdk_status*) { return QSDK_STR(""); }
+void release_status(qsdk_status*) {}
+const qsdk_plugin_api kApi{sizeof(qsdk_plugin_api), QSDK_ABI_VERSION, 9, create, release, message, release_status};
+}  // namespace
+extern "C" QSDK_EXPORT const qsdk_plugin_api* qsdk_plugin_entry(void) { return &kApi; }
 #else
 QSDK_PLUGIN(make_backend)
 #endif
