@@ -21,7 +21,8 @@ int list_plugins(const GlobalOptions& global) {
   std::vector<std::vector<std::string>> rows;
   for (const auto& p : registry.plugins())
     rows.push_back({p.backend->name, p.backend->version, p.backend->vendor, to_string(p.backend->lowering),
-                    std::to_string(p.backend->rules.size()), std::to_string(p.abi_version), p.rule_hash.substr(0, 12),
+                    std::to_string(p.backend->rules.size()),
+                    std::to_string(p.abi_version) + "." + std::to_string(p.abi_minor), p.rule_hash.substr(0, 12),
                     p.file.string()});
   std::vector<std::size_t> width(kColumns);
   for (std::size_t c = 0; c < kColumns; ++c) {
