@@ -77,7 +77,8 @@ void add_plugins_command(CLI::App& app, GlobalOptions& global, int& result) {
 
   auto* list = plugins->add_subcommand(
       "list",
-      "Print name, version, vendor, lowering target, rule count and file of every loadable backend. "
+      "Print name, version, vendor, lowering target, rule count, ABI revision the plugin was built against, rule "
+      "hash and file of every loadable backend. "
       "Exits 2 if any plugin failed to load (each failure is printed on stderr).");
   list->callback([&] { result = list_plugins(global); });
 

@@ -128,7 +128,7 @@ TEST_CASE("cat of two conv branches: every tensor around the cat shares one grou
   CHECK(a.group_of(output(nth(g, "aten::conv2d", 1))) == group);
 }
 
-TEST_CASE("max_pool2d shares its input's qparams; after a float op it stays float") {
+TEST_CASE("max_pool2d shares its input's qparams, after a float op it stays float") {
   auto m = capture_model("zoo:pooling");
   const Graph& g = *m.graph;
   auto a = annotate(g, backend("x86-int8"));
@@ -161,7 +161,7 @@ TEST_CASE("arm: hardsigmoid gets fixed qparams, hardswish and mul are quantized"
   CHECK(report(x, nth(g, "aten::hardswish")).reason == "no rule for aten::hardswish in backend 'x86-int8'");
 }
 
-TEST_CASE("an override skips one module; one that matches nothing warns") {
+TEST_CASE("an override skips one module, one that matches nothing warns") {
   auto m = capture_model("zoo:resnet18");
   const Graph& g = *m.graph;
   YAML::Node list = YAML::Load("- {module: 'layer4.*', quantize: false}\n- {module: 'layer9.*', quantize: false}\n");
@@ -225,7 +225,7 @@ Backend conv_backend_when(const Condition& condition) {
 
 }  // namespace
 
-TEST_CASE("conditions are evaluated on the captured graph; a failed one is reported with the fact") {
+TEST_CASE("conditions are evaluated on the captured graph, and a failed one is reported with its fact") {
   auto m = capture_model("zoo:mbv3_block");
   const Graph& g = *m.graph;
   const Node* pointwise = nth(g, "aten::conv2d", 0);  // 1x1, groups 1, input [1,16,56,56]

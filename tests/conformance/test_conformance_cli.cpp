@@ -64,8 +64,10 @@ json comparable(json j) {
     j.erase("seconds");
     j.erase("shard");
     j.erase("graph_svg");
+    // The lowered graph's module paths and nearest-source labels come from
+    // LibTorch's fusion passes and may differ between processes.
     if (j.contains("graphs") && j["graphs"].contains("lowered"))
-      for (auto& n : j["graphs"]["lowered"]["nodes"]) n.erase("module"), n.erase("near");
+      for (auto& n : j["graphs"]["lowered"]) n.erase("module"), n.erase("near");
     for (auto& [k, v] : j.items()) v = comparable(v);
   } else if (j.is_array()) {
     for (auto& v : j) v = comparable(v);
@@ -169,7 +171,7 @@ expect:
     CHECK(shard.err.find("expected K/N with 1 <= K <= N") != std::string::npos);
   }
 
-  TEST_CASE("conformance: parallel equals serial; shards merged equal the whole run") {
+  TEST_CASE("conformance: parallel equals serial, shards merged equal the whole run") {
     TempDir dir;
     dir.write("specs/conv.yaml", conv_model());
     dir.write("specs/cat.yaml", "model: {zoo: conv_cat}\nexpect: {numerics: {sqnr_min_db: 20}}\n");
@@ -271,10 +273,9 @@ bool has_chromium() { return run_command("command -v chromium").exit_code == 0; 
 }  // namespace
 
 TEST_SUITE("conformance html") {
-  // CI installs chromium through scripts/setup.sh; without it this test is
-  // skipped, and says so.
-  TEST_CASE("conformance: the HTML report opens in headless Chromium without errors, with the matrix and a chart" *
-            doctest::skip(!has_chromium()) * doctest::description("skipped: chromium not installed")) {
+  // CI installs chromium through scripts/setup.sh; without it this test
+  // does nothing, and says so.
+  TEST_CASE("conformance: the HTML report opens in headless Chromium without errors, with the matrix and a chart") {
     if (!has_chromium()) {
       MESSAGE("skipped: chromium not installed");
       return;

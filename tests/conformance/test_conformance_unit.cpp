@@ -438,7 +438,7 @@ TEST_SUITE("conformance reports") {
     CHECK(html.find("%1 aten::relu (relu): 12.50 dB") != std::string::npos);
   }
 
-  TEST_CASE("conformance: results.json round-trips; shards merge into the single run's report") {
+  TEST_CASE("conformance: results.json round-trips, shards merge into the single run's report") {
     const auto whole = sample_report();
     const auto back = report_from_json(report_json(whole), "r.json");
     CHECK(report_json(back) == report_json(whole));

@@ -118,7 +118,7 @@ TEST_CASE("the exported model loads in LibTorch and in Python's torch.jit.load w
   fs::remove_all(dir);
 }
 
-TEST_CASE("qsdk convert writes model, manifest, qparams and annotation; a bad output path exits 2") {
+TEST_CASE("qsdk convert writes model, manifest, qparams and annotation, a bad output path exits 2") {
   const fs::path dir = fs::temp_directory_path() / ("qsdk-convert-cli-" + std::to_string(std::random_device{}()));
   const std::string qsdk = QSDK_TEST_EXE;
   auto r =

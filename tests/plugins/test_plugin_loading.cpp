@@ -135,7 +135,8 @@ TEST_CASE("bundled constraints are data: the conv rules' condition reads the inp
     }
 }
 
-TEST_CASE("a code constraint runs in the plugin through the C match view; the library stays while its backend lives") {
+TEST_CASE(
+    "a code constraint runs in the plugin through the C match view, and the library stays while its backend lives") {
   const fs::path lib = broken_file("code_constraint");
   std::shared_ptr<const Backend> backend;
   {
@@ -306,7 +307,7 @@ TEST_CASE("rule diffs name added and removed rules, and the rule hash follows th
                       [&](const std::string& d) { return d.rfind("- rule '" + removed + "'", 0) == 0; }) == 1);
 }
 
-TEST_CASE("conditions round-trip through describe's YAML; code constraints come back by name, marked as code") {
+TEST_CASE("conditions round-trip through describe's YAML, and code constraints come back by name, marked as code") {
   Backend b;
   b.name = "round-trip";
   b.version = "1";
@@ -675,7 +676,7 @@ TEST_CASE("qsdk plugins list: a library whose constructor aborts, hangs or exits
   fs::remove_all(cache);
 }
 
-TEST_CASE("an unwritable cache directory means probing without a cache; QSDK_PLUGIN_PROBE_TIMEOUT is checked") {
+TEST_CASE("an unwritable cache directory means probing without a cache, QSDK_PLUGIN_PROBE_TIMEOUT is checked") {
   const auto r = test::run_command(
       "XDG_CACHE_HOME=/proc/qsdk-no-such-cache "
       "QSDK_PLUGIN_PATH=" +

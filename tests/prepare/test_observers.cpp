@@ -219,7 +219,7 @@ TEST_CASE("a fixed spec gives its qparams and ignores data") {
   CHECK_THROWS_AS(make_observer(spec::fixed(0.1, 300)), InputError);
 }
 
-TEST_CASE("qparams() before any data throws; empty batches are ignored") {
+TEST_CASE("qparams() before any data throws, empty batches are ignored") {
   for (ObserverKind kind : kAllKinds) {
     INFO(to_string(kind));
     auto obs = make_observer(observed(kind));

@@ -92,7 +92,7 @@ TEST_CASE("a residual block's input feeds the conv and the add: one observer for
   CHECK(p.model->slot_of(input(add, residual_operand)) == p.model->slot_of(input(conv1, 0)));
 }
 
-TEST_CASE("weights are observed at prepare, per channel; bias is derived; skipped modules get no observer") {
+TEST_CASE("weights are observed at prepare, per channel, bias is derived, skipped modules get no observer") {
   Override skip;
   skip.module_glob = "fc2";
   skip.quantize = false;
