@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <random>
 
@@ -208,17 +209,15 @@ TEST_CASE("override YAML errors name file, line and column") {
 
 namespace {
 
-// A backend with one conv2d rule that applies only when `condition` holds.
-Backend conv_backend_when(const Condition& condition) {
+// A backend with one conv2d rule, restricted by `restrict` (a condition or
+// a code constraint).
+Backend restricted_conv_backend(const std::function<void(Rule&)>& restrict) {
   Backend b;
-  b.name = "conditional";
+  b.name = "restricted";
   b.version = "1";
   Rule conv("conv2d");
-  conv.match({"aten::conv2d"})
-      .input(spec::uint8_affine())
-      .weight(spec::int8_symmetric())
-      .output(spec::uint8_affine())
-      .when(condition);
+  conv.match({"aten::conv2d"}).input(spec::uint8_affine()).weight(spec::int8_symmetric()).output(spec::uint8_affine());
+  restrict(conv);
   b.rules = {conv};
   return b;
 }
@@ -259,7 +258,7 @@ TEST_CASE("conditions are evaluated on the captured graph, and a failed one is r
   };
   for (const auto& c : cases) {
     CAPTURE(to_string(c.condition));
-    const Backend b = conv_backend_when(c.condition);
+    const Backend b = restricted_conv_backend([&](Rule& r) { r.when(c.condition); });
     REQUIRE(validate_backend(b).empty());
     auto a = annotate(g, b);
     CHECK((report(a, pointwise).status == NodeStatus::Quantized) == c.pointwise_holds);
@@ -270,16 +269,9 @@ TEST_CASE("conditions are evaluated on the captured graph, and a failed one is r
 }
 
 TEST_CASE("a code constraint rejects grouped convs, and the report marks it as code") {
-  Backend b;
-  b.name = "no-groups";
-  b.version = "1";
-  Rule conv("conv2d");
-  conv.match({"aten::conv2d"})
-      .input(spec::uint8_affine())
-      .weight(spec::int8_symmetric())
-      .output(spec::uint8_affine())
-      .require("groups == 1", [](const MatchView& mv) { return mv.node(0).int_arg(6).value_or(1) == 1; });
-  b.rules = {conv};
+  const Backend b = restricted_conv_backend([](Rule& r) {
+    r.require("groups == 1", [](const MatchView& mv) { return mv.node(0).int_arg(6).value_or(1) == 1; });
+  });
   REQUIRE(validate_backend(b).empty());
   auto m = capture_model("zoo:mbv3_block");
   const Graph& g = *m.graph;

@@ -108,31 +108,21 @@ inline Condition arg(std::string schema_name) {
   c.arg = std::move(schema_name);
   return c;
 }
-inline Condition input_rank(int input = 0) {
+// A fact about operand `input` of the pattern's first op.
+inline Condition input_fact(ConditionSubject subject, int input) {
   Condition c;
-  c.subject = ConditionSubject::InputRank;
+  c.subject = subject;
   c.input = input;
   return c;
 }
+inline Condition input_rank(int input = 0) { return input_fact(ConditionSubject::InputRank, input); }
 inline Condition input_dim(int input, int dim) {
-  Condition c;
-  c.subject = ConditionSubject::InputDim;
-  c.input = input;
+  Condition c = input_fact(ConditionSubject::InputDim, input);
   c.dim = dim;
   return c;
 }
-inline Condition input_dtype(int input = 0) {
-  Condition c;
-  c.subject = ConditionSubject::InputDtype;
-  c.input = input;
-  return c;
-}
-inline Condition input_is_constant(int input) {
-  Condition c;
-  c.subject = ConditionSubject::InputIsConstant;
-  c.input = input;
-  return c;
-}
+inline Condition input_dtype(int input = 0) { return input_fact(ConditionSubject::InputDtype, input); }
+inline Condition input_is_constant(int input) { return input_fact(ConditionSubject::InputIsConstant, input); }
 
 }  // namespace cond
 
