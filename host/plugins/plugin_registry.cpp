@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <boost/dll/runtime_symbol_info.hpp>
 #include <boost/dll/shared_library.hpp>
+#include <cstddef>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -40,10 +41,13 @@ struct BackendHolder {
 };
 
 // The plugin's create_backend, read into a Backend (plugin_abi.h).
-std::unique_ptr<Backend> call_factory(const std::shared_ptr<PluginRegistry::Library>& library,
-                                      const BackendOptions& options, std::string& cause) {
+std::unique_ptr<Backend> create_backend(const std::shared_ptr<PluginRegistry::Library>& library,
+                                        const BackendOptions& options, std::string& cause) {
   return import_backend(*library->api, options, library, cause);
 }
+
+// The plugin table of revision 2.0: every later revision only appends.
+constexpr std::size_t kPluginApi20Size = offsetof(qsdk_plugin_api, release_status) + sizeof(void*);
 
 // ABI 1 (qsdk 0.1) passed C++ objects across dlopen and exported
 // qsdk_abi_version through a Boost.DLL alias. Its version is read through
@@ -250,14 +254,14 @@ bool PluginRegistry::load_file(const fs::path& file) {
   if (api->abi_version != kAbiVersion)
     return fail("ABI version mismatch: plugin was built for qsdk ABI " + std::to_string(api->abi_version) +
                 ", this host supports " + supported_abi() + "; rebuild the plugin against this SDK");
-  if (api->struct_size < sizeof(qsdk_plugin_api) || !api->create_backend || !api->release_backend ||
+  if (api->struct_size < kPluginApi20Size || !api->create_backend || !api->release_backend ||
       !api->status_message || !api->release_status)
     return fail(std::string(QSDK_ENTRY_SYMBOL) + ": the table is incomplete (struct_size " +
-                std::to_string(api->struct_size) + ", ABI 2.0 needs " + std::to_string(sizeof(qsdk_plugin_api)) +
+                std::to_string(api->struct_size) + ", ABI 2.0 needs " + std::to_string(kPluginApi20Size) +
                 " and every function)");
 
   std::string cause;
-  auto backend = call_factory(library, {}, cause);
+  auto backend = create_backend(library, {}, cause);
   if (!backend) return fail(cause);
   // A backend with a target option is made again with this machine's choice.
   BackendOptions default_options;
@@ -265,7 +269,7 @@ bool PluginRegistry::load_file(const fs::path& file) {
     const std::string choice = choose_target(*backend, *target, cause);
     if (choice.empty()) return fail(cause);
     default_options[target->name] = choice;
-    backend = call_factory(library, default_options, cause);
+    backend = create_backend(library, default_options, cause);
     if (!backend) return fail(cause);
   }
   if (auto cause = too_many_rules(*backend); !cause.empty()) return fail(cause);
@@ -329,7 +333,7 @@ std::shared_ptr<const Backend> PluginRegistry::instantiate(const std::string& na
   const auto index = static_cast<std::size_t>(plugin - plugins_.data());
   const auto& library = libraries_[index];
   std::string cause;
-  auto backend = call_factory(library, resolved, cause);
+  auto backend = create_backend(library, resolved, cause);
   if (!backend) throw InputError(plugin->file.string(), cause);
   if (auto too_many = too_many_rules(*backend); !too_many.empty()) throw InputError(plugin->file.string(), too_many);
   normalize_specs(*backend);

@@ -56,10 +56,8 @@ inline qsdk_status* make_status(const char* message) noexcept {
 
 class CNodeView final : public NodeView {
  public:
-  CNodeView(const qsdk_match_view* view, std::size_t node) : view_(view), node_(node), kind_(), path_() {
-    kind_ = text(view_->kind(view_, node_));
-    path_ = text(view_->module_path(view_, node_));
-  }
+  CNodeView(const qsdk_match_view* view, std::size_t node)
+      : view_(view), node_(node), kind_(text(view->kind(view, node))), path_(text(view->module_path(view, node))) {}
   std::string_view kind() const override { return kind_; }
   std::string_view module_path() const override { return path_; }
   std::size_t num_inputs() const override { return view_->num_inputs(view_, node_); }
