@@ -254,8 +254,8 @@ bool PluginRegistry::load_file(const fs::path& file) {
   if (api->abi_version != kAbiVersion)
     return fail("ABI version mismatch: plugin was built for qsdk ABI " + std::to_string(api->abi_version) +
                 ", this host supports " + supported_abi() + "; rebuild the plugin against this SDK");
-  if (api->struct_size < kPluginApi20Size || !api->create_backend || !api->release_backend ||
-      !api->status_message || !api->release_status)
+  if (api->struct_size < kPluginApi20Size || !api->create_backend || !api->release_backend || !api->status_message ||
+      !api->release_status)
     return fail(std::string(QSDK_ENTRY_SYMBOL) + ": the table is incomplete (struct_size " +
                 std::to_string(api->struct_size) + ", ABI 2.0 needs " + std::to_string(kPluginApi20Size) +
                 " and every function)");
