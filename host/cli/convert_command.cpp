@@ -28,6 +28,7 @@ struct ConvertArgs {
   bool no_lower = false;
   bool allow_unrelated_files = false;
   double max_steps = 1.0;
+  std::vector<std::string> formats{"torchscript"};
 };
 
 PipelineOptions pipeline_options(const ConvertArgs& args) {
@@ -41,6 +42,9 @@ PipelineOptions pipeline_options(const ConvertArgs& args) {
   o.load_stats = args.calibration.load_stats;
   o.lower = !args.no_lower;
   o.max_steps = args.max_steps;
+  if (const std::string problem = formats_problem(args.formats); !problem.empty())
+    throw InputError("--format", problem);
+  o.formats = args.formats;
   return o;
 }
 
@@ -50,7 +54,7 @@ int run_convert(const GlobalOptions& global, const ConvertArgs& args) {
   OutputDirectory output(args.output, {options.backend_label()}, args.allow_unrelated_files);
   const PipelineResult r = run_pipeline(registry, options);
   const Measurements& m = r.measurements;
-  write_pipeline_outputs(r, output.staging() / m.backend);
+  write_pipeline_outputs(r, output.staging() / m.backend, false, options.formats);
   output.commit();
   const fs::path dir = fs::path(args.output) / m.backend;
 
@@ -63,8 +67,12 @@ int run_convert(const GlobalOptions& global, const ConvertArgs& args) {
             << "SQNR vs float:  " << m.sqnr_db << " dB\n"
             << "size:           " << m.quantized_size << " bytes (float " << m.float_size << ", "
             << (m.float_size ? 100.0 * double(m.quantized_size) / double(m.float_size) : 0.0) << "%)\n"
-            << "written:        " << (dir / "model.pt").string()
-            << " and manifest.json, qparams.json, annotation.json\n";
+            << "written:        ";
+  for (const auto& [format, file] :
+       {std::pair{"torchscript", "model.pt"}, {"onnx", "model.onnx"}, {"encodings", "encodings.json"}})
+    if (options.wants(format)) std::cout << (dir / file).string() << ", ";
+  std::cout << "manifest.json, qparams.json, annotation.json\n";
+  if (m.onnx) std::cout << onnx_summary(*m.onnx);
   if (m.lowered)
     std::cout << "lowered:        " << m.lowering_target << ", " << m.lowered->lowered_ops
               << " ops on int8 kernels; differs from the reference Q/DQ model by at most "
@@ -75,6 +83,10 @@ int run_convert(const GlobalOptions& global, const ConvertArgs& args) {
   if (m.lowered && !m.lowered->first_over_limit.empty()) {
     std::cerr << "qsdk: check failed: lowered kernel " << m.lowered->first_over_limit
               << " from the reference on the same inputs (limit " << args.max_steps << ")\n";
+    return kExitCheckFailed;
+  }
+  if (const std::string problem = m.onnx_problem(args.max_steps); !problem.empty()) {
+    std::cerr << "qsdk: check failed: " << problem << "\n";
     return kExitCheckFailed;
   }
   if (!m.lowering_agrees(args.max_steps)) {
@@ -99,6 +111,11 @@ void add_convert_command(CLI::App& app, GlobalOptions& global, int& result) {
   cmd->add_option("--output", args->output, "Output directory")->required()->type_name("DIR");
   cmd->add_flag("--allow-unrelated-files", args->allow_unrelated_files,
                 "Write into an output directory that holds files qsdk did not write (beside them, never over them)");
+  cmd->add_option("--format", args->formats,
+                  "What to write, repeatable: torchscript (model.pt), onnx (model.onnx, QDQ, checked in ONNX Runtime), "
+                  "encodings (encodings.json)")
+      ->type_name("FORMAT")
+      ->default_str("torchscript");
   cmd->add_flag("--no-lower", args->no_lower,
                 "Keep the reference Q/DQ model; do not lower to the backend's int8 kernels (onednn, qnnpack)");
   cmd->add_option("--max-steps", args->max_steps,

@@ -103,6 +103,8 @@ ConversionSummary convert_to_reference(PreparedModel& prepared) {
   auto& g = graph.ir();
   const auto& slots = prepared.slots();
 
+  // Quantizing nodes by slot, numbered once the graph is renumbered.
+  std::vector<std::pair<Node*, int>> quantizing_nodes;
   auto qparams_of = [&](int slot_id) {
     const auto& s = slots.at(static_cast<std::size_t>(slot_id));
     if (!s.observer || !s.observer->has_data())
@@ -143,7 +145,13 @@ ConversionSummary convert_to_reference(PreparedModel& prepared) {
     const at::Tensor stored = quantize_weight(current->toTensor(), qparams_of(w.slot), is_quantized);
     torch::jit::WithInsertPoint guard(w.node);
     Value* c = g.insertConstant(stored);
-    w.node->replaceInput(1, is_quantized ? g.insert(c10::aten::dequantize, {c}) : c);
+    if (is_quantized) {
+      Value* dq = g.insert(c10::aten::dequantize, {c});
+      quantizing_nodes.emplace_back(dq->node(), w.slot);
+      w.node->replaceInput(1, dq);
+    } else {
+      w.node->replaceInput(1, c);
+    }
     ++summary.quantized_weights;
   }
 
@@ -170,6 +178,9 @@ ConversionSummary convert_to_reference(PreparedModel& prepared) {
     const int slot = static_cast<int>(torch::jit::toIValue(obs->input(1))->toInt());
     Value* in = obs->input(0);
     Value* replacement = insert_activation_qdq(g, in, qparams_of(slot), obs);
+    Node* quantizing = replacement->node()->kind() == c10::aten::dequantize ? replacement->node()->input(0)->node()
+                                                                            : replacement->node();
+    quantizing_nodes.emplace_back(quantizing, slot);
     obs->output()->replaceAllUsesWith(replacement);
     obs->destroy();
     ++summary.quantized_activations;
@@ -191,6 +202,12 @@ ConversionSummary convert_to_reference(PreparedModel& prepared) {
     }
   }
   graph.renumber();
+  for (const auto& [node, slot_id] : quantizing_nodes) {
+    const auto& s = slots.at(static_cast<std::size_t>(slot_id));
+    const QParams q = qparams_of(slot_id);  // its range is the effective one (after reduce_range)
+    summary.quantized_tensors.push_back({graph.id(node), slot_id, to_string(s.kind), to_string(q.dtype), q.quant_min,
+                                         q.quant_max, s.spec.scheme == Scheme::Symmetric, s.label});
+  }
   return summary;
 }
 

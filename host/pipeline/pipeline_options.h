@@ -23,6 +23,12 @@ struct BackendChoice {
   std::string where;  // file:line:column (or the flag) that chose it, for errors
 };
 
+inline const std::vector<std::string> kOutputFormats{"torchscript", "onnx", "encodings"};
+
+// Checks a formats list: known names, no repeats, encodings only with onnx
+// (it names the ONNX file's tensors). Returns the problem, or empty.
+std::string formats_problem(const std::vector<std::string>& formats);
+
 struct PipelineOptions {
   std::string model;                                    // "zoo:NAME" or a TorchScript file
   std::vector<std::vector<std::int64_t>> input_shapes;  // required for files
@@ -41,6 +47,14 @@ struct PipelineOptions {
   bool measure_latency = false;     // float vs int8 latency at batch 1
   bool per_layer_sqnr = false;      // float vs quantized output of every quantized op
   bool progress = true;             // progress bars on stderr
+  // What write_pipeline_outputs writes (kOutputFormats): torchscript
+  // (model.pt), onnx (model.onnx, QDQ), encodings (encodings.json, with onnx).
+  std::vector<std::string> formats{"torchscript"};
+  bool export_onnx = false;  // export ONNX even when no format asks (a spec checks it)
+  bool onnx_runtime = true;  // with an ONNX export: run it in ONNX Runtime and measure agreement
+
+  bool wants(const std::string& format) const;
+  bool exports_onnx() const { return export_onnx || wants("onnx") || wants("encodings"); }
 
   // "x86-int8", or "my-npu+x86-int8" when composed: the output folder's name.
   std::string backend_label() const;
