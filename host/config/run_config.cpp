@@ -111,7 +111,23 @@ struct Reader {
   }
 
   void output(const YAML::Node& n, RunConfig& c) const {
-    yaml::check_keys(source, n, {"dir", "reports"}, "output");
+    yaml::check_keys(source, n, {"dir", "reports", "formats"}, "output");
+    if (const auto f = n["formats"]) {
+      const auto list = f.IsScalar() ? std::vector<YAML::Node>{f} : std::vector<YAML::Node>(f.begin(), f.end());
+      std::vector<std::string> formats;
+      for (const auto& item : list) {
+        const auto name = scalar<std::string>(source, item, "an output format");
+        if (std::find(kOutputFormats.begin(), kOutputFormats.end(), name) == kOutputFormats.end()) {
+          const auto best = yaml::closest(name, kOutputFormats);
+          throw InputError(where(source, item), "unknown output format '" + name + "'" +
+                                                    (best.empty() ? "" : " (did you mean '" + best + "'?)") +
+                                                    "; expected torchscript, onnx or encodings");
+        }
+        formats.push_back(name);
+      }
+      if (const auto problem = formats_problem(formats); !problem.empty()) throw InputError(where(source, f), problem);
+      c.pipeline.formats = formats;
+    }
     if (const auto d = n["dir"]) c.output_dir = path(d, "dir");
     if (const auto r = n["reports"]) {
       c.reports.clear();
@@ -226,7 +242,8 @@ std::string to_yaml(const RunConfig& c) {
   e << YAML::EndSeq;
   e << YAML::Key << "output" << YAML::Value << YAML::BeginMap;
   e << YAML::Key << "dir" << YAML::Value << c.output_dir.string();
-  e << YAML::Key << "reports" << YAML::Value << YAML::Flow << c.reports << YAML::EndMap;
+  e << YAML::Key << "reports" << YAML::Value << YAML::Flow << c.reports;
+  e << YAML::Key << "formats" << YAML::Value << YAML::Flow << c.pipeline.formats << YAML::EndMap;
   e << YAML::EndMap;
   return std::string(e.c_str()) + "\n";
 }

@@ -70,13 +70,18 @@ std::vector<OnnxRuntimeAgreement> measure_onnx_agreement(const Graph& reference,
     a.output_scale = scale;
     OrtRunOptions options;
     options.optimize = optimized;
-    // Fetching an intermediate tensor keeps it from being fused away: only
-    // the unoptimized run looks inside.
-    if (!optimized) {
+    // An intermediate as a graph output keeps ONNX Runtime from fusing it
+    // away: only the unoptimized run looks inside, on a copy that lists them.
+    auto run_file = file;
+    if (!optimized && !activations.empty()) {
+      std::vector<std::string> names;
+      for (const auto* t : activations) names.push_back(t->quantized_tensor);
+      run_file = scratch.path() / "model_with_tensors.onnx";
+      std::ofstream(run_file, std::ios::binary) << with_outputs(model.bytes, names);
       options.fetch = {model.output_names.at(0)};
-      for (const auto* t : activations) options.fetch.push_back(t->quantized_tensor);
+      options.fetch.insert(options.fetch.end(), names.begin(), names.end());
     }
-    const OrtRunResult ort = run_onnx_runtime(file, model.input_names, inputs, options, scratch.path());
+    const OrtRunResult ort = run_onnx_runtime(run_file, model.input_names, inputs, options, scratch.path());
     a.max_steps = steps_between(ref_out, ort.outputs.at(0), scale);
     a.sqnr_db = sqnr_db(float_output, ort.outputs.at(0));
     if (!optimized && !activations.empty()) {

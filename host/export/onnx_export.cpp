@@ -535,11 +535,21 @@ class OnnxWriter {
     if (auto iv = constant(v); iv && iv->isTensor()) return iv->toTensor().sizes().vec();
     if (v->node()->kind() == c10::aten::dequantize)
       if (auto iv = constant(v->node()->input(0)); iv && iv->isTensor()) return iv->toTensor().sizes().vec();
-    return concrete_shape(v);
+    return concrete_shape(through_qdq(v));
+  }
+
+  // The value a Q/DQ chain stands for: convert's new nodes carry no shapes,
+  // the captured value they quantize does.
+  static const Value* through_qdq(const Value* v) {
+    static const std::set<std::string> kQdq{
+        "aten::quantize_per_tensor", "aten::dequantize", "aten::fake_quantize_per_tensor_affine",
+        "aten::fake_quantize_per_channel_affine", "aten::quantize_per_tensor_dynamic"};
+    while (kQdq.count(v->node()->kind().toQualString())) v = v->node()->input(0);
+    return v;
   }
 
   std::int64_t rank_of(const Value* v, const Node* n) const {
-    const auto t = v->type()->cast<c10::TensorType>();
+    const auto t = through_qdq(v)->type()->cast<c10::TensorType>();
     if (!t || !t->dim()) fail(n, "the rank of its input is unknown");
     return static_cast<std::int64_t>(*t->dim());
   }
@@ -643,17 +653,18 @@ class OnnxWriter {
   }
 
   void pool(const Node* n, const std::string& op_type) {
-    const auto kernel = ints_arg(n, 1);
+    const auto dims = static_cast<std::size_t>(rank_of(n->input(0), n) - 2);  // spatial dimensions
     auto expand = [&](std::vector<std::int64_t> v) {
-      if (v.size() == 1 && kernel.size() > 1) v.assign(kernel.size(), v[0]);
+      if (v.size() == 1 && dims > 1) v.assign(dims, v[0]);
       return v;
     };
+    const auto kernel = expand(ints_arg(n, 1));
     std::vector<std::int64_t> stride = ints_arg(n, 2);
     stride = stride.empty() ? kernel : expand(stride);
     auto pads = expand(ints_arg(n, 3));
     pads.insert(pads.end(), pads.begin(), pads.end());
     auto* p = emit_for(n, op_type, {name_of(n->input(0), n)});
-    attr(p, "kernel_shape", expand(kernel));
+    attr(p, "kernel_shape", kernel);
     attr(p, "strides", stride);
     attr(p, "pads", pads);
     if (op_type == "MaxPool") {
@@ -673,7 +684,7 @@ class OnnxWriter {
       emit_for(n, max ? "GlobalMaxPool" : "GlobalAveragePool", {x});
       return;
     }
-    const auto in = concrete_shape(n->input(0));
+    const auto in = shape_of(n->input(0));
     if (!in) fail(n, "its input's shape is unknown");
     std::vector<std::int64_t> kernel;
     for (std::size_t i = 0; i < out.size(); ++i) {
@@ -701,7 +712,7 @@ class OnnxWriter {
       attr(emit_for(n, "Flatten", {name_of(n->input(0), n)}), "axis", std::int64_t{1});
       return;
     }
-    auto out = concrete_shape(n->output(0));
+    auto out = shape_of(n->output(0));
     if (!out) fail(n, "its output shape is unknown");
     if (start > 0 && !out->empty()) (*out)[0] = 0;  // ONNX Reshape: 0 copies the batch dimension
     reshape_to(n, *out);
@@ -750,8 +761,8 @@ class OnnxWriter {
   }
 
   void resize(const Node* n, bool linear) {
-    const auto in = concrete_shape(n->input(0));
-    const auto out = concrete_shape(n->output(0));
+    const auto in = shape_of(n->input(0));
+    const auto out = shape_of(n->output(0));
     if (!in || !out || in->size() != out->size()) fail(n, "its input and output shapes are unknown");
     std::vector<float> scales;
     for (std::size_t i = 0; i < in->size(); ++i) scales.push_back(float((*out)[i]) / float((*in)[i]));
@@ -895,6 +906,23 @@ class OnnxWriter {
 
 OnnxModel export_onnx(const Graph& reference, const std::vector<QuantizedTensor>& quantized, bool batch_symbolic) {
   return OnnxWriter(reference, quantized, batch_symbolic).write();
+}
+
+std::string with_outputs(const std::string& bytes, const std::vector<std::string>& names) {
+  onnx::ModelProto m;
+  m.ParseFromString(bytes);
+  std::map<std::string, const onnx::ValueInfoProto*> infos;
+  for (const auto& v : m.graph().value_info()) infos[v.name()] = &v;
+  std::vector<onnx::ValueInfoProto> added;
+  for (const auto& name : names) {
+    auto it = infos.find(name);
+    if (it == infos.end()) throw std::logic_error("with_outputs: no type known for tensor " + name);
+    added.push_back(*it->second);
+  }
+  for (auto& v : added) *m.mutable_graph()->add_output() = std::move(v);
+  std::string out;
+  m.SerializeToString(&out);
+  return out;
 }
 
 void check_onnx_model(const std::string& bytes, const std::string& where) {

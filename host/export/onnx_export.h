@@ -66,6 +66,11 @@ struct OnnxModel {
 OnnxModel export_onnx(const Graph& reference, const std::vector<QuantizedTensor>& quantized,
                       bool batch_symbolic = true);
 
+// The model with these intermediate tensors (names from OnnxModel) added as
+// graph outputs, after the model's own: what ONNX Runtime can fetch. (It
+// keeps them unfused, so use it only for looking inside.)
+std::string with_outputs(const std::string& bytes, const std::vector<std::string>& names);
+
 // Checks a serialized model with the onnx checker and strict shape
 // inference; throws InputError("where", cause) when it is not valid.
 void check_onnx_model(const std::string& bytes, const std::string& where);

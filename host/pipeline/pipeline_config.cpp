@@ -125,10 +125,14 @@ struct Reader {
   }
 
   void checks(const YAML::Node& n, PipelineOptions& o) const {
-    check_keys(c.source, n, {"max_steps"}, "checks");
+    check_keys(c.source, n, {"max_steps", "onnx_max_steps"}, "checks");
     if (const auto v = n["max_steps"]) {
       o.max_steps = scalar<double>(c.source, v, "max_steps");
       if (!(o.max_steps >= 0)) throw InputError(at(v), "max_steps must be >= 0");
+    }
+    if (const auto v = n["onnx_max_steps"]) {
+      o.onnx_max_steps = scalar<double>(c.source, v, "onnx_max_steps");
+      if (!(o.onnx_max_steps >= 0)) throw InputError(at(v), "onnx_max_steps must be >= 0");
     }
   }
 
@@ -269,7 +273,7 @@ void emit_pipeline_sections(YAML::Emitter& e, const PipelineOptions& o) {
   }
   e << YAML::EndSeq;
   e << YAML::Key << "checks" << YAML::Value << YAML::Flow << YAML::BeginMap << YAML::Key << "max_steps" << YAML::Value
-    << o.max_steps << YAML::EndMap;
+    << o.max_steps << YAML::Key << "onnx_max_steps" << YAML::Value << o.onnx_max_steps << YAML::EndMap;
   e << YAML::Key << "measure" << YAML::Value << YAML::Flow << YAML::BeginMap;
   e << YAML::Key << "accuracy" << YAML::Value << o.measure_accuracy;
   e << YAML::Key << "latency" << YAML::Value << o.measure_latency;

@@ -171,7 +171,7 @@ RunJobResult run_job(const PluginRegistry& registry, const RunJobOptions& o, std
       }
     } else {
       const PipelineResult r = run_pipeline(registry, config.pipeline_for(b), made[i]);
-      write_pipeline_outputs(r, staging / r.measurements.backend, /*with_layers=*/true);
+      write_pipeline_outputs(r, staging / r.measurements.backend, /*with_layers=*/true, config.pipeline.formats);
       row = {r.measurements.backend, r.measurements, "", r.measurements.lowering_agrees(config.pipeline.max_steps)};
     }
     if (row.measurements && !row.lowering_agrees) {
@@ -179,6 +179,13 @@ RunJobResult run_job(const PluginRegistry& registry, const RunJobOptions& o, std
       result.check_failures.push_back(lowering_failure(*row.measurements, config.pipeline.max_steps));
       progress << "qsdk: check failed: " << result.check_failures.back() << "\n";
     }
+    if (row.measurements)
+      if (const auto problem = row.measurements->onnx_problem(config.pipeline.onnx_max_steps); !problem.empty()) {
+        result.passed = false;
+        result.check_failures.push_back(b.name + ": " + problem);
+        progress << "qsdk: check failed: " << result.check_failures.back() << "\n";
+      }
+    if (row.measurements && row.measurements->onnx) progress << onnx_summary(*row.measurements->onnx);
     result.backends.push_back(std::move(row));
   }
   if (o.isolate) fs::remove(config_file);
