@@ -362,6 +362,38 @@ struct Checker {
     return out;
   }
 
+  void onnx(const OnnxExpect& e) {
+    if (!m.onnx) {
+      add("onnx.export", false, "an ONNX export", "none", {}, e.where);
+      return;
+    }
+    const OnnxMeasurements& o = *m.onnx;
+    add("onnx.encodings", o.encodings_problems.empty(), "encodings.json matches model.onnx",
+        o.encodings_problems.empty() ? "matches" : o.encodings_problems.front(), o.encodings_problems, e.where);
+    auto count = [&](const char* name, const std::optional<int>& want, int got) {
+      if (want) add(std::string("onnx.") + name, got == *want, std::to_string(*want), std::to_string(got), {}, e.where);
+    };
+    count("quantize_linear", e.quantize_linear, o.quantize_linear);
+    count("dequantize_linear", e.dequantize_linear, o.dequantize_linear);
+    if (!e.max_steps && !e.sqnr_min_db) return;
+    if (o.runtime.empty()) {
+      add("onnx.runtime", false, "a run in ONNX Runtime", o.runtime_skipped.empty() ? "not run" : o.runtime_skipped, {},
+          e.where);
+      return;
+    }
+    for (const auto& r : o.runtime) {
+      const std::string run = std::string(" (ONNX Runtime, optimization ") + (r.optimized ? "all" : "disabled") + ")";
+      if (e.max_steps && r.output_scale > 0)
+        add("onnx.max_steps", r.max_steps <= *e.max_steps + 1e-3, "<= " + fmt(*e.max_steps) + " steps" + run,
+            fmt(r.max_steps, 3) + " steps at the output" +
+                (r.optimized ? "" : "; worst tensor " + fmt(r.worst_tensor_steps, 3) + " steps"),
+            r.worst_tensor.empty() ? std::vector<std::string>{} : std::vector<std::string>{r.worst_tensor}, e.where);
+      if (e.sqnr_min_db)
+        add("onnx.sqnr_min_db", r.sqnr_db >= *e.sqnr_min_db, ">= " + fmt(*e.sqnr_min_db) + " dB" + run,
+            fmt(r.sqnr_db) + " dB", {}, e.where);
+    }
+  }
+
   void numerics(const NumericsExpect& n) {
     const LoweringMeasurements* lowered = m.lowered ? &*m.lowered : nullptr;
     const std::string no_lowered = "no lowered model (" + m.lowering_target + ")";
@@ -551,6 +583,7 @@ CaseResult evaluate(const Expectations& expect, const json& m) {
   for (std::size_t i = 0; i < expect.shared.size(); ++i) checker.shared(expect.shared[i], i);
   if (expect.bias) checker.bias(*expect.bias);
   if (expect.numerics) checker.numerics(*expect.numerics);
+  if (expect.onnx) checker.onnx(*expect.onnx);
   r.checks = std::move(checker.out);
   r.status = std::all_of(r.checks.begin(), r.checks.end(), [](const CheckResult& c) { return c.passed; })
                  ? Status::Pass

@@ -41,6 +41,7 @@ PipelineOptions case_pipeline_options(const ConformanceSpec& spec, const std::st
   if (const auto it = spec.options.find(backend); it != spec.options.end()) choice.options = it->second;
   o.backends = {choice};
   o.measure_accuracy = o.measure_accuracy || (expect.numerics && expect.numerics->top1_agreement_min);
+  o.export_onnx = o.export_onnx || expect.onnx.has_value();
   return o;
 }
 

@@ -20,8 +20,9 @@ using yaml::where;
 
 const std::vector<std::string> kTopKeys{"name",    "description", "model",  "pipeline",   "backends",
                                         "options", "skip",        "expect", "per_backend"};
-const std::vector<std::string> kExpectKeys{"structure", "lowered",  "qparams",       "shared",
-                                           "bias",      "numerics", "expect_failure"};
+const std::vector<std::string> kExpectKeys{"structure", "lowered",  "qparams", "shared",
+                                           "bias",      "numerics", "onnx",    "expect_failure"};
+const std::vector<std::string> kOnnxKeys{"max_steps", "sqnr_min_db", "quantize_linear", "dequantize_linear"};
 const std::vector<std::string> kStructureKeys{"counts", "present", "absent", "sequence"};
 const std::vector<std::string> kQParamsKeys{"select",      "dtype", "quant_min", "quant_max",  "symmetric",
                                             "per_channel", "axis",  "scale",     "zero_point", "count"};
@@ -194,6 +195,21 @@ struct Parser {
     return q;
   }
 
+  OnnxExpect onnx(const YAML::Node& n) const {
+    OnnxExpect e;
+    e.where = at(n);
+    if (n.IsNull()) return e;  // `onnx: {}`: export, checker and encodings only
+    check_keys(source, n, kOnnxKeys, "onnx");
+    if (const auto v = n["max_steps"]) {
+      e.max_steps = number(v, "max_steps");
+      if (*e.max_steps < 0) throw InputError(at(v), "max_steps must be >= 0");
+    }
+    if (const auto v = n["sqnr_min_db"]) e.sqnr_min_db = number(v, "sqnr_min_db");
+    if (const auto v = n["quantize_linear"]) e.quantize_linear = scalar<int>(source, v, "quantize_linear");
+    if (const auto v = n["dequantize_linear"]) e.dequantize_linear = scalar<int>(source, v, "dequantize_linear");
+    return e;
+  }
+
   NumericsExpect numerics(const YAML::Node& n) const {
     check_keys(source, n, kNumericsKeys, "numerics");
     NumericsExpect e;
@@ -268,6 +284,8 @@ struct Parser {
         e.bias = b;
       } else if (key == "numerics") {
         e.numerics = numerics(v);
+      } else if (key == "onnx") {
+        e.onnx = onnx(v);
       } else if (key == "expect_failure") {
         e.failure = failure(v);
       }
@@ -401,6 +419,16 @@ void merge_expectations(Expectations& e, const Expectations& b) {
     if (o.kernel_max_steps) n.kernel_max_steps = o.kernel_max_steps;
     if (o.top1_agreement_min) n.top1_agreement_min = o.top1_agreement_min;
     if (o.layer_sqnr_min_db) n.layer_sqnr_min_db = o.layer_sqnr_min_db;
+    n.where = o.where;
+  }
+  if (b.onnx) {
+    if (!e.onnx) e.onnx = OnnxExpect{};
+    auto& n = *e.onnx;
+    const auto& o = *b.onnx;
+    if (o.max_steps) n.max_steps = o.max_steps;
+    if (o.sqnr_min_db) n.sqnr_min_db = o.sqnr_min_db;
+    if (o.quantize_linear) n.quantize_linear = o.quantize_linear;
+    if (o.dequantize_linear) n.dequantize_linear = o.dequantize_linear;
     n.where = o.where;
   }
   if (b.failure) e.failure = b.failure;

@@ -69,6 +69,18 @@ struct NumericsExpect {
   std::string where;
 };
 
+// The ONNX export (README.md, "ONNX export"): checked by the onnx checker
+// always; its encodings.json matches it; ONNX Runtime (optimizations all
+// and disabled) within max_steps of the reference at the output and
+// sqnr_min_db against float; optionally its QuantizeLinear /
+// DequantizeLinear counts.
+struct OnnxExpect {
+  std::optional<double> max_steps;
+  std::optional<double> sqnr_min_db;
+  std::optional<int> quantize_linear, dequantize_linear;
+  std::string where;
+};
+
 // The backend must refuse the model (the pipeline throws) or leave it whole
 // in float; `reason` must occur in the error / in a node's float reason.
 struct FailureExpect {
@@ -84,6 +96,7 @@ struct Expectations {
   std::vector<SharedExpect> shared;
   std::optional<BiasExpect> bias;
   std::optional<NumericsExpect> numerics;
+  std::optional<OnnxExpect> onnx;
   std::optional<FailureExpect> failure;
 
   bool has_structure() const { return (structure && !structure->empty()) || (lowered && !lowered->empty()); }

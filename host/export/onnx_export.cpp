@@ -497,12 +497,16 @@ class OnnxWriter {
     const auto s_w = weight_scales(n->input(weight_index));
     if (!s_in || !s_w) return name_of(b, n);
     const at::Tensor values = iv->toTensor().to(at::kDouble);
-    // In float32, as the file stores it and as engines multiply.
-    const at::Tensor step = (*s_w * *s_in).to(at::kFloat).to(at::kDouble);
+    // Integral in steps of the double product, as convert rounded it; the
+    // file stores the step in float32.
+    const at::Tensor step = *s_w * *s_in;
     const at::Tensor k = values / step;
     const at::Tensor ints = k.round();
-    if ((k - ints).abs().max().item<double>() > 1e-3 || ints.abs().max().item<double>() > 2147483647.0)
+    // Convert stored q x step in float32: allow its rounding, relative to |q|.
+    const at::Tensor slack = 1e-3 + ints.abs() * 2.5e-7;
+    if ((k - ints).abs().gt(slack).any().item<bool>() || ints.abs().max().item<double>() > 2147483647.0) {
       return name_of(b, n);
+    }
     const bool per_channel = s_w->numel() > 1;
     const at::Tensor scale = per_channel ? step : step.reshape({});
     const std::string base = base_name(n) + ".bias";
