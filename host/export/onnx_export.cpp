@@ -83,6 +83,14 @@ class OnnxWriter {
     for (Node* n : ref_.ir().nodes()) convert_node(n);
     add_outputs();
     OnnxModel out;
+    if (shape_folded_) {
+      // Sizes folded from the captured shapes hold for the captured batch only.
+      out.fixed_batch = true;
+      for (auto* list : {g_->mutable_input(), g_->mutable_output()})
+        for (auto& info : *list)
+          for (auto& d : *info.mutable_type()->mutable_tensor_type()->mutable_shape()->mutable_dim())
+            if (d.has_dim_param()) d.set_dim_value(fixed_batch_size_);
+    }
     try {
       // Shapes first: they fill in the outputs' shapes the reference's types do not say.
       onnx::shape_inference::InferShapes(model_, onnx::OpSchemaRegistry::Instance(), {true, 1, false});
@@ -139,14 +147,71 @@ class OnnxWriter {
   }
 
   // --- constants -----------------------------------------------------------
-  std::optional<c10::IValue> constant(const Value* v) const { return torch::jit::toIValue(v); }
+  // Only prim::Constant: toIValue also answers for some computed values.
+  std::optional<c10::IValue> constant(const Value* v) const {
+    if (v->node()->kind() != c10::prim::Constant) return std::nullopt;
+    return torch::jit::toIValue(v);
+  }
 
   c10::IValue constant_arg(const Node* n, std::size_t i) const {
     auto iv = constant(n->input(i));
     if (!iv) fail(n, "argument " + std::to_string(i) + " is not a constant; the ONNX export needs it fixed");
     return *iv;
   }
-  std::int64_t int_arg(const Node* n, std::size_t i) const { return constant_arg(n, i).toInt(); }
+  // A number the graph computes from constants and known shapes (traced
+  // models compute view sizes with aten::size -> NumToTensor -> mul -> Int):
+  // folded here, as the shapes are fixed by capture.
+  std::optional<double> static_scalar(const Value* v) const {
+    if (auto iv = constant(v)) {
+      if (iv->isInt() || iv->isDouble()) return iv->toScalar().toDouble();
+      if (iv->isTensor() && iv->toTensor().dim() == 0 && !iv->toTensor().is_quantized())
+        return iv->toTensor().item<double>();
+      return std::nullopt;
+    }
+    const Node* p = v->node();
+    const std::string kind = p->kind().toQualString();
+    if (kind == "aten::size" && p->inputs().size() == 2) {
+      const auto shape = shape_of(p->input(0));
+      const auto d = static_scalar(p->input(1));
+      if (std::getenv("QSDK_DEBUG_SIZE"))
+        fprintf(stderr, "size: shape %d dim %d type %s\n", bool(shape), bool(d),
+                through_qdq(p->input(0))->type()->str().c_str());
+      if (!shape || !d) return std::nullopt;
+      shape_folded_ = true;
+      auto i = static_cast<std::int64_t>(*d);
+      if (i < 0) i += static_cast<std::int64_t>(shape->size());
+      if (i < 0 || i >= static_cast<std::int64_t>(shape->size())) return std::nullopt;
+      return double((*shape)[static_cast<std::size_t>(i)]);
+    }
+    if (kind == "prim::NumToTensor" || kind == "aten::Int" || kind == "aten::Float" || kind == "aten::ScalarImplicit")
+      return static_scalar(p->input(0));
+    static const std::set<std::string> kArithmetic{"aten::mul", "aten::add",      "aten::sub",
+                                                   "aten::div", "aten::floordiv", "aten::floor_divide"};
+    if (kArithmetic.count(kind) && p->inputs().size() >= 2) {
+      if (kind != "aten::div" && kind != "aten::floordiv" && p->output()->type()->cast<c10::TensorType>() &&
+          !is_scalar_tensor(p->output()))
+        return std::nullopt;
+      const auto a = static_scalar(p->input(0)), b = static_scalar(p->input(1));
+      if (!a || !b) return std::nullopt;
+      if (kind == "aten::mul") return *a * *b;
+      if (kind == "aten::add") return *a + *b;
+      if (kind == "aten::sub") return *a - *b;
+      if (*b == 0) return std::nullopt;
+      if (kind == "aten::div") return *a / *b;
+      return std::floor(*a / *b);
+    }
+    return std::nullopt;
+  }
+  // A 0-d tensor (NumToTensor arithmetic), as far as the types say.
+  bool is_scalar_tensor(const Value* v) const {
+    const auto t = v->type()->cast<c10::TensorType>();
+    return t && t->dim() && *t->dim() == 0;
+  }
+
+  std::int64_t int_arg(const Node* n, std::size_t i) const {
+    if (auto v = static_scalar(n->input(i)); v && !constant(n->input(i))) return static_cast<std::int64_t>(*v);
+    return constant_arg(n, i).toInt();
+  }
   double double_arg(const Node* n, std::size_t i) const { return constant_arg(n, i).toScalar().toDouble(); }
   bool bool_arg(const Node* n, std::size_t i) const { return constant_arg(n, i).toBool(); }
   bool is_none(const Node* n, std::size_t i) const {
@@ -154,6 +219,17 @@ class OnnxWriter {
     return iv && iv->isNone();
   }
   std::vector<std::int64_t> ints_arg(const Node* n, std::size_t i) const {
+    const Node* list = n->input(i)->node();
+    if (list->kind() == c10::prim::ListConstruct) {
+      std::vector<std::int64_t> out;
+      for (const Value* e : list->inputs()) {
+        const auto v = static_scalar(e);
+        if (!v)
+          fail(n, "argument " + std::to_string(i) + " is a list computed at run time; the ONNX export needs it fixed");
+        out.push_back(static_cast<std::int64_t>(*v));
+      }
+      return out;
+    }
     const c10::IValue iv = constant_arg(n, i);
     if (iv.isInt()) return {iv.toInt()};
     return iv.toIntVector();
@@ -183,8 +259,7 @@ class OnnxWriter {
     if (auto it = deferred_weights_.find(v); it != deferred_weights_.end()) return emit_weight(v, false);
     if (auto iv = constant(v); iv && iv->isTensor())
       return names_[v] = initializer(iv->toTensor(), base_name(user) + ".const");
-    if (auto iv = constant(v); iv && (iv->isDouble() || iv->isInt()))
-      return names_[v] = scalar_initializer(iv->toScalar().toDouble(), base_name(user) + ".scalar");
+    if (auto sv = static_scalar(v)) return names_[v] = scalar_initializer(*sv, base_name(user) + ".scalar");
     fail(user, std::string("input '") + v->debugName() + "' (from " + v->node()->kind().toQualString() +
                    ") has no ONNX form");
   }
@@ -246,10 +321,11 @@ class OnnxWriter {
     const auto type = v->type()->cast<c10::TensorType>();
     tensor->set_elem_type(type && type->scalarType() ? onnx_type(*type->scalarType())
                                                      : onnx::TensorProto_DataType_FLOAT);
-    if (const auto shape = concrete_shape(v)) {
+    if (const auto shape = shape_of(v)) {
       auto* dims = tensor->mutable_shape();
       for (std::size_t i = 0; i < shape->size(); ++i) {
         auto* d = dims->add_dim();
+        if (i == 0) fixed_batch_size_ = (*shape)[0];
         if (i == 0 && batch_symbolic_ && shape->size() > 1)
           d->set_dim_param("batch");
         else
@@ -703,6 +779,33 @@ class OnnxWriter {
     attr(p, "strides", kernel);
   }
 
+  // aten::chunk(x, chunks, dim) -> Split into equal parts (the last smaller),
+  // its list taken apart by the prim::ListUnpack after it.
+  void chunk(const Node* n) {
+    const auto shape = shape_of(n->input(0));
+    if (!shape) fail(n, "its input's shape is unknown");
+    const std::int64_t chunks = int_arg(n, 1);
+    std::int64_t dim = int_arg(n, 2);
+    if (dim < 0) dim += static_cast<std::int64_t>(shape->size());
+    const std::int64_t size = (*shape)[static_cast<std::size_t>(dim)];
+    const std::int64_t each = (size + chunks - 1) / chunks;
+    std::vector<std::int64_t> splits;
+    for (std::int64_t left = size; left > 0; left -= each) splits.push_back(std::min(each, left));
+    std::vector<std::string> outs;
+    for (std::size_t i = 0; i < splits.size(); ++i) outs.push_back(temp(n, std::to_string(i)));
+    auto* p =
+        emit("Split", {name_of(n->input(0), n), ints_initializer(splits, base_name(n) + ".split")}, outs, base_name(n));
+    attr(p, "axis", dim);
+    record_op(n, p->name(), "Split");
+    chunks_[n->output(0)] = outs;
+  }
+  void unpack(const Node* n) {
+    auto it = chunks_.find(n->input(0));
+    if (it == chunks_.end() || it->second.size() != n->outputs().size())
+      fail(n, "it unpacks a list the export did not build");
+    for (std::size_t i = 0; i < n->outputs().size(); ++i) names_[n->output(i)] = it->second[i];
+  }
+
   void reshape_to(const Node* n, std::vector<std::int64_t> shape) {
     emit_for(n, "Reshape", {name_of(n->input(0), n), ints_initializer(shape, base_name(n) + ".shape")});
   }
@@ -811,6 +914,8 @@ class OnnxWriter {
     using namespace c10;
     const std::string kind = n->kind().toQualString();
     if (n->kind() == prim::Constant || n->kind() == prim::ListConstruct || n->kind() == prim::TupleConstruct) return;
+    // Shape arithmetic folded to numbers (static_scalar), used where consumed.
+    if (n->outputs().size() == 1 && static_scalar(n->output())) return;
     if (n->kind() == aten::quantize_per_tensor) return quantize(n);
     if (n->kind() == aten::dequantize) return dequantize(n);
     if (kind == "aten::fake_quantize_per_tensor_affine") return fake_quantize(n, false);
@@ -822,6 +927,9 @@ class OnnxWriter {
     if (kind == "aten::_convolution")
       return conv(n, bool_arg(n, 6), 3, 4, 5, 8, bool_arg(n, 6) ? std::optional(7) : std::nullopt);
     if (kind == "aten::linear") return linear(n);
+    if (kind == "aten::chunk") return chunk(n);
+    if (n->kind() == prim::ListUnpack) return unpack(n);
+    if (kind == "aten::bmm") return (void)emit_for(n, "MatMul", {name_of(n->input(0), n), name_of(n->input(1), n)});
     if (kind == "aten::matmul") return (void)emit_for(n, "MatMul", {name_of(n->input(0), n), name_of(n->input(1), n)});
     static const std::map<std::string, std::string> binary{
         {"aten::add", "Add"}, {"aten::sub", "Sub"}, {"aten::mul", "Mul"}, {"aten::div", "Div"}};
@@ -900,6 +1008,9 @@ class OnnxWriter {
   std::unordered_map<const Value*, QdqParams> qdq_;
   std::unordered_map<const Value*, const Node*> deferred_weights_;
   std::unordered_map<const Node*, std::string> base_override_;
+  std::unordered_map<const Value*, std::vector<std::string>> chunks_;
+  mutable bool shape_folded_ = false;
+  mutable std::int64_t fixed_batch_size_ = 1;  // an aten::size became a number: the batch is fixed
   std::set<std::string> used_, used_node_names_;
   std::vector<std::string> input_names_, output_names_;
   std::vector<OnnxQuantizedTensor> encodings_;

@@ -55,6 +55,10 @@ struct OnnxModel {
   std::string bytes;  // serialized ModelProto
   std::vector<std::string> input_names, output_names;
   int nodes = 0, quantize_linear = 0, dequantize_linear = 0;
+  // The graph computes shapes with aten::size (traced nn.MultiheadAttention):
+  // folded from the captured shapes, so the file holds for the captured
+  // batch size only, and says so in its input and output dims.
+  bool fixed_batch = false;
   std::vector<OnnxQuantizedTensor> quantized;
   std::vector<OnnxOpRecord> ops;
 };

@@ -251,8 +251,8 @@ LoweringMeasurements measure_lowering(const PipelineResult& r, Lowering target, 
 
 // The ONNX export of the reference, its encodings checked against it, and
 // (when ONNX Runtime is installed) its agreement with the reference.
-void export_and_check_onnx(PipelineResult& r, const PipelineOptions& o, const std::vector<at::Tensor>& inputs,
-                           const at::Tensor& float_out) {
+void export_and_check_onnx(PipelineResult& r, const PipelineOptions& o, const std::vector<at::Tensor>& eval_inputs,
+                           const at::Tensor& eval_float_out, const std::vector<at::Tensor>& example_inputs) {
   Measurements& m = r.measurements;
   r.onnx = export_onnx(*r.reference, m.conversion.quantized_tensors);
   OnnxMeasurements om;
@@ -264,10 +264,14 @@ void export_and_check_onnx(PipelineResult& r, const PipelineOptions& o, const st
   om.encodings_problems = check_encodings(r.onnx->bytes, r.encodings);
   if (o.onnx_runtime) {
     std::string why;
-    if (find_onnx_runtime(&why))
-      om.runtime = measure_onnx_agreement(*r.reference, *r.onnx, inputs, float_out);
-    else
+    if (!find_onnx_runtime(&why)) {
       om.runtime_skipped = why;
+    } else if (r.onnx->fixed_batch) {  // the file runs at the captured batch only
+      om.runtime =
+          measure_onnx_agreement(*r.reference, *r.onnx, example_inputs, r.float_graph->run(example_inputs).at(0));
+    } else {
+      om.runtime = measure_onnx_agreement(*r.reference, *r.onnx, eval_inputs, eval_float_out);
+    }
   }
   m.onnx = std::move(om);
 }
@@ -364,7 +368,7 @@ PipelineResult run_pipeline(const PluginRegistry& plugins, const PipelineOptions
     m.lowered = measure_lowering(r, target, report, inputs, float_out.at(0), quant_out.at(0), o.max_steps);
     m.lowered_nodes = node_records(*r.lowered);
   }
-  if (o.exports_onnx()) export_and_check_onnx(r, o, inputs, float_out.at(0));
+  if (o.exports_onnx()) export_and_check_onnx(r, o, inputs, float_out.at(0), captured.example_inputs);
   m.float_size = exported_file_size(*r.float_graph);
   m.quantized_size = exported_file_size(r.deployed());
   if (o.per_layer_sqnr) m.layers = per_layer_sqnr(*r.float_graph, *r.reference, inputs);
