@@ -222,10 +222,11 @@ std::string summary_table(const RunJobResult& result, const RunConfig& config, b
                                       "size",
                                       "latency ms float / int8",
                                       "lowered vs reference",
+                                      "ONNX Runtime vs reference",
                                       "conformance"};
   std::vector<std::vector<std::string>> cells{head};
   for (const auto& b : result.backends) {
-    std::vector<std::string> row{b.backend, mode_of(config), "-", "-", "-", "-", "-", "", "-"};
+    std::vector<std::string> row{b.backend, mode_of(config), "-", "-", "-", "-", "-", "", "-", "-"};
     if (!b.measurements) {
       row[7] = "ERROR: " + b.error;
       cells.push_back(row);
@@ -246,6 +247,15 @@ std::string summary_table(const RunJobResult& result, const RunConfig& config, b
     row[7] =
         m.lowered ? m.lowering_target + ", " + fixed(m.lowered->max_difference_steps, 2) + " steps" : "reference Q/DQ";
     if (!b.lowering_agrees) row[7] += " FAIL";
+    if (m.onnx && !m.onnx->runtime.empty()) {
+      // Optimizations all / disabled, in output steps (absolute for a float output).
+      std::string cell;
+      for (const auto& r : m.onnx->runtime) cell += (cell.empty() ? "" : " / ") + fixed(r.max_steps, 2);
+      row[8] = cell + (m.onnx->runtime.front().output_scale > 0 ? " steps" : " abs");
+      if (!m.onnx_problem(config.pipeline.onnx_max_steps).empty()) row[8] += " FAIL";
+    } else if (m.onnx) {
+      row[8] = "not run";
+    }
     if (result.conformance) {
       int pass = 0, total = 0;
       for (const auto& cs : result.conformance->cases)
@@ -253,7 +263,7 @@ std::string summary_table(const RunJobResult& result, const RunConfig& config, b
           ++total;
           pass += cs.status == conformance::Status::Pass || cs.status == conformance::Status::Skip;
         }
-      if (total) row[8] = (pass == total ? "pass " : "FAIL ") + std::to_string(pass) + "/" + std::to_string(total);
+      if (total) row[9] = (pass == total ? "pass " : "FAIL ") + std::to_string(pass) + "/" + std::to_string(total);
     }
     cells.push_back(row);
   }
