@@ -110,40 +110,34 @@ struct Reader {
     }
   }
 
+  // A name or a list of names, each one of `allowed` ("did you mean" otherwise).
+  std::vector<std::string> names(const YAML::Node& n, const std::vector<std::string>& allowed, const std::string& what,
+                                 const std::string& expected) const {
+    const auto list = n.IsScalar() ? std::vector<YAML::Node>{n} : std::vector<YAML::Node>(n.begin(), n.end());
+    std::vector<std::string> out;
+    for (const auto& item : list) {
+      const auto name = scalar<std::string>(source, item, "a " + what);
+      if (std::find(allowed.begin(), allowed.end(), name) == allowed.end()) {
+        const auto best = yaml::closest(name, allowed);
+        throw InputError(where(source, item), "unknown " + what + " '" + name + "'" +
+                                                  (best.empty() ? "" : " (did you mean '" + best + "'?)") +
+                                                  "; expected " + expected);
+      }
+      out.push_back(name);
+    }
+    return out;
+  }
+
   void output(const YAML::Node& n, RunConfig& c) const {
     yaml::check_keys(source, n, {"dir", "reports", "formats"}, "output");
     if (const auto f = n["formats"]) {
-      const auto list = f.IsScalar() ? std::vector<YAML::Node>{f} : std::vector<YAML::Node>(f.begin(), f.end());
-      std::vector<std::string> formats;
-      for (const auto& item : list) {
-        const auto name = scalar<std::string>(source, item, "an output format");
-        if (std::find(kOutputFormats.begin(), kOutputFormats.end(), name) == kOutputFormats.end()) {
-          const auto best = yaml::closest(name, kOutputFormats);
-          throw InputError(where(source, item), "unknown output format '" + name + "'" +
-                                                    (best.empty() ? "" : " (did you mean '" + best + "'?)") +
-                                                    "; expected torchscript, onnx or encodings");
-        }
-        formats.push_back(name);
-      }
+      auto formats = names(f, kOutputFormats, "output format", "torchscript, onnx or encodings");
       if (const auto problem = formats_problem(formats); !problem.empty()) throw InputError(where(source, f), problem);
-      c.pipeline.formats = formats;
+      c.pipeline.formats = std::move(formats);
     }
     if (const auto d = n["dir"]) c.output_dir = path(d, "dir");
-    if (const auto r = n["reports"]) {
-      c.reports.clear();
-      static const std::vector<std::string> kKinds{"json", "junit", "html"};
-      const auto list = r.IsScalar() ? std::vector<YAML::Node>{r} : std::vector<YAML::Node>(r.begin(), r.end());
-      for (const auto& item : list) {
-        const auto kind = scalar<std::string>(source, item, "a report kind");
-        if (std::find(kKinds.begin(), kKinds.end(), kind) == kKinds.end()) {
-          const auto best = yaml::closest(kind, kKinds);
-          throw InputError(where(source, item), "unknown report kind '" + kind + "'" +
-                                                    (best.empty() ? "" : " (did you mean '" + best + "'?)") +
-                                                    "; expected json, junit or html");
-        }
-        c.reports.push_back(kind);
-      }
-    }
+    if (const auto r = n["reports"])
+      c.reports = names(r, {"json", "junit", "html"}, "report kind", "json, junit or html");
   }
 };
 
