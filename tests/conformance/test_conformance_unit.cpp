@@ -535,3 +535,48 @@ TEST_SUITE("conformance child processes") {
     fs::remove_all(dir);
   }
 }
+
+namespace {
+
+// conv_measurement with an ONNX export: ONNX Runtime `steps` from the
+// reference (both runs), `problems` in its encodings.
+json with_onnx(double steps, std::vector<std::string> problems = {}, bool runtime = true) {
+  json m = conv_measurement();
+  qsdk::OnnxMeasurements o;
+  o.nodes = 9;
+  o.quantize_linear = 2;
+  o.dequantize_linear = 4;
+  o.encodings_problems = std::move(problems);
+  if (runtime)
+    for (const bool optimized : {true, false}) o.runtime.push_back({optimized, 0.02, steps, 34.0, 2, steps, "relu"});
+  else
+    o.runtime_skipped = "ONNX Runtime is not installed";
+  auto measurements = qsdk::measurements_from_json(m["measurements"], "test");
+  measurements.onnx = o;
+  m["measurements"] = to_json(measurements);
+  return m;
+}
+
+}  // namespace
+
+TEST_CASE("onnx expectations: ONNX Runtime steps, SQNR, counts and encodings are checked") {
+  const std::string expect = "expect:\n  onnx: {max_steps: 1, sqnr_min_db: 30, quantize_linear: 2}\n";
+  CHECK(run_checks(expect, with_onnx(1.0)).status == Status::Pass);
+  const auto over = run_checks(expect, with_onnx(3.0));
+  CHECK(over.status == Status::Fail);
+  REQUIRE(first_failure(over));
+  CHECK(first_failure(over)->check == "onnx.max_steps");
+  const auto bad_encodings = run_checks(expect, with_onnx(0.0, {"activation_encodings: x: scale 1 in the encodings"}));
+  REQUIRE(first_failure(bad_encodings));
+  CHECK(first_failure(bad_encodings)->check == "onnx.encodings");
+  // No ONNX Runtime on the machine: a failed check that says why, never a silent pass.
+  const auto no_runtime = run_checks(expect, with_onnx(0.0, {}, false));
+  REQUIRE(first_failure(no_runtime));
+  CHECK(first_failure(no_runtime)->found.find("not installed") != std::string::npos);
+  // No export at all.
+  const auto none = run_checks(expect);
+  REQUIRE(first_failure(none));
+  CHECK(first_failure(none)->check == "onnx.export");
+  CHECK_THROWS_WITH_AS(parse("model: {zoo: conv_bn_relu}\nexpect:\n  onnx: {max_step: 1}\n"),
+                       doctest::Contains("max_steps"), qsdk::InputError);
+}
