@@ -11,6 +11,7 @@
 #include "export/onnx_export.h"
 #include "export/onnx_runtime.h"
 #include "graph/graph.h"
+#include "target/cpu_target.h"
 
 namespace qsdk {
 namespace {
@@ -68,6 +69,7 @@ std::vector<OnnxRuntimeAgreement> measure_onnx_agreement(const Graph& reference,
     OnnxRuntimeAgreement a;
     a.optimized = optimized;
     a.output_scale = scale;
+    a.steps_bound = !optimized || cpu_target().avx512_vnni || cpu_target().avx_vnni;
     OrtRunOptions options;
     options.optimize = optimized;
     // An intermediate as a graph output keeps ONNX Runtime from fusing it
