@@ -82,6 +82,21 @@ static const qsdk_rule_decl kRules[] = {
      .annotation_count = 4},
 };
 
+#if QSDK_ABI_BUILD_MINOR >= 2
+/* The NPU's integer arithmetic (ABI 2.2), as the C++ template declares it.
+ * This C build has no engine (has_engine 0): the host checks its rules, and
+ * can check ONNX Runtime against its arithmetic, but not the NPU itself. */
+static const qsdk_arithmetic_decl kArithmetic = {
+    .struct_size = sizeof(qsdk_arithmetic_decl),
+    .rounding = QSDK_ROUND_HALF_AWAY_FROM_ZERO,
+    .multiplier = QSDK_MULTIPLIER_GEMMLOWP,
+    .accumulator_bits = 32,
+    .accumulator_overflow = QSDK_OVERFLOW_SATURATE,
+    .pooling_rounding = QSDK_ROUND_HALF_AWAY_FROM_ZERO,
+    .elementwise_rounding = QSDK_ROUND_HALF_TO_EVEN,
+};
+#endif
+
 static const qsdk_backend_decl kBackend = {
     .struct_size = sizeof(qsdk_backend_decl),
     .name = QSDK_STR("my-npu"),
@@ -94,6 +109,10 @@ static const qsdk_backend_decl kBackend = {
 #if QSDK_ABI_BUILD_MINOR >= 1
     /* Only in ABI 2.1 and later; a build for 2.0 has no such field. */
     .homepage = QSDK_STR("https://example.com/my-npu"),
+#endif
+#if QSDK_ABI_BUILD_MINOR >= 2
+    .arithmetic = &kArithmetic,
+    .has_engine = 0,
 #endif
 };
 

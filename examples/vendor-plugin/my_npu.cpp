@@ -3,9 +3,22 @@
 // activations, int8 symmetric per-channel weights, int32 biases derived from
 // input and weight scales. Everything else stays in float.
 //
+// The backend declares the integer arithmetic of the NPU and brings its
+// engine (my_npu_engine.cpp): a bit-accurate C model of the hardware that
+// runs the quantized model, so that conformance checks it against the host's
+// integer-exact reference.
+//
 // Copy this directory to start a real backend: rename the target and the
 // backend, declare your ops, then write specs for them (specs/).
 #include <qsdk/sdk.h>
+
+#include "my_npu_engine.h"
+
+// Tests only: 1 builds an engine that rounds ties the wrong way (CMake
+// option MY_NPU_TIES_TO_EVEN_BUG), to see conformance catch it.
+#ifndef MY_NPU_TIES_TO_EVEN_BUG
+#define MY_NPU_TIES_TO_EVEN_BUG 0
+#endif
 
 namespace {
 
@@ -17,6 +30,10 @@ std::unique_ptr<qsdk::Backend> make_backend(const qsdk::BackendOptions& /*option
   b->vendor = "Example Silicon";
   b->description = "Example NPU: int8 conv(+relu) and linear";
   b->lowering = Lowering::Reference;  // no LibTorch kernels for this NPU: the Q/DQ model is the result
+  b->arithmetic = my_npu::declared_arithmetic();
+  b->engine = [](const EngineModel& m, const std::vector<EngineTensor>& in) {
+    return my_npu::run(m, in, MY_NPU_TIES_TO_EVEN_BUG);
+  };
 
   const QuantSpec act = spec::uint8_affine();
   const QuantSpec weight = spec::int8_symmetric_per_channel(/*axis=*/0);

@@ -23,6 +23,7 @@ void add_conformance_command(CLI::App& app, GlobalOptions& global, int& result) 
     // Hidden: one case, in a child process.
     std::string run_case, case_name, case_backend, case_output;
     bool no_graphs = false;
+    std::string verify_engine, engine = "backend";
     // merge
     std::vector<std::string> merge_inputs;
     std::string merge_output = "conformance-report";
@@ -58,6 +59,16 @@ void add_conformance_command(CLI::App& app, GlobalOptions& global, int& result) 
                 "For passing specs without structure expectations, write a copy with the measured structure "
                 "and numeric floors to <output>/blessed/ for review");
   cmd->add_flag("--no-graphs", args->no_graphs, "Leave the converted graph pictures out of the HTML report");
+  cmd->add_option("--verify-engine", args->verify_engine,
+                  "Check an engine alone on every spec's model: its results against the integer-exact reference "
+                  "of the backend's declared arithmetic, in this mode (exact, lsb:N, sqnr:DB, abs:X, rel:X); the "
+                  "specs' own expectations are not checked, and models the backend refuses or the engine does not "
+                  "run are skipped, saying why")
+      ->type_name("MODE");
+  cmd->add_option("--engine", args->engine,
+                  "With --verify-engine: backend (the backend's own engine, from its plugin), onnxruntime "
+                  "(optimizations disabled: every quantized tensor) or onnxruntime-fused (the output)")
+      ->check(CLI::IsMember({"backend", "onnxruntime", "onnxruntime-fused"}));
   cmd->add_option("--run-case", args->run_case)->group("");
   cmd->add_option("--case-name", args->case_name)->group("");
   cmd->add_option("--case-backend", args->case_backend)->group("");
@@ -76,10 +87,17 @@ void add_conformance_command(CLI::App& app, GlobalOptions& global, int& result) 
   cmd->callback([merge, args, &global, &result] {
     if (merge->parsed()) return;
     const auto models_dir = conformance::resolve_models_dir(args->models_dir);
+    std::optional<conformance::EngineExpect> verify_engine;
+    if (!args->verify_engine.empty()) {
+      verify_engine.emplace();
+      verify_engine->verify = conformance::parse_verify_mode(args->verify_engine, "--verify-engine");
+      verify_engine->run = args->engine;
+      verify_engine->where = "--verify-engine " + args->verify_engine;
+    }
     if (!args->run_case.empty()) {
       const auto registry = load_plugins(global, /*failures_are_errors=*/false);
-      conformance::CaseOptions c{args->run_case,    args->case_name, args->case_backend,
-                                 args->case_output, models_dir,      !args->no_graphs};
+      conformance::CaseOptions c{args->run_case, args->case_name,  args->case_backend, args->case_output,
+                                 models_dir,     !args->no_graphs, verify_engine};
       conformance::run_one_case(registry, c);
       result = kExitOk;
       return;
@@ -93,6 +111,7 @@ void add_conformance_command(CLI::App& app, GlobalOptions& global, int& result) 
     run.output_dir = args->output;
     run.models_dir = models_dir;
     run.graphs = !args->no_graphs;
+    run.verify_engine = verify_engine;
     run.child_global_args = child_global_args(global);
     const auto registry = load_plugins(global, /*failures_are_errors=*/false);
     result = conformance::run_conformance(registry, run, std::cout);

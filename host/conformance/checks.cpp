@@ -394,6 +394,74 @@ struct Checker {
     }
   }
 
+  // The engine under test against the integer reference: one check per
+  // tensor family (quantized tensors, output), failures naming the first op
+  // that diverges and by how much.
+  void engine(const EngineExpect& e) {
+    const std::string wanted = e.run == "backend"             ? "(the backend's engine)"
+                               : e.run == "onnxruntime-fused" ? "onnxruntime (optimizations all)"
+                                                              : "onnxruntime (optimizations disabled)";
+    const EngineAgreement* a = nullptr;
+    for (const auto& x : m.engines)
+      if (x.engine.find(wanted) != std::string::npos) a = &x;
+    if (!a) {
+      add("engine.run", false, "a run of " + e.run, "not run", {}, e.where);
+      return;
+    }
+    if (!a->ran()) {
+      add("engine.run", false, "a run of " + a->engine,
+          a->unsupported.empty() ? "failed: " + a->error : "did not run this model: " + a->unsupported, {}, e.where);
+      return;
+    }
+    auto mode_of = [&](const std::string& tensor) {
+      for (const auto& [pattern, mode] : e.tensors)
+        if (glob(pattern, tensor)) return mode;
+      return e.verify;
+    };
+    std::size_t compared = 0, within = 0;
+    std::vector<std::string> off;
+    std::string first;
+    for (const auto& t : a->tensors) {
+      if (!t.returned) continue;
+      ++compared;
+      const VerifyMode mode = mode_of(t.tensor);
+      if (holds(mode, t)) {
+        ++within;
+        continue;
+      }
+      off.push_back(t.tensor + ": " + tensor_text(t));
+      if (first.empty())
+        first = "first divergence: op " + (t.op.empty() ? t.source : t.op) +
+                (t.op_type.empty() ? "" : " (" + t.op_type + ")") + ", tensor " + t.tensor + ", " + tensor_text(t) +
+                " (" + std::to_string(t.mismatched) + " of " + std::to_string(t.elements) +
+                " values differ; the reference computes it as " + t.reference + ")" +
+                (a->replay_file.empty() ? "" : "; its inputs: " + a->replay_file);
+    }
+    if (compared > 0 || !e.tensors.empty())
+      add("engine.tensors", off.empty(), e.verify.text() + " on every quantized tensor (" + a->engine + ")",
+          std::to_string(within) + " of " + std::to_string(compared) + " within" + (first.empty() ? "" : "; " + first),
+          off, e.where);
+    const VerifyMode out_mode = e.output.value_or(e.verify);
+    add("engine.output", holds(out_mode, a->output), out_mode.text() + " at the output (" + a->engine + ")",
+        tensor_text(a->output), {}, e.where);
+  }
+
+  static std::string tensor_text(const EngineTensorAgreement& t) {
+    if (t.max_lsb < 0) return "|diff| " + fmt(t.max_abs, 6) + ", SQNR " + fmt(t.sqnr_db) + " dB";
+    return std::to_string(t.max_lsb) + " LSB, SQNR " + fmt(t.sqnr_db) + " dB";
+  }
+
+  static bool holds(const VerifyMode& mode, const EngineTensorAgreement& t) {
+    switch (mode.kind) {
+      case VerifyMode::Kind::Exact: return t.max_lsb == 0 || (t.max_lsb < 0 && t.max_abs == 0);
+      case VerifyMode::Kind::Lsb: return t.max_lsb >= 0 && static_cast<double>(t.max_lsb) <= mode.value;
+      case VerifyMode::Kind::Sqnr: return t.sqnr_db >= mode.value;
+      case VerifyMode::Kind::Absolute: return t.max_abs <= mode.value;
+      case VerifyMode::Kind::Relative: return t.max_rel <= mode.value;
+    }
+    return false;
+  }
+
   void numerics(const NumericsExpect& n) {
     const LoweringMeasurements* lowered = m.lowered ? &*m.lowered : nullptr;
     const std::string no_lowered = "no lowered model (" + m.lowering_target + ")";
@@ -570,6 +638,23 @@ CaseResult evaluate(const Expectations& expect, const json& m) {
     return r;
   }
 
+  // Checking an engine alone (--verify-engine): a model the backend refuses
+  // or the engine does not run is skipped, saying why.
+  if (expect.engine && expect.engine->only) {
+    if (outcome == "rejected") {
+      r.status = Status::Skip;
+      r.reason = "the backend refuses the model: " + error;
+      return r;
+    }
+    if (outcome == "ran")
+      for (const auto& e : measured.engines)
+        if (!e.unsupported.empty()) {
+          r.status = Status::Skip;
+          r.reason = e.engine + " does not run this model: " + e.unsupported;
+          return r;
+        }
+  }
+
   if (outcome != "ran") {
     r.status = Status::Error;
     r.reason = (outcome == "rejected" ? "the pipeline rejected the model: " : "error: ") + error;
@@ -584,6 +669,7 @@ CaseResult evaluate(const Expectations& expect, const json& m) {
   if (expect.bias) checker.bias(*expect.bias);
   if (expect.numerics) checker.numerics(*expect.numerics);
   if (expect.onnx) checker.onnx(*expect.onnx);
+  if (expect.engine) checker.engine(*expect.engine);
   r.checks = std::move(checker.out);
   r.status = std::all_of(r.checks.begin(), r.checks.end(), [](const CheckResult& c) { return c.passed; })
                  ? Status::Pass

@@ -42,6 +42,7 @@ PipelineOptions case_pipeline_options(const ConformanceSpec& spec, const std::st
   o.backends = {choice};
   o.measure_accuracy = o.measure_accuracy || (expect.numerics && expect.numerics->top1_agreement_min);
   o.export_onnx = o.export_onnx || expect.onnx.has_value();
+  if (expect.engine) o.engines = {expect.engine->run};
   return o;
 }
 

@@ -260,6 +260,40 @@ std::string junit_xml(const RunReport& r) {
   return out.str();
 }
 
+// An engine against the integer reference, layer by layer (every quantized
+// tensor in graph order) and at the output.
+std::string engine_table(const EngineAgreement& e) {
+  std::ostringstream h;
+  h << "<h4>Engine vs integer reference: " << escape_xml(e.engine)
+    << "</h4>\n<p>arithmetic: " << escape_xml(e.arithmetic) << "; " << e.samples << " samples";
+  if (!e.unsupported.empty()) h << "; did not run this model: " << escape_xml(e.unsupported);
+  if (!e.error.empty()) h << "; failed: " << escape_xml(e.error);
+  if (!e.replay_file.empty())
+    h << "; first divergence " << escape_xml(e.first_divergent) << ", replay: <a href=\"" << escape_xml(e.replay_file)
+      << "\">" << escape_xml(e.replay_file) << "</a>";
+  h << "</p>\n";
+  if (!e.ran()) return h.str();
+  h << "<details" << (e.first_divergent.empty() ? "" : " open") << "><summary>" << e.tensors.size()
+    << " quantized tensors and the output</summary>\n<table><tr><th>tensor</th><th>op</th><th>reference "
+       "computes</th><th>max LSB</th><th>values differing</th><th>SQNR dB</th></tr>\n";
+  auto row = [&](const EngineTensorAgreement& t) {
+    const bool off = t.returned && t.max_lsb != 0;
+    h << "<tr><td>" << escape_xml(t.tensor) << "</td><td>" << escape_xml(t.op) << " " << escape_xml(t.op_type)
+      << "</td><td>" << escape_xml(t.reference) << "</td><td class=\"" << (off ? "bad" : "ok") << "\">";
+    if (!t.returned)
+      h << "not returned";
+    else if (t.max_lsb < 0)
+      h << "|diff| " << fmt(t.max_abs, 6);
+    else
+      h << t.max_lsb;
+    h << "</td><td>" << t.mismatched << " / " << t.elements << "</td><td>" << fmt(t.sqnr_db) << "</td></tr>\n";
+  };
+  for (const auto& t : e.tensors) row(t);
+  row(e.output);
+  h << "</table></details>\n";
+  return h.str();
+}
+
 std::string sqnr_chart_svg(const std::vector<LayerSqnr>& layers) {
   if (layers.empty()) return "";
   const double top = 60.0;  // dB at the top of the chart; higher values are clipped
@@ -366,6 +400,8 @@ std::string html_report(const RunReport& r) {
            "op; green &ge; 30 dB, orange &ge; 20 dB, red below)</h4>\n"
         << sqnr_chart_svg(d->layers) << "\n";
     }
+    if (d)
+      for (const auto& e : d->engines) h << engine_table(e);
     auto checks_table = [&](bool failed_only) {
       h << "<table><tr><th></th><th>check</th><th>expected</th><th>found</th><th>nodes</th></tr>\n";
       for (const auto& k : c.checks) {

@@ -63,13 +63,36 @@ std::map<std::string, std::vector<BackendOption>> declared_options(const PluginR
   return out;
 }
 
+// An engine's replay of its first divergent op, out of the case's
+// measurement into replay/<spec>.<backend>.json of the report (qsdk writes
+// these names only; a later passing run leaves an older file in place).
+void move_replays_to_files(json& m, const std::filesystem::path& output_dir) {
+  auto engines = m.find("measurements");
+  if (engines == m.end() || !engines->is_object() || !engines->contains("engines")) return;
+  std::size_t index = 0;
+  for (auto& e : (*engines)["engines"]) {
+    if (!e.is_object() || !e.contains("replay")) continue;
+    std::string stem = m.value("spec", std::string()) + "." + m.value("backend", std::string()) +
+                       (index++ ? "." + std::to_string(index) : "");
+    for (auto& c : stem)
+      if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '-' && c != '_') c = '_';
+    const auto relative = std::filesystem::path("replay") / (stem + ".json");
+    std::error_code ec;
+    std::filesystem::create_directories(output_dir / "replay", ec);
+    write_file_atomically(output_dir / relative, e["replay"].dump(1) + "\n");
+    e.erase("replay");
+    e["replay_file"] = relative.string();
+  }
+}
+
 bool in_shard(std::size_t index, const std::pair<int, int>& shard) {
   return static_cast<int>(index % static_cast<std::size_t>(shard.second)) == shard.first - 1;
 }
 
 void run_one_case(const PluginRegistry& plugins, const CaseOptions& o) {
   LoadContext context{plugins.names(), o.models_dir, true, declared_options(plugins)};
-  const ConformanceSpec spec = load_spec(o.spec_file, context, o.spec_name);
+  ConformanceSpec spec = load_spec(o.spec_file, context, o.spec_name);
+  if (o.verify_engine) check_engine_only(spec, *o.verify_engine);
   MeasureOptions mo;
   mo.graph_svg = o.graphs;
   const json m = measure_case(plugins, spec, o.backend, mo);
@@ -112,7 +135,10 @@ int run_conformance(const PluginRegistry& plugins, const RunOptions& o, std::ost
     specs = std::move(kept);
   }
   context.check_model_files = true;
-  for (auto& s : specs) s = parse_spec(s.text, s.file, context, s.name);
+  for (auto& s : specs) {
+    s = parse_spec(s.text, s.file, context, s.name);
+    if (o.verify_engine) check_engine_only(s, *o.verify_engine);
+  }
 
   RunReport report;
   for (const auto& s : specs) report.specs.push_back(s.name);
@@ -167,6 +193,9 @@ int run_conformance(const PluginRegistry& plugins, const RunOptions& o, std::ost
                                  "--case-backend", p.backend, "--case-output", (work / (stem + ".json")).string(),
                                  "--models-dir", o.models_dir.string()});
     if (!o.graphs) j.argv.push_back("--no-graphs");
+    if (o.verify_engine)
+      j.argv.insert(j.argv.end(),
+                    {"--verify-engine", o.verify_engine->verify.spec_text(), "--engine", o.verify_engine->run});
     j.stdout_file = work / (stem + ".out");
     j.stderr_file = work / (stem + ".err");
     j.env.push_back({"OMP_NUM_THREADS", std::to_string(std::max(1, o.threads_per_case))});
@@ -203,6 +232,7 @@ int run_conformance(const PluginRegistry& plugins, const RunOptions& o, std::ost
     m["backend"] = p.backend;
     m["spec_file"] = p.spec->file.string();
     if (!m.contains("seconds")) m["seconds"] = child.seconds;
+    move_replays_to_files(m, o.output_dir);
     BackendOptions ran_with;
     if (const auto it = m.find("backend_options"); it != m.end() && it->is_object())
       for (const auto& [key, value] : it->items())

@@ -33,6 +33,8 @@ struct RunOptions {
   std::vector<std::string> child_global_args;  // e.g. --plugin-dir DIR, passed before "conformance"
   double case_timeout_seconds = 0;             // kill a case's process after this long (0: never)
   int case_memory_mb = 0;                      // address-space limit of a case's process (0: none)
+  // --verify-engine: every case checks the engine alone (spec.h, EngineExpect::only).
+  std::optional<EngineExpect> verify_engine;
 };
 
 // "K/N" -> (K, N); InputError naming `where` otherwise.
@@ -58,6 +60,7 @@ struct CaseOptions {
   std::filesystem::path output;
   std::filesystem::path models_dir;
   bool graphs = true;
+  std::optional<EngineExpect> verify_engine;
 };
 void run_one_case(const PluginRegistry& plugins, const CaseOptions& options);
 

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <fstream>
 #include <set>
@@ -20,8 +21,10 @@ using yaml::where;
 
 const std::vector<std::string> kTopKeys{"name",    "description", "model",  "pipeline",   "backends",
                                         "options", "skip",        "expect", "per_backend"};
-const std::vector<std::string> kExpectKeys{"structure", "lowered",  "qparams", "shared",
-                                           "bias",      "numerics", "onnx",    "expect_failure"};
+const std::vector<std::string> kExpectKeys{"structure", "lowered", "qparams", "shared",        "bias",
+                                           "numerics",  "onnx",    "engine",  "expect_failure"};
+const std::vector<std::string> kEngineKeys{"run", "verify", "output", "tensors"};
+const std::vector<std::string> kEngineRuns{"backend", "onnxruntime", "onnxruntime-fused"};
 const std::vector<std::string> kOnnxKeys{"max_steps", "sqnr_min_db", "quantize_linear", "dequantize_linear"};
 const std::vector<std::string> kStructureKeys{"counts", "present", "absent", "sequence"};
 const std::vector<std::string> kQParamsKeys{"select",      "dtype", "quant_min", "quant_max",  "symmetric",
@@ -210,6 +213,39 @@ struct Parser {
     return e;
   }
 
+  // `exact`, or a one-key mapping: {lsb: 1}, {sqnr_min_db: 40}, {abs: 0.01}, {rel: 0.001}.
+  VerifyMode verify_mode(const YAML::Node& n) const {
+    if (n.IsScalar()) return parse_verify_mode(scalar<std::string>(source, n, "a verify mode"), at(n));
+    if (!n.IsMap() || n.size() != 1)
+      throw InputError(at(n), "a verify mode is exact, or one of {lsb: N}, {sqnr_min_db: DB}, {abs: X}, {rel: X}");
+    const auto key = n.begin()->first.Scalar();
+    const std::string short_key = key == "sqnr_min_db" ? "sqnr" : key;
+    return parse_verify_mode(short_key + ":" + n.begin()->second.Scalar(), at(n));
+  }
+
+  EngineExpect engine(const YAML::Node& n) const {
+    EngineExpect e;
+    e.where = at(n);
+    if (n.IsNull()) return e;  // `engine: {}`: the backend's engine, exact
+    if (n.IsScalar()) {        // `engine: exact`
+      e.verify = verify_mode(n);
+      return e;
+    }
+    check_keys(source, n, kEngineKeys, "engine");
+    if (const auto v = n["run"]) {
+      e.run = scalar<std::string>(source, v, "run");
+      if (std::find(kEngineRuns.begin(), kEngineRuns.end(), e.run) == kEngineRuns.end())
+        throw InputError(at(v), "unknown engine '" + e.run + "'; expected " + joined(kEngineRuns));
+    }
+    if (const auto v = n["verify"]) e.verify = verify_mode(v);
+    if (const auto v = n["output"]) e.output = verify_mode(v);
+    if (const auto v = n["tensors"]) {
+      if (!v.IsMap()) throw InputError(at(v), "tensors maps ONNX tensor name globs to verify modes");
+      for (const auto& kv : v) e.tensors.emplace_back(kv.first.Scalar(), verify_mode(kv.second));
+    }
+    return e;
+  }
+
   NumericsExpect numerics(const YAML::Node& n) const {
     check_keys(source, n, kNumericsKeys, "numerics");
     NumericsExpect e;
@@ -286,6 +322,8 @@ struct Parser {
         e.numerics = numerics(v);
       } else if (key == "onnx") {
         e.onnx = onnx(v);
+      } else if (key == "engine") {
+        e.engine = engine(v);
       } else if (key == "expect_failure") {
         e.failure = failure(v);
       }
@@ -431,10 +469,77 @@ void merge_expectations(Expectations& e, const Expectations& b) {
     if (o.dequantize_linear) n.dequantize_linear = o.dequantize_linear;
     n.where = o.where;
   }
+  if (b.engine) e.engine = b.engine;
   if (b.failure) e.failure = b.failure;
 }
 
 }  // namespace
+
+VerifyMode parse_verify_mode(const std::string& text, const std::string& where) {
+  const std::string usage = "a verify mode is exact, lsb:N, sqnr:DB, abs:X or rel:X";
+  if (text == "exact") return {};
+  const auto colon = text.find(':');
+  if (colon == std::string::npos) throw InputError(where, "unknown verify mode '" + text + "'; " + usage);
+  const std::string kind = text.substr(0, colon), number_text = text.substr(colon + 1);
+  VerifyMode m;
+  if (kind == "lsb")
+    m.kind = VerifyMode::Kind::Lsb;
+  else if (kind == "sqnr")
+    m.kind = VerifyMode::Kind::Sqnr;
+  else if (kind == "abs")
+    m.kind = VerifyMode::Kind::Absolute;
+  else if (kind == "rel")
+    m.kind = VerifyMode::Kind::Relative;
+  else
+    throw InputError(where, "unknown verify mode '" + kind + "'; " + usage);
+  std::size_t used = 0;
+  try {
+    m.value = std::stod(number_text, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used == 0 || used != number_text.size() || !std::isfinite(m.value) ||
+      (m.kind != VerifyMode::Kind::Sqnr && m.value < 0))
+    throw InputError(where, "verify mode " + kind + " needs a number" +
+                                (m.kind == VerifyMode::Kind::Sqnr ? "" : " >= 0") + ", got '" + number_text + "'");
+  return m;
+}
+
+void check_engine_only(ConformanceSpec& spec, EngineExpect engine) {
+  engine.only = true;
+  spec.expect = Expectations{};
+  spec.expect.engine = std::move(engine);
+  spec.per_backend.clear();
+  spec.per_backend_where.clear();
+  spec.per_option.clear();
+  spec.all_backends = true;
+}
+
+std::string VerifyMode::spec_text() const {
+  std::ostringstream s;
+  s.precision(17);
+  switch (kind) {
+    case Kind::Exact: return "exact";
+    case Kind::Lsb: s << "lsb:"; break;
+    case Kind::Sqnr: s << "sqnr:"; break;
+    case Kind::Absolute: s << "abs:"; break;
+    case Kind::Relative: s << "rel:"; break;
+  }
+  s << value;
+  return s.str();
+}
+
+std::string VerifyMode::text() const {
+  std::ostringstream s;
+  switch (kind) {
+    case Kind::Exact: return "exact";
+    case Kind::Lsb: s << "<= " << value << " LSB"; break;
+    case Kind::Sqnr: s << ">= " << value << " dB SQNR"; break;
+    case Kind::Absolute: s << "|diff| <= " << value; break;
+    case Kind::Relative: s << "|diff| / max|ref| <= " << value; break;
+  }
+  return s.str();
+}
 
 Expectations ConformanceSpec::expectations_for(const std::string& backend, const BackendOptions& options) const {
   Expectations e = expect;

@@ -81,6 +81,38 @@ struct OnnxExpect {
   std::string where;
 };
 
+// How closely an engine must match the integer reference on one tensor
+// (the TOSA reference model's verify modes): exact integers, within N
+// least significant bits, an SQNR floor, or an absolute / relative bound on
+// the dequantized values.
+struct VerifyMode {
+  enum class Kind { Exact, Lsb, Sqnr, Absolute, Relative } kind = Kind::Exact;
+  double value = 0;
+  std::string text() const;  // "exact", "<= 1 LSB", ">= 40 dB SQNR", "|diff| <= 0.01", "|diff| / max|ref| <= 0.001"
+  std::string spec_text() const;  // as parse_verify_mode reads it: "exact", "lsb:1", ...
+};
+// "exact", "lsb:N", "sqnr:DB", "abs:X", "rel:X"; InputError at `where` otherwise.
+VerifyMode parse_verify_mode(const std::string& text, const std::string& where);
+
+// The engine under test against the integer-exact reference
+// (CONTRIBUTING.md, "Checking your engine").
+struct EngineExpect {
+  std::string run = "backend";  // backend (its own engine) | onnxruntime | onnxruntime-fused
+  VerifyMode verify;            // every quantized tensor the engine returns, and the output
+  std::optional<VerifyMode> output;
+  std::vector<std::pair<std::string, VerifyMode>> tensors;  // glob over ONNX tensor names -> mode; first match wins
+  // qsdk conformance --verify-engine: the engine is all the case checks; an
+  // engine that does not run the model, or a backend that refuses it, skips
+  // the case (saying why) instead of failing it.
+  bool only = false;
+  std::string where;
+};
+
+struct ConformanceSpec;
+// Replaces what `spec` checks with the engine check alone, on every backend
+// (qsdk conformance --verify-engine); its skips stay.
+void check_engine_only(ConformanceSpec& spec, EngineExpect engine);
+
 // The backend must refuse the model (the pipeline throws) or leave it whole
 // in float; `reason` must occur in the error / in a node's float reason.
 struct FailureExpect {
@@ -97,6 +129,7 @@ struct Expectations {
   std::optional<BiasExpect> bias;
   std::optional<NumericsExpect> numerics;
   std::optional<OnnxExpect> onnx;
+  std::optional<EngineExpect> engine;
   std::optional<FailureExpect> failure;
 
   bool has_structure() const { return (structure && !structure->empty()) || (lowered && !lowered->empty()); }

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "convert/convert_results.h"
+#include "engine/engine_measurements.h"
 #include "export/onnx_measurements.h"
 #include "qat/qat.h"
 #include "qsdk/backend.h"
@@ -123,6 +124,7 @@ struct Measurements {
   std::optional<Accuracy> accuracy;
   std::optional<Latency> latency;
   std::optional<OnnxMeasurements> onnx;  // when the run exported ONNX
+  std::vector<EngineAgreement> engines;  // engines under test against the integer reference (when asked)
   ConversionSummary conversion;          // its notes: standalone BatchNorms left in float
   std::vector<QParamsRecord> qparams;
   // Labels of the edges one observer serves, for each group of more than one.
@@ -147,5 +149,7 @@ struct Measurements {
 
 // The ONNX export's lines for a command's summary ("onnx: ...").
 std::string onnx_summary(const OnnxMeasurements& o);
+// An engine check's line for a command's summary ("engine: ...").
+std::string engine_summary(const EngineAgreement& e);
 
 }  // namespace qsdk

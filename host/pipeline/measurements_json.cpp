@@ -1,5 +1,6 @@
 #include "pipeline/measurements_json.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <sstream>
@@ -134,6 +135,29 @@ std::string onnx_summary(const OnnxMeasurements& o) {
   return s.str();
 }
 
+std::string engine_summary(const EngineAgreement& e) {
+  std::ostringstream s;
+  s << "engine:         " << e.engine << ": ";
+  if (!e.unsupported.empty()) return (s << "did not run this model: " << e.unsupported << "\n"), s.str();
+  if (!e.error.empty()) return (s << "failed: " << e.error << "\n"), s.str();
+  std::size_t exact = 0, returned = 0;
+  std::int64_t worst = 0;
+  for (const auto& t : e.tensors)
+    if (t.returned) {
+      ++returned;
+      exact += t.max_lsb == 0;
+      worst = std::max(worst, t.max_lsb);
+    }
+  s << exact << " of " << returned << " quantized tensors exact (worst " << worst << " LSB), output ";
+  if (e.output.max_lsb >= 0)
+    s << e.output.max_lsb << " LSB";
+  else
+    s << "within " << e.output.max_abs;
+  if (!e.first_divergent.empty()) s << "; first divergence: " << e.first_divergent;
+  s << "\n";
+  return s.str();
+}
+
 int Measurements::quantized_ops() const {
   int n = 0;
   for (const auto& d : decisions) n += d.status == "quantized";
@@ -187,6 +211,67 @@ OnnxMeasurements onnx_from(const json& j) {
     o.runtime.push_back(a);
   }
   return o;
+}
+
+json engine_tensor_json(const EngineTensorAgreement& t) {
+  return {{"tensor", t.tensor},
+          {"source", t.source},
+          {"op", t.op},
+          {"op_type", t.op_type},
+          {"reference", t.reference},
+          {"returned", t.returned},
+          {"elements", t.elements},
+          {"mismatched", t.mismatched},
+          {"max_lsb", t.max_lsb},
+          {"max_abs", json_number(t.max_abs)},
+          {"max_rel", json_number(t.max_rel)},
+          {"sqnr_db", json_number(t.sqnr_db)}};
+}
+
+EngineTensorAgreement engine_tensor_from(const json& j) {
+  EngineTensorAgreement t;
+  t.tensor = j.at("tensor").get<std::string>();
+  t.source = j.value("source", std::string());
+  t.op = j.value("op", std::string());
+  t.op_type = j.value("op_type", std::string());
+  t.reference = j.value("reference", std::string());
+  t.returned = j.value("returned", true);
+  t.elements = j.value("elements", std::size_t{0});
+  t.mismatched = j.value("mismatched", std::size_t{0});
+  t.max_lsb = j.value("max_lsb", std::int64_t{0});
+  t.max_abs = number_of(j.value("max_abs", json(0.0)));
+  t.max_rel = number_of(j.value("max_rel", json(0.0)));
+  t.sqnr_db = number_of(j.value("sqnr_db", json(0.0)));
+  return t;
+}
+
+json engine_json(const EngineAgreement& e) {
+  json j{{"engine", e.engine}, {"arithmetic", e.arithmetic}, {"samples", e.samples}};
+  if (!e.unsupported.empty()) j["unsupported"] = e.unsupported;
+  if (!e.error.empty()) j["error"] = e.error;
+  if (!e.ran()) return j;
+  j["output"] = engine_tensor_json(e.output);
+  j["tensors"] = json::array();
+  for (const auto& t : e.tensors) j["tensors"].push_back(engine_tensor_json(t));
+  if (!e.first_divergent.empty()) j["first_divergent"] = e.first_divergent;
+  if (!e.replay.empty()) j["replay"] = json::parse(e.replay);
+  if (!e.replay_file.empty()) j["replay_file"] = e.replay_file;
+  return j;
+}
+
+EngineAgreement engine_from(const json& j) {
+  EngineAgreement e;
+  e.engine = j.at("engine").get<std::string>();
+  e.arithmetic = j.value("arithmetic", std::string());
+  e.samples = j.value("samples", std::size_t{0});
+  e.unsupported = j.value("unsupported", std::string());
+  e.error = j.value("error", std::string());
+  if (j.contains("output")) e.output = engine_tensor_from(j["output"]);
+  for (const auto& t : j.value("tensors", json::array())) e.tensors.push_back(engine_tensor_from(t));
+  e.first_divergent = j.value("first_divergent", std::string());
+  if (j.contains("replay")) e.replay = j["replay"].dump();
+  e.replay_file = j.value("replay_file", std::string());
+  return e;
 }
 
 // Everything but `details`: what the projections are cut from, without
@@ -251,6 +336,10 @@ json core_json(const Measurements& m) {
                      {"samples", m.accuracy->samples}};
   if (m.latency) j["latency_ms"] = {{"float", m.latency->float_ms}, {"int8", m.latency->int8_ms}};
   if (m.onnx) j["onnx"] = onnx_json(*m.onnx);
+  if (!m.engines.empty()) {
+    j["engines"] = json::array();
+    for (const auto& e : m.engines) j["engines"].push_back(engine_json(e));
+  }
   j["notes"] = m.notes;
   j["seconds"] = m.seconds;
   return j;
@@ -383,6 +472,7 @@ Measurements measurements_from_json(const json& j, const std::string& source) {
       m.lowered = l;
     }
     if (j.contains("onnx")) m.onnx = onnx_from(j["onnx"]);
+    for (const auto& e : j.value("engines", json::array())) m.engines.push_back(engine_from(e));
     if (j.contains("accuracy")) {
       const json& a = j["accuracy"];
       m.accuracy = Accuracy{number_of(a.at("float_top1")), number_of(a.at("quantized_top1")),

@@ -21,6 +21,7 @@
 #include "convert/lowering.h"
 #include "convert/numeric_debugger.h"
 #include "data/data_source.h"
+#include "engine/engine_check.h"
 #include "export/encodings_check.h"
 #include "export/onnx_agreement.h"
 #include "export/onnx_runtime.h"
@@ -251,8 +252,31 @@ LoweringMeasurements measure_lowering(const PipelineResult& r, Lowering target, 
 
 // The ONNX export of the reference, its encodings checked against it, and
 // (when ONNX Runtime is installed) its agreement with the reference.
-void export_and_check_onnx(PipelineResult& r, const PipelineOptions& o, const std::vector<at::Tensor>& eval_inputs,
-                           const at::Tensor& eval_float_out, const std::vector<at::Tensor>& example_inputs) {
+// One engine under test (PipelineOptions::engines) on the export.
+EngineAgreement check_named_engine(const std::string& which, const Backend& backend, const PipelineResult& r,
+                                   const std::vector<at::Tensor>& inputs) {
+  if (which == "onnxruntime" || which == "onnxruntime-fused") {
+    const bool fused = which == "onnxruntime-fused";
+    return check_engine(fused ? "onnxruntime (optimizations all)" : "onnxruntime (optimizations disabled)",
+                        onnx_runtime_engine(fused), *r.reference, *r.onnx, backend.arithmetic, inputs);
+  }
+  if (which != "backend")
+    throw InputError("engines", "unknown engine '" + which + "'; expected backend, onnxruntime or onnxruntime-fused");
+  if (!backend.engine) {
+    EngineAgreement none;
+    none.engine = backend.name + " (the backend's engine)";
+    none.error =
+        "backend '" + backend.name +
+        "' has no engine: its plugin sets no run_engine (qsdk/engine.h; CONTRIBUTING.md, \"Checking your engine\")";
+    return none;
+  }
+  return check_engine(backend.name + " (the backend's engine)", backend.engine, *r.reference, *r.onnx,
+                      backend.arithmetic, inputs);
+}
+
+void export_and_check_onnx(PipelineResult& r, const PipelineOptions& o, const Backend& backend,
+                           const std::vector<at::Tensor>& eval_inputs, const at::Tensor& eval_float_out,
+                           const std::vector<at::Tensor>& example_inputs) {
   Measurements& m = r.measurements;
   r.onnx = export_onnx(*r.reference, m.conversion.quantized_tensors);
   OnnxMeasurements om;
@@ -274,6 +298,8 @@ void export_and_check_onnx(PipelineResult& r, const PipelineOptions& o, const st
     }
   }
   m.onnx = std::move(om);
+  for (const auto& e : o.engines)
+    m.engines.push_back(check_named_engine(e, backend, r, r.onnx->fixed_batch ? example_inputs : eval_inputs));
 }
 
 }  // namespace
@@ -368,7 +394,8 @@ PipelineResult run_pipeline(const PluginRegistry& plugins, const PipelineOptions
     m.lowered = measure_lowering(r, target, report, inputs, float_out.at(0), quant_out.at(0), o.max_steps);
     m.lowered_nodes = node_records(*r.lowered);
   }
-  if (o.exports_onnx()) export_and_check_onnx(r, o, inputs, float_out.at(0), captured.example_inputs);
+  if (o.exports_onnx())
+    export_and_check_onnx(r, o, *backends.front(), inputs, float_out.at(0), captured.example_inputs);
   m.float_size = exported_file_size(*r.float_graph);
   m.quantized_size = exported_file_size(r.deployed());
   if (o.per_layer_sqnr) m.layers = per_layer_sqnr(*r.float_graph, *r.reference, inputs);

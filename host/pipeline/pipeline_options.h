@@ -56,9 +56,15 @@ struct PipelineOptions {
   std::vector<std::string> formats{"torchscript"};
   bool export_onnx = false;  // export ONNX even when no format asks (a spec checks it)
   bool onnx_runtime = true;  // with an ONNX export: run it in ONNX Runtime and measure agreement
+  // Engines run on the ONNX export and compared with the integer-exact
+  // reference under the first backend's declared arithmetic (implies the
+  // export): "backend" (the backend's own engine, ABI 2.2), "onnxruntime"
+  // (optimizations disabled: every quantized tensor) and "onnxruntime-fused"
+  // (optimizations all: the output).
+  std::vector<std::string> engines;
 
   bool wants(const std::string& format) const;
-  bool exports_onnx() const { return export_onnx || wants("onnx") || wants("encodings"); }
+  bool exports_onnx() const { return export_onnx || wants("onnx") || wants("encodings") || !engines.empty(); }
 
   // "x86-int8", or "my-npu+x86-int8" when composed: the output folder's name.
   std::string backend_label() const;

@@ -198,6 +198,16 @@ std::string backend_to_yaml(const Backend& b) {
   if (!b.homepage.empty()) out << YAML::Key << "homepage" << YAML::Value << b.homepage;
   out << YAML::Key << "abi_version" << YAML::Value << kAbiVersion;
   out << YAML::Key << "lowering" << YAML::Value << to_string(b.lowering);
+  const Arithmetic& a = b.arithmetic;
+  out << YAML::Key << "arithmetic" << YAML::Value << YAML::Flow << YAML::BeginMap;
+  out << YAML::Key << "rounding" << YAML::Value << to_string(a.rounding);
+  out << YAML::Key << "multiplier" << YAML::Value << to_string(a.multiplier);
+  out << YAML::Key << "accumulator_bits" << YAML::Value << a.accumulator_bits;
+  out << YAML::Key << "accumulator_overflow" << YAML::Value << to_string(a.accumulator_overflow);
+  out << YAML::Key << "pooling_rounding" << YAML::Value << to_string(a.pooling_rounding);
+  out << YAML::Key << "elementwise_rounding" << YAML::Value << to_string(a.elementwise_rounding);
+  out << YAML::EndMap;
+  out << YAML::Key << "engine" << YAML::Value << static_cast<bool>(b.engine);
   out << YAML::Key << "options" << YAML::Value << YAML::BeginSeq;
   for (const auto& o : b.options) {
     out << YAML::BeginMap << YAML::Key << "name" << YAML::Value << o.name;
@@ -253,6 +263,17 @@ Backend backend_from_yaml(const std::string& text, const std::string& source) {
   if (auto v = root["description"]) b.description = rd.scalar<std::string>(v, "description");
   if (auto v = root["homepage"]) b.homepage = rd.scalar<std::string>(v, "homepage");
   b.lowering = rd.named<Lowering>(rd.required(root, "lowering"), "lowering");
+  if (auto m = root["arithmetic"]) {
+    if (!m.IsMap()) rd.fail(m, "arithmetic must be a mapping");
+    Arithmetic& a = b.arithmetic;
+    if (auto v = m["rounding"]) a.rounding = rd.named<Rounding>(v, "rounding");
+    if (auto v = m["multiplier"]) a.multiplier = rd.named<Multiplier>(v, "multiplier");
+    if (auto v = m["accumulator_bits"]) a.accumulator_bits = rd.scalar<int>(v, "accumulator_bits");
+    if (auto v = m["accumulator_overflow"]) a.accumulator_overflow = rd.named<Overflow>(v, "accumulator_overflow");
+    if (auto v = m["pooling_rounding"]) a.pooling_rounding = rd.named<Rounding>(v, "pooling_rounding");
+    if (auto v = m["elementwise_rounding"]) a.elementwise_rounding = rd.named<Rounding>(v, "elementwise_rounding");
+  }
+  // `engine` says whether the plugin had one; a description cannot carry it.
   if (auto list = root["options"]) {
     if (!list.IsSequence()) rd.fail(list, "options must be a list");
     for (const auto& o : list) {
@@ -354,6 +375,17 @@ std::vector<std::string> compare_backends(const Backend& a, const Backend& b) {
   changed(out, "homepage", a.homepage, b.homepage, quoted);
   const std::function<std::string(const Lowering&)> lowering = [](const Lowering& l) { return to_string(l); };
   changed(out, "lowering", a.lowering, b.lowering, lowering);
+  const Arithmetic &xa = a.arithmetic, &ya = b.arithmetic;
+  const std::function<std::string(const Rounding&)> rounding = [](const Rounding& r) { return to_string(r); };
+  changed(out, "arithmetic rounding", xa.rounding, ya.rounding, rounding);
+  const std::function<std::string(const Multiplier&)> multiplier = [](const Multiplier& m) { return to_string(m); };
+  changed(out, "arithmetic multiplier", xa.multiplier, ya.multiplier, multiplier);
+  const std::function<std::string(const int&)> bits = [](const int& v) { return std::to_string(v); };
+  changed(out, "arithmetic accumulator_bits", xa.accumulator_bits, ya.accumulator_bits, bits);
+  const std::function<std::string(const Overflow&)> overflow = [](const Overflow& o) { return to_string(o); };
+  changed(out, "arithmetic accumulator_overflow", xa.accumulator_overflow, ya.accumulator_overflow, overflow);
+  changed(out, "arithmetic pooling_rounding", xa.pooling_rounding, ya.pooling_rounding, rounding);
+  changed(out, "arithmetic elementwise_rounding", xa.elementwise_rounding, ya.elementwise_rounding, rounding);
   std::map<std::string, const BackendOption*> ox, oy;
   for (const auto& o : a.options) ox[o.name] = &o;
   for (const auto& o : b.options) oy[o.name] = &o;
@@ -403,6 +435,7 @@ std::string rule_hash(const Backend& backend) {
   rules_only.vendor.clear();
   rules_only.description.clear();
   rules_only.homepage.clear();
+  rules_only.engine = nullptr;  // runs models; does not decide what they become
   Fingerprint f;
   f.add(backend_to_yaml(rules_only));
   return f.hex();

@@ -5,6 +5,8 @@
 #include <stdexcept>
 #include <vector>
 
+#include "qsdk/engine_abi.h"
+
 namespace qsdk {
 namespace {
 
@@ -100,6 +102,21 @@ class TableReader {
     if (const auto* e = plain(c.derived_from, c.derived_from_count, what + " derived_from"))
       for (std::size_t i = 0; i < c.derived_from_count; ++i) q.derived_from.push_back({e[i].node, e[i].input});
     return q;
+  }
+
+  Arithmetic arithmetic(const qsdk_arithmetic_decl& c, const std::string& what) const {
+    check_size(c.struct_size, sizeof(qsdk_arithmetic_decl), what, "qsdk_arithmetic_decl");
+    Arithmetic a;
+    a.rounding = enumerated<Rounding>(c.rounding, QSDK_ROUND_HALF_UP, what + " rounding");
+    a.multiplier = enumerated<Multiplier>(c.multiplier, QSDK_MULTIPLIER_GEMMLOWP, what + " multiplier");
+    if (c.accumulator_bits < 16 || c.accumulator_bits > 64)
+      throw AbiProblem(what + " accumulator_bits: " + std::to_string(c.accumulator_bits) + ", expected 16 to 64");
+    a.accumulator_bits = c.accumulator_bits;
+    a.accumulator_overflow = enumerated<Overflow>(c.accumulator_overflow, QSDK_OVERFLOW_WRAP, what + " overflow");
+    a.pooling_rounding = enumerated<Rounding>(c.pooling_rounding, QSDK_ROUND_HALF_UP, what + " pooling_rounding");
+    a.elementwise_rounding =
+        enumerated<Rounding>(c.elementwise_rounding, QSDK_ROUND_HALF_UP, what + " elementwise_rounding");
+    return a;
   }
 
   Condition condition(const qsdk_condition& c, const std::string& what) const {
@@ -229,6 +246,30 @@ Constraint code_constraint(const qsdk_plugin_api& api, const qsdk_code_constrain
           }};
 }
 
+// The plugin's run_engine as the backend's Engine. It holds the plugin's
+// tables (and so the library) for as long as the Engine lives.
+Engine engine_through_c(const qsdk_plugin_api& api, const std::shared_ptr<const qsdk_backend_decl>& tables) {
+  const qsdk_plugin_api* plugin = &api;
+  return [plugin, tables](const EngineModel& model, const std::vector<EngineTensor>& inputs) {
+    const engine_abi::CModel c_model(model);
+    const engine_abi::CTensors c_inputs(inputs);
+    const qsdk_engine_result* raw = nullptr;
+    if (qsdk_status* status =
+            plugin->run_engine(tables.get(), c_model.get(), c_inputs.tensors.data(), c_inputs.tensors.size(), &raw))
+      throw std::runtime_error(status_text(*plugin, status));
+    if (!raw) throw std::runtime_error("run_engine returned neither a result nor an error");
+    const std::unique_ptr<const qsdk_engine_result, void (*)(const qsdk_engine_result*)> result(
+        raw, plugin->release_engine_result);
+    if (result->struct_size < sizeof(qsdk_engine_result))
+      throw std::runtime_error("run_engine's result: struct_size " + std::to_string(result->struct_size) +
+                               ", expected " + std::to_string(sizeof(qsdk_engine_result)));
+    EngineResult out;
+    out.outputs = engine_abi::tensors_from_c(result->outputs, result->output_count, "output");
+    out.intermediates = engine_abi::tensors_from_c(result->intermediates, result->intermediate_count, "intermediate");
+    return out;
+  };
+}
+
 Backend read_backend(const qsdk_plugin_api& api, const qsdk_backend_decl& d,
                      const std::shared_ptr<const qsdk_backend_decl>& tables, const TableReader& rd) {
   rd.check_size(d.struct_size, kBackendDecl20, "backend", "qsdk_backend_decl");
@@ -239,6 +280,13 @@ Backend read_backend(const qsdk_plugin_api& api, const qsdk_backend_decl& d,
   b.description = rd.text(d.description, "backend description");
   if (QSDK_COVERS(d, qsdk_backend_decl, homepage)) b.homepage = rd.text(d.homepage, "backend homepage");
   b.lowering = rd.enumerated<Lowering>(d.lowering, QSDK_LOWERING_QNNPACK, "backend lowering");
+  if (QSDK_COVERS(d, qsdk_backend_decl, arithmetic) && d.arithmetic)
+    b.arithmetic = rd.arithmetic(*d.arithmetic, "backend arithmetic");
+  if (QSDK_COVERS(d, qsdk_backend_decl, has_engine) && d.has_engine) {
+    if (!QSDK_COVERS(api, qsdk_plugin_api, release_engine_result) || !api.run_engine || !api.release_engine_result)
+      throw AbiProblem("the backend has an engine (has_engine) but the plugin exports no run_engine");
+    b.engine = engine_through_c(api, tables);
+  }
   for (const auto* o : rd.sized(d.options, d.option_count, sizeof(qsdk_option_decl), "option", "qsdk_option_decl")) {
     BackendOption option;
     option.name = rd.text(o->name, "option name");
@@ -292,8 +340,8 @@ std::unique_ptr<Backend> import_backend(const qsdk_plugin_api& api, const Backen
     cause = "the plugin's create_backend returned no backend and no error";
     return nullptr;
   }
-  // Released when the last code constraint that may call into it is gone
-  // (at once when there is none); the library stays mapped until then.
+  // Released when the last code constraint or engine that may call into it
+  // is gone (at once when there is none); the library stays mapped until then.
   const qsdk_plugin_api* plugin = &api;
   std::shared_ptr<const qsdk_backend_decl> tables(
       decl, [plugin, keep_alive](const qsdk_backend_decl* d) { plugin->release_backend(d); });

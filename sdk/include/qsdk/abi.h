@@ -38,7 +38,10 @@
  *    ignores a tail it does not know (newer plugins). A plugin may target an
  *    older host by defining QSDK_ABI_BUILD_MINOR before including this
  *    header; it then compiles against that revision's layout.
- *  - Revision history: 2.0 first C boundary; 2.1 qsdk_backend_decl.homepage.
+ *  - Revision history: 2.0 first C boundary; 2.1 qsdk_backend_decl.homepage;
+ *    2.2 declared integer arithmetic (qsdk_backend_decl.arithmetic) and the
+ *    optional engine under test (qsdk_backend_decl.has_engine,
+ *    qsdk_plugin_api.run_engine / release_engine_result).
  *  - An enum value newer than the host knows is refused at load with the
  *    plugin's revision in the message.
  */
@@ -49,7 +52,7 @@
 #include <stdint.h>
 
 #define QSDK_ABI_VERSION 2u
-#define QSDK_ABI_MINOR 1u
+#define QSDK_ABI_MINOR 2u
 #ifndef QSDK_ABI_BUILD_MINOR
 #define QSDK_ABI_BUILD_MINOR QSDK_ABI_MINOR
 #endif
@@ -110,6 +113,23 @@ enum {
   QSDK_CONDITION_IN = 2,   /* one of the values (a list argument: every element is) */
   QSDK_CONDITION_RANGE = 3 /* within [values[0], values[1]] (a list argument: every element is) */
 };
+
+/* Integer arithmetic of the hardware (qsdk_arithmetic_decl, since 2.2). */
+enum {                                     /* how a value exactly halfway between two integers is rounded */
+       QSDK_ROUND_HALF_TO_EVEN = 0,        /* 2.5 -> 2, -2.5 -> -2 (IEEE default, nearbyint) */
+       QSDK_ROUND_HALF_AWAY_FROM_ZERO = 1, /* 2.5 -> 3, -2.5 -> -3 (std::round, gemmlowp) */
+       QSDK_ROUND_HALF_UP = 2              /* 2.5 -> 3, -2.5 -> -2 (floor(x + 0.5), TOSA) */
+};
+enum {                                  /* how accumulator x (input scale x weight scale / output scale) is computed */
+       QSDK_MULTIPLIER_FLOAT32 = 0,     /* float(acc) * float32 multiplier, then rounded */
+       QSDK_MULTIPLIER_FLOAT64 = 1,     /* acc * double multiplier, then rounded */
+       QSDK_MULTIPLIER_INT32_SHIFT = 2, /* int32 multiplier M0 in [2^30, 2^31) and a right shift: the exact
+                                           product acc * M0 rounded once (TOSA's single rounding) */
+       QSDK_MULTIPLIER_GEMMLOWP = 3     /* the same M0 and shift as gemmlowp / TFLite compute it: a rounding
+                                           doubling high multiply (its nudge rounds ties up), then a rounding
+                                           right shift (ties away from zero); `rounding` is not used */
+};
+enum { QSDK_OVERFLOW_SATURATE = 0, QSDK_OVERFLOW_WRAP = 1 };
 
 /* --- what a plugin declares ----------------------------------------------- */
 
@@ -221,6 +241,25 @@ typedef struct qsdk_option_decl {
   size_t allowed_count;
 } qsdk_option_decl;
 
+/* How the hardware computes a quantized op, for the host's integer-exact
+ * reference (CONTRIBUTING.md, "Checking your engine"). Conv, linear and
+ * matmul accumulate (q - zero point) products in an accumulator of
+ * `accumulator_bits` bits, add the int32 bias, and requantize with
+ * `multiplier` and `rounding`; average pooling divides the integer sum by
+ * the count with `pooling_rounding`; element-wise ops (add, mul, ...) and
+ * ops without an integer form (sigmoid, softmax, ...) are computed in real
+ * arithmetic from the dequantized inputs and rounded with
+ * `elementwise_rounding`. Every result saturates to the output's range. */
+typedef struct qsdk_arithmetic_decl {
+  uint32_t struct_size;
+  int32_t rounding;             /* QSDK_ROUND_*: requantization of accumulators */
+  int32_t multiplier;           /* QSDK_MULTIPLIER_* */
+  int32_t accumulator_bits;     /* 16 .. 64; 32 by default */
+  int32_t accumulator_overflow; /* QSDK_OVERFLOW_*: past accumulator_bits */
+  int32_t pooling_rounding;     /* QSDK_ROUND_* */
+  int32_t elementwise_rounding; /* QSDK_ROUND_* */
+} qsdk_arithmetic_decl;
+
 typedef struct qsdk_backend_decl {
   uint32_t struct_size;
   qsdk_string name; /* what users type in YAML */
@@ -235,6 +274,11 @@ typedef struct qsdk_backend_decl {
 #if QSDK_ABI_BUILD_MINOR >= 1
   qsdk_string homepage; /* since 2.1: where the vendor documents the backend; empty when older */
 #endif
+#if QSDK_ABI_BUILD_MINOR >= 2
+  const qsdk_arithmetic_decl* arithmetic; /* since 2.2; NULL (or older): the defaults, half to even,
+                                             float32 multiplier, 32-bit saturating accumulator */
+  int32_t has_engine;                     /* since 2.2: 1 when the plugin's run_engine runs this backend's models */
+#endif
 } qsdk_backend_decl;
 
 /* One user option, as given in the YAML config. Host owned. */
@@ -242,6 +286,92 @@ typedef struct qsdk_option_value {
   qsdk_string name;
   qsdk_string value;
 } qsdk_option_value;
+
+/* --- the engine under test (since 2.2) --------------------------------------- */
+
+/* Element types of tensors crossing the boundary. */
+enum {
+  QSDK_ELEMENT_FLOAT32 = 0,
+  QSDK_ELEMENT_UINT8 = 1,
+  QSDK_ELEMENT_INT8 = 2,
+  QSDK_ELEMENT_INT32 = 3,
+  QSDK_ELEMENT_INT64 = 4
+};
+/* A dense row-major tensor; owned by the side that made it. */
+typedef struct qsdk_tensor {
+  uint32_t struct_size;
+  qsdk_string name;
+  int32_t element_type; /* QSDK_ELEMENT_* */
+  const int64_t* shape;
+  size_t rank;
+  const void* data;
+  size_t byte_size; /* element count x element size */
+} qsdk_tensor;
+
+enum {
+  QSDK_ATTRIBUTE_INT = 0,
+  QSDK_ATTRIBUTE_FLOAT = 1,
+  QSDK_ATTRIBUTE_STRING = 2,
+  QSDK_ATTRIBUTE_INTS = 3,
+  QSDK_ATTRIBUTE_FLOATS = 4
+};
+/* One attribute of an ONNX node, decoded. */
+typedef struct qsdk_onnx_attribute {
+  uint32_t struct_size;
+  qsdk_string name;
+  int32_t type; /* QSDK_ATTRIBUTE_* */
+  int64_t i;
+  double f;
+  qsdk_string s;
+  const int64_t* ints;
+  size_t int_count;
+  const double* floats;
+  size_t float_count;
+} qsdk_onnx_attribute;
+
+typedef struct qsdk_onnx_node {
+  uint32_t struct_size;
+  qsdk_string name;
+  qsdk_string op_type;       /* "QuantizeLinear", "Conv", ... (default ONNX domain, opset 17) */
+  const qsdk_string* inputs; /* tensor names; an empty name is an omitted optional input */
+  size_t input_count;
+  const qsdk_string* outputs;
+  size_t output_count;
+  const qsdk_onnx_attribute* attributes;
+  size_t attribute_count;
+} qsdk_onnx_node;
+
+/* The quantized model, in the portable form qsdk exports (README.md, "ONNX
+ * export"): the serialized ONNX QDQ model for engines with an ONNX
+ * toolchain, the same file on disk, and the same graph decoded into plain C
+ * for engines without an ONNX parser (a C model of the hardware). Host
+ * owned; valid during the call. */
+typedef struct qsdk_engine_model {
+  uint32_t struct_size;
+  const void* onnx_bytes;
+  size_t onnx_size;
+  qsdk_string onnx_path;
+  const qsdk_onnx_node* nodes; /* in topological order */
+  size_t node_count;
+  const qsdk_tensor* initializers;
+  size_t initializer_count;
+  const qsdk_string* input_names;
+  size_t input_count;
+  const qsdk_string* output_names;
+  size_t output_count;
+} qsdk_engine_model;
+
+/* What the engine computed; plugin owned until release_engine_result. */
+typedef struct qsdk_engine_result {
+  uint32_t struct_size;
+  const qsdk_tensor* outputs; /* the model's outputs, in output_names order */
+  size_t output_count;
+  /* Optional: intermediate tensors by their ONNX names (the outputs of
+   * QuantizeLinear nodes, as integers), so the host can name the first op
+   * that diverges. */
+  const qsdk_tensor* intermediates;
+  size_t intermediate_count;
+} qsdk_engine_result;
 
 /* --- what a plugin exports -------------------------------------------------- */
 
@@ -257,6 +387,15 @@ typedef struct qsdk_plugin_api {
   void (*release_backend)(const qsdk_backend_decl* backend);
   qsdk_string (*status_message)(const qsdk_status* status);
   void (*release_status)(qsdk_status* status);
+#if QSDK_ABI_BUILD_MINOR >= 2
+  /* Since 2.2, optional (NULL: no engine): runs `model` on the vendor's
+   * engine for a backend whose decl has has_engine set, on float32 `inputs`
+   * in the model's input order. The host calls it in the conformance case's
+   * child process (its timeout and memory limit apply). */
+  qsdk_status* (*run_engine)(const qsdk_backend_decl* backend, const qsdk_engine_model* model,
+                             const qsdk_tensor* inputs, size_t input_count, const qsdk_engine_result** result);
+  void (*release_engine_result)(const qsdk_engine_result* result);
+#endif
 } qsdk_plugin_api;
 
 typedef const qsdk_plugin_api* qsdk_plugin_entry_fn(void);

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "qsdk/engine.h"
 #include "qsdk/rule.h"
 
 namespace qsdk {
@@ -67,6 +68,11 @@ struct Backend {
   Lowering lowering = Lowering::Reference;
   std::vector<BackendOption> options;
   std::vector<Rule> rules;
+  // How the hardware computes quantized ops (ABI 2.2): the host's integer
+  // reference follows it, and describe, diff and the rule hash cover it.
+  Arithmetic arithmetic;
+  // Optional (ABI 2.2): runs a quantized model on the vendor's engine.
+  Engine engine;
 };
 
 // Value of option `name` in `given`, or the declared default.

@@ -20,6 +20,7 @@
 
 #include "qsdk/abi.h"
 #include "qsdk/backend.h"
+#include "qsdk/engine_abi.h"
 #include "qsdk/version.h"
 
 // This plugin's error object: a message. Only the plugin makes and frees it.
@@ -243,6 +244,11 @@ struct ExportedBackend {
 #if QSDK_ABI_BUILD_MINOR >= 1
     d.homepage = view(be.homepage);
 #endif
+#if QSDK_ABI_BUILD_MINOR >= 2
+    arithmetic = engine_abi::arithmetic_to_c(be.arithmetic);
+    d.arithmetic = &arithmetic;
+    d.has_engine = be.engine ? 1 : 0;
+#endif
     d.lowering = static_cast<std::int32_t>(be.lowering);
     d.options = options.empty() ? nullptr : options.data();
     d.option_count = options.size();
@@ -261,6 +267,9 @@ struct ExportedBackend {
   std::deque<std::vector<qsdk_code_constraint>> code_tables;
   std::vector<qsdk_option_decl> options;
   std::vector<qsdk_rule_decl> rules;
+#if QSDK_ABI_BUILD_MINOR >= 2
+  qsdk_arithmetic_decl arithmetic{};
+#endif
   ExportedHeader header{};
 };
 
@@ -292,11 +301,41 @@ inline void release_status(qsdk_status* status) noexcept {
   if (status != out_of_memory_status()) delete status;
 }
 
+#if QSDK_ABI_BUILD_MINOR >= 2
+// The backend's Engine, called through the C tables: the host's model and
+// inputs read into C++, the result kept alive until release_engine_result.
+inline qsdk_status* run_engine(const qsdk_backend_decl* decl, const qsdk_engine_model* model, const qsdk_tensor* inputs,
+                               std::size_t input_count, const qsdk_engine_result** result) noexcept {
+  try {
+    if (!decl || !model || !result) return make_status("run_engine: a null argument");
+    const Backend& backend = *reinterpret_cast<const ExportedHeader*>(decl)->owner->backend;
+    if (!backend.engine) return make_status(("backend '" + backend.name + "' has no engine").c_str());
+    const EngineModel m = engine_abi::model_from_c(*model);
+    const std::vector<EngineTensor> in = engine_abi::tensors_from_c(inputs, input_count, "input");
+    auto exported = std::make_unique<engine_abi::CResult>(backend.engine(m, in));
+    *result = &exported.release()->header.c;
+    return nullptr;
+  } catch (const std::exception& e) {
+    return make_status(e.what());
+  } catch (...) {
+    return make_status("a non-standard exception");
+  }
+}
+inline void release_engine_result(const qsdk_engine_result* result) noexcept {
+  if (result) delete reinterpret_cast<const engine_abi::CResult::Header*>(result)->owner;
+}
+#endif
+
 template <std::unique_ptr<Backend> (*Factory)(const BackendOptions&)>
 const qsdk_plugin_api* plugin_api() {
-  static const qsdk_plugin_api api{sizeof(qsdk_plugin_api),  QSDK_PLUGIN_ABI_VERSION, QSDK_ABI_BUILD_MINOR,
-                                   &create_backend<Factory>, &release_backend,        &status_message,
-                                   &release_status};
+  static const qsdk_plugin_api api {
+    sizeof(qsdk_plugin_api), QSDK_PLUGIN_ABI_VERSION, QSDK_ABI_BUILD_MINOR, &create_backend<Factory>, &release_backend,
+        &status_message, &release_status
+#if QSDK_ABI_BUILD_MINOR >= 2
+        ,
+        &run_engine, &release_engine_result
+#endif
+  };
   return &api;
 }
 

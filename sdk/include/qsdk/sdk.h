@@ -5,6 +5,7 @@
 #include "qsdk/abi.h"
 #include "qsdk/backend.h"
 #include "qsdk/condition.h"
+#include "qsdk/engine.h"
 #include "qsdk/plugin.h"
 #include "qsdk/rule.h"
 #include "qsdk/spec.h"
