@@ -275,7 +275,8 @@ std::string engine_table(const EngineAgreement& e) {
   if (!e.ran()) return h.str();
   h << "<details" << (e.first_divergent.empty() ? "" : " open") << "><summary>" << e.tensors.size()
     << " quantized tensors and the output</summary>\n<table><tr><th>tensor</th><th>op</th><th>reference "
-       "computes</th><th>max LSB</th><th>values differing</th><th>SQNR dB</th></tr>\n";
+       "computes</th><th>max LSB (op by op)</th><th>max LSB (from the input)</th><th>values "
+       "differing</th><th>SQNR dB</th></tr>\n";
   auto row = [&](const EngineTensorAgreement& t) {
     const bool off = t.returned && t.max_lsb != 0;
     h << "<tr><td>" << escape_xml(t.tensor) << "</td><td>" << escape_xml(t.op) << " " << escape_xml(t.op_type)
@@ -286,7 +287,8 @@ std::string engine_table(const EngineAgreement& e) {
       h << "|diff| " << fmt(t.max_abs, 6);
     else
       h << t.max_lsb;
-    h << "</td><td>" << t.mismatched << " / " << t.elements << "</td><td>" << fmt(t.sqnr_db) << "</td></tr>\n";
+    h << "</td><td>" << (t.returned && t.max_lsb >= 0 ? std::to_string(t.chain_max_lsb) : std::string("-"))
+      << "</td><td>" << t.mismatched << " / " << t.elements << "</td><td>" << fmt(t.sqnr_db) << "</td></tr>\n";
   };
   for (const auto& t : e.tensors) row(t);
   row(e.output);

@@ -19,10 +19,14 @@ struct EngineTensorAgreement {
   std::string reference;  // how the integer reference computed it: "conv2d (integer accumulator)"
   bool returned = true;   // false: the engine did not return this tensor
   std::size_t elements = 0, mismatched = 0;
-  // Largest |engine - reference| in integer steps; for a float output, in
-  // steps of the output's quantization, rounded (-1: the output is not
-  // quantized, so only abs, rel and sqnr apply).
+  // Largest |engine - reference| in integer steps, the reference computing
+  // this op from the engine's own inputs (op by op: what the checks bound);
+  // for a float output, in steps of the output's quantization, rounded (-1:
+  // the output is not quantized, so only abs, rel and sqnr apply).
   std::int64_t max_lsb = 0;
+  // The same against the reference's own chain from the model's input:
+  // what differences upstream add up to by here.
+  std::int64_t chain_max_lsb = 0;
   double max_abs = 0;  // dequantized values
   double max_rel = 0;  // max_abs / max |reference|
   double sqnr_db = 0;  // engine vs reference, dequantized (+inf when equal)

@@ -71,7 +71,8 @@ bool is_kind(const Node* n, std::initializer_list<c10::Symbol> kinds) {
 
 class Interpreter {
  public:
-  Interpreter(const Graph& graph, const Arithmetic& arithmetic) : graph_(graph), a_(arithmetic) {}
+  Interpreter(const Graph& graph, const Arithmetic& arithmetic, const std::map<int, at::Tensor>& substitutes)
+      : graph_(graph), a_(arithmetic), substitutes_(substitutes) {}
 
   IntegerReference run(const std::vector<at::Tensor>& inputs) {
     auto& ir = graph_.ir();
@@ -208,7 +209,28 @@ class Interpreter {
   void generic(Node* n) {
     Stack stack;
     for (const Value* in : n->inputs()) stack.push_back(widened(env_.at(in)));
-    n->getOperation()(stack);
+    // The interpreter runs these itself (LibTorch does not export its
+    // helpers for them); they have no operator to look up.
+    if (n->kind() == c10::prim::ListConstruct) {
+      c10::impl::GenericList list(n->output()->type()->expectRef<c10::ListType>().getElementType());
+      for (auto& v : stack) list.push_back(std::move(v));
+      stack = {c10::IValue(std::move(list))};
+    } else if (n->kind() == c10::prim::TupleConstruct) {
+      stack = {c10::ivalue::Tuple::create(std::move(stack))};
+    } else if (n->kind() == c10::prim::ListUnpack || n->kind() == c10::prim::TupleUnpack) {
+      const c10::IValue whole = stack.at(0);
+      stack.clear();
+      if (whole.isTuple())
+        for (const auto& e : whole.toTupleRef().elements()) stack.push_back(e);
+      else
+        for (const auto& e : whole.toListRef()) stack.push_back(e);
+    } else if (n->kind() == c10::prim::ConstantChunk) {
+      const auto chunks = stack.at(0).toTensor().chunk(n->i(c10::attr::chunks), n->i(c10::attr::dim));
+      stack.clear();
+      for (const auto& c : chunks) stack.emplace_back(c);
+    } else {
+      n->getOperation()(stack);
+    }
     for (std::size_t i = 0; i < n->outputs().size(); ++i) env_[n->outputs()[i]] = stack.at(i);
   }
 
@@ -250,13 +272,17 @@ class Interpreter {
     out.node = graph_.id(n);
     if (out.producer < 0) out.producer = graph_.id(n->input(0)->node());
     collect_sources(n->input(0), out.sources);
+    quantized_[out.node] = out;
+    // Op by op: what follows reads the other engine's values.
+    if (const auto it = substitutes_.find(out.node);
+        it != substitutes_.end() && it->second.numel() == out.values.numel())
+      out.values = it->second.to(at::kLong).reshape(out.values.sizes());
     if (fake) {
       env_[n->output()] = dequantize(out);
     } else {
       const at::ScalarType storage = dtype == at::kQInt8 ? at::kChar : dtype == at::kQInt32 ? at::kInt : at::kByte;
       env_[n->output()] = at::_make_per_tensor_quantized_tensor(out.values.to(storage), scale, zero_point);
     }
-    quantized_[graph_.id(n)] = out;
     ints_[n->output()] = std::move(out);
   }
 
@@ -346,6 +372,7 @@ class Interpreter {
 
   const Graph& graph_;
   const Arithmetic& a_;
+  const std::map<int, at::Tensor>& substitutes_;
   std::unordered_map<const Value*, c10::IValue> env_;
   std::unordered_map<const Value*, IntegerTensor> ints_;
   std::map<int, IntegerTensor> quantized_;
@@ -354,9 +381,10 @@ class Interpreter {
 }  // namespace
 
 IntegerReference run_integer_reference(const Graph& reference, const Arithmetic& arithmetic,
-                                       const std::vector<at::Tensor>& inputs) {
+                                       const std::vector<at::Tensor>& inputs,
+                                       const std::map<int, at::Tensor>& substitutes) {
   c10::InferenceMode guard;
-  return Interpreter(reference, arithmetic).run(inputs);
+  return Interpreter(reference, arithmetic, substitutes).run(inputs);
 }
 
 }  // namespace qsdk

@@ -51,7 +51,12 @@ struct IntegerReference {
 
 // Runs `reference` on `inputs` with `arithmetic`. Throws InputError naming
 // the node when the graph has what the reference cannot run (control flow).
+// `substitutes` (by quantize node id, int64 values of that node's shape):
+// after computing such a node, the reference continues from these values
+// instead of its own, so each op is computed from another engine's inputs
+// (op by op); `quantized` still holds what the reference computed.
 IntegerReference run_integer_reference(const Graph& reference, const Arithmetic& arithmetic,
-                                       const std::vector<at::Tensor>& inputs);
+                                       const std::vector<at::Tensor>& inputs,
+                                       const std::map<int, at::Tensor>& substitutes = {});
 
 }  // namespace qsdk

@@ -222,6 +222,7 @@ json engine_tensor_json(const EngineTensorAgreement& t) {
           {"returned", t.returned},
           {"elements", t.elements},
           {"mismatched", t.mismatched},
+          {"chain_max_lsb", t.chain_max_lsb},
           {"max_lsb", t.max_lsb},
           {"max_abs", json_number(t.max_abs)},
           {"max_rel", json_number(t.max_rel)},
@@ -239,6 +240,7 @@ EngineTensorAgreement engine_tensor_from(const json& j) {
   t.elements = j.value("elements", std::size_t{0});
   t.mismatched = j.value("mismatched", std::size_t{0});
   t.max_lsb = j.value("max_lsb", std::int64_t{0});
+  t.chain_max_lsb = j.value("chain_max_lsb", t.max_lsb);
   t.max_abs = number_of(j.value("max_abs", json(0.0)));
   t.max_rel = number_of(j.value("max_rel", json(0.0)));
   t.sqnr_db = number_of(j.value("sqnr_db", json(0.0)));

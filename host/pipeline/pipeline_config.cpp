@@ -125,7 +125,15 @@ struct Reader {
   }
 
   void checks(const YAML::Node& n, PipelineOptions& o) const {
-    check_keys(c.source, n, {"max_steps", "onnx_max_steps"}, "checks");
+    check_keys(c.source, n, {"max_steps", "onnx_max_steps", "engines"}, "checks");
+    if (const auto v = n["engines"]) {
+      // CONTRIBUTING.md, "Checking your engine": compared with the integer reference, reported.
+      const std::vector<std::string> known{"backend", "onnxruntime", "onnxruntime-fused"};
+      o.engines = yaml::string_list(c.source, v, "engines");
+      for (const auto& e : o.engines)
+        if (std::find(known.begin(), known.end(), e) == known.end())
+          throw InputError(at(v), "unknown engine '" + e + "'; expected backend, onnxruntime or onnxruntime-fused");
+    }
     if (const auto v = n["max_steps"]) {
       o.max_steps = scalar<double>(c.source, v, "max_steps");
       if (!(o.max_steps >= 0)) throw InputError(at(v), "max_steps must be >= 0");
@@ -273,7 +281,9 @@ void emit_pipeline_sections(YAML::Emitter& e, const PipelineOptions& o) {
   }
   e << YAML::EndSeq;
   e << YAML::Key << "checks" << YAML::Value << YAML::Flow << YAML::BeginMap << YAML::Key << "max_steps" << YAML::Value
-    << o.max_steps << YAML::Key << "onnx_max_steps" << YAML::Value << o.onnx_max_steps << YAML::EndMap;
+    << o.max_steps << YAML::Key << "onnx_max_steps" << YAML::Value << o.onnx_max_steps;
+  if (!o.engines.empty()) e << YAML::Key << "engines" << YAML::Value << YAML::Flow << o.engines;
+  e << YAML::EndMap;
   e << YAML::Key << "measure" << YAML::Value << YAML::Flow << YAML::BeginMap;
   e << YAML::Key << "accuracy" << YAML::Value << o.measure_accuracy;
   e << YAML::Key << "latency" << YAML::Value << o.measure_latency;

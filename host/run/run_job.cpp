@@ -186,6 +186,8 @@ RunJobResult run_job(const PluginRegistry& registry, const RunJobOptions& o, std
         progress << "qsdk: check failed: " << result.check_failures.back() << "\n";
       }
     if (row.measurements && row.measurements->onnx) progress << onnx_summary(*row.measurements->onnx);
+    if (row.measurements)
+      for (const auto& e : row.measurements->engines) progress << engine_summary(e);
     result.backends.push_back(std::move(row));
   }
   if (o.isolate) fs::remove(config_file);

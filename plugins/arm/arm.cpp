@@ -13,6 +13,11 @@ std::unique_ptr<qsdk::Backend> make_backend(const qsdk::BackendOptions& /*option
   b->vendor = "qsdk";
   b->description = "ARM CPUs: qnnpack int8 kernels, per-tensor weights";
   b->lowering = Lowering::QNNPACK;
+  // qnnpack's int8 kernels requantize in float32 and round ties to even
+  // (pooling too): measured against the integer reference under every
+  // declaration in bench/RESULTS_engine.md (bench/engine.sh).
+  b->arithmetic.multiplier = Multiplier::Float32;
+  b->arithmetic.rounding = b->arithmetic.pooling_rounding = b->arithmetic.elementwise_rounding = Rounding::HalfToEven;
 
   bundled::FamilySpecs s;
   s.activation = spec::uint8_affine().with_observer(ObserverKind::MovingAverageMinMax);

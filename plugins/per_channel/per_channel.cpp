@@ -26,6 +26,9 @@ std::unique_ptr<qsdk::Backend> make_backend(const qsdk::BackendOptions& options)
   b->vendor = "qsdk";
   b->description = "reference Q/DQ with per-channel symmetric weights of selectable width";
   b->lowering = Lowering::Reference;
+  // No kernels of its own: the float Q/DQ reference's arithmetic (float32, ties to even).
+  b->arithmetic.multiplier = Multiplier::Float32;
+  b->arithmetic.rounding = b->arithmetic.pooling_rounding = b->arithmetic.elementwise_rounding = Rounding::HalfToEven;
   b->options = {{"weight_bits", "weight width in bits (int8 storage)", "8", {"8", "4", "3", "2"}},
                 {"activation_bits", "activation width in bits", "8", {"16", "8", "4", "3", "2"}},
                 {"linear",

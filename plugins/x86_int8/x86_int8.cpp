@@ -26,6 +26,11 @@ std::unique_ptr<qsdk::Backend> make_backend(const qsdk::BackendOptions& options)
   b->vendor = "qsdk";
   b->description = "x86-64 CPUs: onednn int8 kernels, per-channel weights (7-bit without VNNI)";
   b->lowering = Lowering::OneDNN;
+  // onednn's int8 kernels requantize in float32 and round ties to even
+  // (pooling too): measured against the integer reference under every
+  // declaration in bench/RESULTS_engine.md (bench/engine.sh).
+  b->arithmetic.multiplier = Multiplier::Float32;
+  b->arithmetic.rounding = b->arithmetic.pooling_rounding = b->arithmetic.elementwise_rounding = Rounding::HalfToEven;
   b->options = {{kTargetOptionName,
                  "int8 arithmetic of the CPU: vnni (8-bit weights), avx2 (7-bit weights, exact on 16-bit pair "
                  "sums); auto: detected",

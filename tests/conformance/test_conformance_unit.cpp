@@ -580,3 +580,112 @@ TEST_CASE("onnx expectations: ONNX Runtime steps, SQNR, counts and encodings are
   CHECK_THROWS_WITH_AS(parse("model: {zoo: conv_bn_relu}\nexpect:\n  onnx: {max_step: 1}\n"),
                        doctest::Contains("max_steps"), qsdk::InputError);
 }
+
+namespace {
+
+// conv_measurement with an engine check: the backend's engine off by
+// `lsb` on the second of two quantized tensors (0: exact), or not run.
+json with_engine(std::int64_t lsb, const std::string& unsupported = "", bool only_output = false) {
+  json m = conv_measurement();
+  qsdk::EngineAgreement e;
+  e.engine = "x86-int8 (the backend's engine)";
+  e.arithmetic = "rounding half_to_even, ...";
+  e.unsupported = unsupported;
+  if (unsupported.empty()) {
+    auto tensor = [](std::string name, std::string op, std::int64_t off) {
+      qsdk::EngineTensorAgreement t;
+      t.tensor = std::move(name);
+      t.op = std::move(op);
+      t.op_type = "Conv";
+      t.reference = "conv2d (integer accumulator)";
+      t.elements = 100;
+      t.mismatched = off ? 7 : 0;
+      t.max_lsb = off;
+      t.sqnr_db = off ? 48.0 : 300.0;
+      return t;
+    };
+    if (!only_output) e.tensors = {tensor("input_quantized", "", 0), tensor("relu/relu_quantized", "conv/conv2d", lsb)};
+    e.output = tensor("output", "", lsb);
+    if (lsb) e.first_divergent = "relu/relu_quantized";
+  }
+  auto measurements = qsdk::measurements_from_json(m["measurements"], "test");
+  measurements.engines = {e};
+  m["measurements"] = to_json(measurements);
+  return m;
+}
+
+}  // namespace
+
+TEST_CASE("engine expectations: verify modes per tensor and at the output, the first divergence named") {
+  CHECK(run_checks("expect:\n  engine: exact\n", with_engine(0)).status == Status::Pass);
+  const auto off = run_checks("expect:\n  engine: exact\n", with_engine(1));
+  CHECK(off.status == Status::Fail);
+  REQUIRE(first_failure(off));
+  CHECK(first_failure(off)->check == "engine.tensors");
+  CHECK(first_failure(off)->found.find("first divergence: op conv/conv2d (Conv), tensor relu/relu_quantized, 1 LSB") !=
+        std::string::npos);
+  CHECK(first_failure(off)->nodes == std::vector<std::string>{"relu/relu_quantized: 1 LSB, SQNR 48.00 dB"});
+  // Within one LSB passes; a per-tensor glob can loosen one tensor only.
+  CHECK(run_checks("expect:\n  engine: {verify: {lsb: 1}}\n", with_engine(1)).status == Status::Pass);
+  CHECK(run_checks("expect:\n  engine: {verify: {lsb: 1}}\n", with_engine(2)).status == Status::Fail);
+  CHECK(run_checks("expect:\n  engine: {tensors: {\"relu/*\": {lsb: 1}}, output: {sqnr_min_db: 40}}\n", with_engine(1))
+            .status == Status::Pass);
+  CHECK(run_checks("expect:\n  engine: {verify: {sqnr_min_db: 50}}\n", with_engine(1)).status == Status::Fail);
+  // An engine that does not run the model fails a spec that asks for it, saying why.
+  const auto unsupported = run_checks("expect:\n  engine: exact\n", with_engine(0, "MaxPool node 'pool'"));
+  REQUIRE(first_failure(unsupported));
+  CHECK(first_failure(unsupported)->check == "engine.run");
+  CHECK(first_failure(unsupported)->found.find("MaxPool node 'pool'") != std::string::npos);
+  // No engine measured at all.
+  REQUIRE(first_failure(run_checks("expect:\n  engine: exact\n")));
+  CHECK(first_failure(run_checks("expect:\n  engine: exact\n"))->check == "engine.run");
+  // An engine that returns no intermediates is judged at its output.
+  const auto output_only = run_checks("expect:\n  engine: exact\n", with_engine(1, "", true));
+  REQUIRE(first_failure(output_only));
+  CHECK(first_failure(output_only)->check == "engine.output");
+}
+
+TEST_CASE("engine-only cases: a model the engine does not run is skipped, saying why") {
+  ConformanceSpec s = parse("model: {zoo: conv_bn_relu}\nexpect:\n  structure: {counts: {aten::conv2d: 5}}\n");
+  EngineExpect e;
+  e.verify = parse_verify_mode("lsb:1", "--verify-engine");
+  check_engine_only(s, e);
+  CHECK(!s.expect.structure);  // the spec's own checks are gone
+  const auto skipped = evaluate(s.expectations_for("x86-int8"), with_engine(0, "Softmax node 'sm'"));
+  CHECK(skipped.status == Status::Skip);
+  CHECK(skipped.reason.find("does not run this model: Softmax node 'sm'") != std::string::npos);
+  CHECK(evaluate(s.expectations_for("x86-int8"), with_engine(1)).status == Status::Pass);
+  json rejected = conv_measurement();
+  rejected["outcome"] = "rejected";
+  rejected["error"] = "no rule matches";
+  CHECK(evaluate(s.expectations_for("x86-int8"), rejected).status == Status::Skip);
+}
+
+TEST_CASE("engine sections and verify modes are validated at file:line:column") {
+  CHECK(error_of("model: {zoo: conv_bn_relu}\nexpect:\n  engine: {verify: {lsb: -1}}\n").find("needs a number >= 0") !=
+        std::string::npos);
+  CHECK(error_of("model: {zoo: conv_bn_relu}\nexpect:\n  engine: {verify: within}\n").find("unknown verify mode") !=
+        std::string::npos);
+  CHECK(error_of("model: {zoo: conv_bn_relu}\nexpect:\n  engine: {run: tensorrt}\n").find("unknown engine") !=
+        std::string::npos);
+  CHECK(error_of("model: {zoo: conv_bn_relu}\nexpect:\n  engine: {verfy: exact}\n").find("verify") !=
+        std::string::npos);
+  CHECK(error_of("model: {zoo: conv_bn_relu}\nexpect:\n  engine: {verify: {lsb: 1, abs: 2}}\n").find("spec.yaml:3") !=
+        std::string::npos);
+  const auto mode = parse_verify_mode("rel:0.001", "x");
+  CHECK(mode.kind == VerifyMode::Kind::Relative);
+  CHECK(parse_verify_mode(mode.spec_text(), "x").value == doctest::Approx(0.001));
+  CHECK_THROWS_AS(parse_verify_mode("lsb:1x", "--verify-engine"), qsdk::InputError);
+}
+
+TEST_CASE("engine measurements survive the JSON round trip, the replay included") {
+  json m = with_engine(1);
+  auto measured = qsdk::measurements_from_json(m["measurements"], "test");
+  measured.engines[0].replay = R"({"schema": "qsdk-engine-replay", "version": 1})";
+  const auto back = qsdk::measurements_from_json(to_json(measured), "test");
+  REQUIRE(back.engines.size() == 1);
+  CHECK(back.engines[0].tensors.size() == 2);
+  CHECK(back.engines[0].tensors[1].max_lsb == 1);
+  CHECK(back.engines[0].first_divergent == "relu/relu_quantized");
+  CHECK(json::parse(back.engines[0].replay)["schema"] == "qsdk-engine-replay");
+}

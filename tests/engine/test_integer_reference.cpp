@@ -190,3 +190,26 @@ graph(%x : Tensor, %c : bool):
   CHECK_THROWS_WITH(run_integer_reference(g, Arithmetic{}, {at::ones({1}), at::ones({1})}),
                     doctest::Contains("straight-line graphs"));
 }
+
+TEST_CASE("lists and tuples the interpreter builds itself: a cat of two quantized tensors") {
+  const Graph g = parse(R"IR(
+graph(%a : Tensor, %b : Tensor):
+  %s : float = prim::Constant[value=0.5]()
+  %z : int = prim::Constant[value=0]()
+  %u8 : int = prim::Constant[value=13]()
+  %aq : Tensor = aten::quantize_per_tensor(%a, %s, %z, %u8)
+  %bq : Tensor = aten::quantize_per_tensor(%b, %s, %z, %u8)
+  %ad : Tensor = aten::dequantize(%aq)
+  %bd : Tensor = aten::dequantize(%bq)
+  %l : Tensor[] = prim::ListConstruct(%ad, %bd)
+  %d : int = prim::Constant[value=0]()
+  %y : Tensor = aten::cat(%l, %d)
+  %yq : Tensor = aten::quantize_per_tensor(%y, %s, %z, %u8)
+  %t : (Tensor, Tensor) = prim::TupleConstruct(%yq, %ad)
+  %o1 : Tensor, %o2 : Tensor = prim::TupleUnpack(%t)
+  %out : Tensor = aten::dequantize(%o1)
+  return (%out)
+)IR");
+  const std::vector<at::Tensor> in{at::tensor({1.f, 2.f}), at::tensor({3.f})};
+  CHECK(last_quantized(g, Arithmetic{}, in) == std::vector<std::int64_t>{2, 4, 6});
+}

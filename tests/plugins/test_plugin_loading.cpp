@@ -11,6 +11,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "common/error.h"
 #include "plugins/backend_yaml.h"
 #include "plugins/plugin_registry.h"
 #include "qsdk/abi.h"
@@ -93,6 +94,11 @@ TEST_CASE("broken plugins are refused with their exact cause") {
                 "the plugin's tables are malformed: backend lowering: unknown value 7 (the plugin is built for ABI "
                 "2.9, this host knows 2." +
                     std::to_string(kAbiMinor) + ")");
+  check_refused("bad_arithmetic",
+                "the plugin's tables are malformed: backend arithmetic accumulator_bits: 99, expected 16 to 64");
+  check_refused("engine_without_run",
+                "the plugin's tables are malformed: the backend has an engine (has_engine) but the plugin exports no "
+                "run_engine");
   check_refused("misnamed_argument",
                 "backend 'broken': invalid rules: rule 0 'conv' condition 0 (node(0).group == 1): aten::conv2d has no "
                 "argument 'group' (did you mean 'groups'?)");
@@ -700,4 +706,42 @@ TEST_CASE("a plugin declaring more rules than a backend may have is refused befo
   CHECK(r.err.find("backend 'faulty-too-many-rules' declares 5000 rules, more than the 4096 a backend may have") !=
         std::string::npos);
   CHECK(r.out.find("arm") != std::string::npos);  // the others load
+}
+
+TEST_CASE("an engine's failure crosses the C boundary as its message, and the plugin stays loaded") {
+  PluginRegistry r;
+  r.load_directory(kBroken / "throwing_engine");
+  REQUIRE(r.errors().empty());
+  const auto backend = r.instantiate("broken", {});
+  REQUIRE(backend->engine);
+  EngineModel model;
+  model.outputs = {"y"};
+  CHECK_THROWS_WITH(backend->engine(model, {}), "NPU firmware timeout");
+  // Called again: the status was released, nothing leaked into the next call.
+  CHECK_THROWS_WITH(backend->engine(model, {}), "NPU firmware timeout");
+}
+
+TEST_CASE("the declared arithmetic is printed, read back, compared and hashed") {
+  PluginRegistry r;
+  r.load_directory(kBundled);
+  const Backend x86 = *r.instantiate("x86-int8", {});
+  const std::string yaml = backend_to_yaml(x86);
+  CHECK(yaml.find("arithmetic: {rounding: half_to_even, multiplier: float32, accumulator_bits: 32") !=
+        std::string::npos);
+  Backend changed = backend_from_yaml(yaml, "x86.yaml");
+  CHECK(changed.arithmetic == x86.arithmetic);
+  changed.arithmetic.multiplier = Multiplier::Gemmlowp;
+  changed.arithmetic.accumulator_bits = 24;
+  const auto diff = compare_backends(x86, changed);
+  CHECK(std::find(diff.begin(), diff.end(), "~ arithmetic multiplier: float32 -> gemmlowp") != diff.end());
+  CHECK(std::find(diff.begin(), diff.end(), "~ arithmetic accumulator_bits: 32 -> 24") != diff.end());
+  CHECK(rule_hash(changed) != rule_hash(x86));
+  // An engine runs models; it does not change what they become.
+  Backend with_engine = x86;
+  with_engine.engine = [](const EngineModel&, const std::vector<EngineTensor>&) { return EngineResult{}; };
+  CHECK(rule_hash(with_engine) == rule_hash(x86));
+  CHECK_THROWS_WITH_AS(
+      backend_from_yaml("name: b\nversion: '1'\nlowering: reference\narithmetic: {rounding: up}\nrules: []\n",
+                        "b.yaml"),
+      doctest::Contains("unknown rounding 'up'"), InputError);
 }

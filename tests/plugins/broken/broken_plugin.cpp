@@ -18,6 +18,9 @@
 #define CASE_MALFORMED_TABLES 11
 #define CASE_NEWER_ENUM 12
 #define CASE_MISNAMED_ARGUMENT 13
+#define CASE_BAD_ARITHMETIC 14
+#define CASE_ENGINE_WITHOUT_RUN 15
+#define CASE_THROWING_ENGINE 16
 
 namespace {
 
@@ -47,6 +50,11 @@ std::unique_ptr<qsdk::Backend> make_backend(const qsdk::BackendOptions&) {
   r.annotations[1].spec = spec::int8_symmetric_per_channel(0).with_observer(ObserverKind::MSE);
 #elif BROKEN_CASE == CASE_MISNAMED_ARGUMENT
   r.when(cond::arg("group").eq(1));
+#elif BROKEN_CASE == CASE_THROWING_ENGINE
+  // Loads fine; its engine fails when run, and the message must reach the host.
+  b->engine = [](const EngineModel&, const std::vector<EngineTensor>&) -> EngineResult {
+    throw std::runtime_error("NPU firmware timeout");
+  };
 #endif
   b->rules.push_back(r);
   return b;
@@ -67,14 +75,15 @@ void create_backend() { std::abort(); }
 }  // namespace abi1
 BOOST_DLL_ALIAS(abi1::abi_version, qsdk_abi_version)
 BOOST_DLL_ALIAS(abi1::create_backend, qsdk_create_backend)
-#elif BROKEN_CASE == CASE_MALFORMED_TABLES || BROKEN_CASE == CASE_NEWER_ENUM
+#elif BROKEN_CASE == CASE_MALFORMED_TABLES || BROKEN_CASE == CASE_NEWER_ENUM || BROKEN_CASE == CASE_BAD_ARITHMETIC || \
+    BROKEN_CASE == CASE_ENGINE_WITHOUT_RUN
 // Tables written by hand, wrong in one field: the host reads them
 // defensively and names the place.
 namespace {
 const qsdk_string kPattern[] = {QSDK_STR("aten::relu")};
 qsdk_rule_decl make_rule() {
   qsdk_rule_decl r{};
-  r.struct_size = BROKEN_CASE == CASE_MALFORMED_TABLES ? 0 : sizeof r;  // forgot sizeof
+  r.struct_size = BROKEN_CASE == CASE_MALFORMED_TABLES ? 0 : sizeof r;  // forgot sizeof (malformed_tables)
   r.name = QSDK_STR("relu");
   r.pattern = kPattern;
   r.pattern_count = 1;
@@ -89,6 +98,14 @@ qsdk_backend_decl make_decl() {
   d.lowering = BROKEN_CASE == CASE_NEWER_ENUM ? 7 : QSDK_LOWERING_REFERENCE;  // a value from a later revision
   d.rules = &kRule;
   d.rule_count = 1;
+#if BROKEN_CASE == CASE_BAD_ARITHMETIC
+  static qsdk_arithmetic_decl arithmetic{};
+  arithmetic.struct_size = sizeof arithmetic;
+  arithmetic.accumulator_bits = 99;  // no such accumulator
+  d.arithmetic = &arithmetic;
+#elif BROKEN_CASE == CASE_ENGINE_WITHOUT_RUN
+  d.has_engine = 1;  // claims an engine; the table below has no run_engine
+#endif
   return d;
 }
 const qsdk_backend_decl kDecl = make_decl();
