@@ -25,13 +25,19 @@ inline std::string text(qsdk_string s, const std::string& what) {
   return std::string(s.data, s.size);
 }
 
+// Arrays of records (nodes, names, dims) stay far below 2^24 entries; byte
+// buffers (a model, a tensor's data) may reach 2^36 bytes: a garbage count
+// fails here instead of exhausting memory.
 template <typename T>
-const T* entries(const T* data, std::size_t count, const std::string& what) {
+const T* entries(const T* data, std::size_t count, const std::string& what, std::size_t limit = std::size_t{1} << 24) {
   if (count == 0) return nullptr;
   if (!data) throw std::runtime_error(what + ": " + std::to_string(count) + " entries at a null pointer");
-  if (count > (std::size_t{1} << 24)) throw std::runtime_error(what + ": " + std::to_string(count) + " entries");
+  if (count > limit)
+    throw std::runtime_error(what + ": " + std::to_string(count) + " entries, more than the " + std::to_string(limit) +
+                             " allowed");
   return data;
 }
+inline constexpr std::size_t kMaxBufferBytes = std::size_t{1} << 36;
 
 // The i-th entry of an array of sized structs, strided by the first one's struct_size.
 template <typename T>
@@ -58,7 +64,8 @@ inline EngineTensor tensor_from_c(const qsdk_tensor& c, const std::string& what)
   if (c.byte_size != n * element_size(t.type))
     throw std::runtime_error(where + ": " + std::to_string(c.byte_size) + " bytes for " + std::to_string(n) + " " +
                              to_string(t.type) + " elements");
-  if (const auto* bytes = entries(static_cast<const unsigned char*>(c.data), c.byte_size, where + " data"))
+  if (const auto* bytes =
+          entries(static_cast<const unsigned char*>(c.data), c.byte_size, where + " data", kMaxBufferBytes))
     t.data.assign(bytes, bytes + c.byte_size);
   return t;
 }
@@ -175,7 +182,7 @@ inline std::vector<std::string> names_from_c(const qsdk_string* data, std::size_
 inline EngineModel model_from_c(const qsdk_engine_model& c) {
   if (c.struct_size < sizeof(qsdk_engine_model)) throw std::runtime_error("qsdk_engine_model: struct_size too small");
   EngineModel m;
-  if (const auto* b = entries(static_cast<const char*>(c.onnx_bytes), c.onnx_size, "onnx bytes"))
+  if (const auto* b = entries(static_cast<const char*>(c.onnx_bytes), c.onnx_size, "onnx bytes", kMaxBufferBytes))
     m.onnx_bytes.assign(b, c.onnx_size);
   m.onnx_path = text(c.onnx_path, "onnx path");
   if (entries(c.nodes, c.node_count, "nodes"))
