@@ -18,8 +18,8 @@ struct OnnxRuntimeAgreement {
   std::string worst_tensor;  // ONNX name of the worst tensor
   // False for the fused run on a CPU without VNNI: ONNX Runtime's u8 x s8
   // kernels there sum pairs in saturating 16-bit intermediates (as onednn's
-  // do, the reason for x86-int8's reduce_range), so its steps are reported,
-  // not bounded; the unfused run and SQNR still are.
+  // do, the reason for x86-int8's 7-bit weights), so its steps and SQNR are
+  // reported, not bounded; the unfused run's still are.
   bool steps_bound = true;
 };
 
