@@ -4,6 +4,7 @@
 #include <torch/csrc/jit/ir/ir.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -303,10 +304,14 @@ Engine onnx_runtime_engine(bool optimized) {
           quantized.insert(n.outputs.at(0));
         }
     fetch.insert(fetch.end(), intermediates.begin(), intermediates.end());
+    // The host's file as it is, unless intermediates must become outputs.
     const ScratchDir scratch;
-    const auto file = scratch.path() / "model.onnx";
-    std::ofstream(file, std::ios::binary)
-        << (intermediates.empty() ? model.onnx_bytes : with_outputs(model.onnx_bytes, intermediates));
+    std::filesystem::path file = model.onnx_path;
+    if (!intermediates.empty() || file.empty()) {
+      file = scratch.path() / "model.onnx";
+      std::ofstream(file, std::ios::binary)
+          << (intermediates.empty() ? model.onnx_bytes : with_outputs(model.onnx_bytes, intermediates));
+    }
     std::vector<at::Tensor> in;
     for (const auto& t : inputs) in.push_back(to_aten(t).to(at::kFloat));
     OrtRunOptions options;
