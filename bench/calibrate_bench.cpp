@@ -44,7 +44,7 @@ int main(int argc, char** argv) {
     at::set_num_threads(threads);
     torch::NoGradGuard no_grad;
     qsdk::CaptureOptions options;
-    for (const auto& s : shape_texts) options.input_shapes.push_back(qsdk::parse_shape(s));
+    for (const auto& s : shape_texts) options.inputs.push_back(qsdk::parse_shape(s));
     qsdk::PluginRegistry registry;
     registry.load_directory(qsdk::bundled_plugin_dir());
 

@@ -73,13 +73,13 @@ int main(int argc, char** argv) {
   try {
     at::set_num_threads(threads);
     qsdk::CaptureOptions options;
-    for (const auto& s : shape_texts) options.input_shapes.push_back(qsdk::parse_shape(s));
+    for (const auto& s : shape_texts) options.inputs.push_back(qsdk::parse_shape(s));
     options.seed = seed;
 
     std::size_t nodes = 0;
     json result = {{"tool", "qsdk"},
                    {"model", model},
-                   {"input_shapes", options.input_shapes},
+                   {"input_shapes", qsdk::shapes_of(options.inputs)},
                    {"repeat", repeat},
                    {"threads", at::get_num_threads()},
                    {"torch_version", TORCH_VERSION}};
@@ -105,7 +105,7 @@ int main(int argc, char** argv) {
     if (phases && model.rfind("zoo:", 0) != 0) {
       torch::NoGradGuard no_grad;
       std::vector<c10::IValue> inputs;
-      for (const auto& s : options.input_shapes) inputs.emplace_back(torch::randn(s));
+      for (const auto& s : options.inputs) inputs.emplace_back(torch::randn(s.shape));
       measures["load"] = measure(repeat, [&] { torch::jit::load(model); });
       measures["load_freeze"] = measure(repeat, [&] {
         auto m = torch::jit::load(model);

@@ -78,13 +78,13 @@ int main(int argc, char** argv) {
     qsdk::PluginRegistry registry;
     registry.load_directory(qsdk::bundled_plugin_dir());
     qsdk::CaptureOptions options;
-    options.input_shapes = {qsdk::parse_shape(shape_text)};
+    options.inputs = {qsdk::parse_shape(shape_text)};
 
     qsdk::CalibrationConfig config;
     config.source = data;
     config.batches = calib_batches + 1;
     config.batch_size = batch_size;
-    const auto source = qsdk::open_data_source(config, options.input_shapes);
+    const auto source = qsdk::open_data_source(config, options.inputs);
     std::vector<std::vector<at::Tensor>> batches;
     for (int i = 0; i < calib_batches; ++i) batches.push_back(source->batch(std::size_t(i)).inputs);
     const auto eval8 = source->batch(std::size_t(calib_batches)).inputs;

@@ -80,7 +80,7 @@ int main(int argc, char** argv) {
                         {"int8_isa", qsdk::to_string(cpu.int8_isa)}};
     for (const auto& model : models) {
       qsdk::CaptureOptions options;
-      if (model.rfind("zoo:", 0) != 0) options.input_shapes = {{1, 3, 224, 224}};
+      if (model.rfind("zoo:", 0) != 0) options.inputs = {{1, 3, 224, 224}};
       for (const auto& name : backends) {
         std::cerr << "bench: " << model << " " << name << "\n";
         auto captured = qsdk::capture_model(model, options);

@@ -273,7 +273,7 @@ int main(int argc, char** argv) {
         json r{{"model", model}};
         qsdk::PipelineOptions options;
         options.model = model;
-        options.input_shapes = input_shapes_of(model);
+        for (const auto& shape : input_shapes_of(model)) options.inputs.emplace_back(shape);
         options.backends = {qsdk::BackendChoice{name, {}, "--backend"}};
         options.calibration.source = "random";
         options.calibration.batches = 4;
@@ -305,9 +305,9 @@ int main(int argc, char** argv) {
           // so the same quantization) and all three sides run that capture.
           std::unique_ptr<Prepared> recaptured;
           const bool fixed = base->int8.fixed_batch || base->float_.fixed_batch;
-          if (fixed && batch != shapes.at(0).at(0) && !options.input_shapes.empty()) {
+          if (fixed && batch != shapes.at(0).at(0) && !options.inputs.empty()) {
             auto again = options;
-            for (auto& shape : again.input_shapes) shape.at(0) = batch;
+            for (auto& in : again.inputs) in.shape.at(0) = batch;
             try {
               recaptured = std::make_unique<Prepared>(
                   prepare(registry, again, chosen, scratch.path(), "_b" + std::to_string(batch)));

@@ -112,7 +112,7 @@ int main(int argc, char** argv) {
     qsdk::PluginRegistry registry;
     registry.load_directory(qsdk::bundled_plugin_dir());
     qsdk::CaptureOptions capture_options;
-    if (model.rfind("zoo:", 0) != 0) capture_options.input_shapes = {{1, 1, 28, 28}};
+    if (model.rfind("zoo:", 0) != 0) capture_options.inputs = {{1, 1, 28, 28}};
     const auto heldout = mnist("heldout", 0, 500, 0);
     nlohmann::json result{{"tool", "qsdk"},
                           {"model", model},

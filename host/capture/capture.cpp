@@ -17,7 +17,6 @@
 #include <filesystem>
 #include <iostream>
 #include <set>
-#include <sstream>
 
 #include "capture/zoo/zoo_models.h"
 #include "common/atomic_file.h"
@@ -222,38 +221,114 @@ void propagate_shapes(torch::jit::Graph& g, const std::vector<at::Tensor>& input
   }
 }
 
-std::string shapes_text(const std::vector<std::vector<std::int64_t>>& shapes) {
+std::string inputs_text(const std::vector<InputSpec>& inputs) {
   std::string s;
-  for (const auto& shape : shapes) s += (s.empty() ? "" : " ") + shape_text(shape);
+  for (const auto& in : inputs)
+    s += (s.empty() ? "" : " ") + shape_text(in.shape) + (in.is_integer() ? " " + dtype_name(in.dtype) : "");
   return s;
 }
 
-std::vector<at::Tensor> make_inputs(const std::vector<std::vector<std::int64_t>>& shapes, std::uint64_t seed) {
+at::ScalarType scalar_type_of(InputDtype d) {
+  switch (d) {
+    case InputDtype::int64: return at::kLong;
+    case InputDtype::int32: return at::kInt;
+    case InputDtype::boolean: return at::kBool;
+    case InputDtype::float32: break;
+  }
+  return at::kFloat;
+}
+
+// Normal noise for float inputs, uniform integers in the range for the others.
+std::vector<at::Tensor> make_inputs(const std::vector<InputSpec>& specs, std::uint64_t seed) {
   std::uintmax_t bytes = 0;
-  for (const auto& s : shapes) bytes += tensor_bytes(s, sizeof(float), "--input-shape " + shape_text(s));
-  require_within_memory_budget(bytes, "example inputs " + shapes_text(shapes), "give smaller --input-shape values");
+  for (const auto& in : specs) bytes += tensor_bytes(in.shape, sizeof(std::int64_t), "--input " + input_spec_text(in));
+  require_within_memory_budget(bytes, "example inputs " + inputs_text(specs), "give smaller input shapes");
   torch::manual_seed(seed);
   std::vector<at::Tensor> inputs;
-  for (const auto& s : shapes) inputs.push_back(torch::randn(s));
+  for (const auto& in : specs) {
+    if (!in.is_integer()) {
+      inputs.push_back(torch::randn(in.shape));
+      continue;
+    }
+    const auto high = in.dtype == InputDtype::boolean ? 2 : in.high;
+    inputs.push_back(torch::randint(in.low, high, in.shape, at::kLong).to(scalar_type_of(in.dtype)));
+  }
   return inputs;
 }
 
-// Canonicalizes, checks and types `g`; builds the shared Graph.
+// The graph input's name as the model's author wrote it ("idx", not "idx.1").
+std::string input_name(Value* v) {
+  std::string name = v->debugName();
+  const auto dot = name.rfind('.');
+  if (dot != std::string::npos && dot + 1 < name.size() &&
+      name.find_first_not_of("0123456789", dot + 1) == std::string::npos)
+    name.resize(dot);
+  return std::all_of(name.begin(), name.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); })
+             ? std::string()
+             : name;
+}
+
+// The embedding a graph input indexes directly (aten::embedding's indices),
+// or nullptr.
+Node* embedding_indexed_by(Value* input) {
+  for (const auto& use : input->uses())
+    if (use.user->kind() == c10::aten::embedding && use.offset == 1) return use.user;
+  return nullptr;
+}
+
+// Checks what the user declared against the canonical graph before anything
+// runs: one spec per input, the graph's names on them, and the dtype an
+// embedding's indices need. An integer input without a range takes the
+// rows of the embedding it indexes; with neither it is refused (random
+// example data needs bounds).
+std::vector<InputSpec> resolve_inputs(torch::jit::Graph& g, std::vector<InputSpec> specs, const std::string& source) {
+  if (g.inputs().size() != specs.size())
+    throw InputError(source, "model takes " + std::to_string(g.inputs().size()) + " input(s), " +
+                                 std::to_string(specs.size()) + " input shape(s) given (" + inputs_text(specs) +
+                                 "); pass one --input-shape (or --input) per input");
+  for (std::size_t k = 0; k < specs.size(); ++k) {
+    InputSpec& in = specs[k];
+    in.name = input_name(g.inputs()[k]);
+    const std::string label = input_label(in, k);
+    Node* embedding = embedding_indexed_by(g.inputs()[k]);
+    std::int64_t rows = 0;
+    std::string table;
+    if (embedding) {
+      const std::string path = module_path_of(embedding);
+      table = "aten::embedding" + (path.empty() ? std::string() : " in module '" + path + "'");
+      if (auto w = torch::jit::toIValue(embedding->input(0)); w && w->isTensor()) rows = w->toTensor().size(0);
+      table += rows > 0 ? " (" + std::to_string(rows) + " rows)" : "";
+    }
+    if (embedding && !in.is_integer())
+      throw InputError(source, label + " of the model wants int64 token ids (it indexes " + table +
+                                   "), not float32: declare it, e.g. --input " + input_spec_text(in) + ":int64");
+    if (embedding && in.dtype == InputDtype::boolean)
+      throw InputError(source, label + " indexes " + table + ": declare it int64, not bool");
+    if (!in.is_integer() || in.dtype == InputDtype::boolean) continue;
+    if (!in.has_range()) {
+      if (rows <= 0)
+        throw InputError(source, label + " is " + dtype_name(in.dtype) +
+                                     " and indexes no embedding: declare the range of its values, e.g. --input " +
+                                     input_spec_text(in) + ":0..2");
+      in.low = 0;
+      in.high = rows;
+    } else if (rows > 0 && (in.low < 0 || in.high > rows)) {
+      throw InputError(source, label + ": range " + std::to_string(in.low) + ".." + std::to_string(in.high) +
+                                   " does not fit " + table + ": token ids must lie in 0.." + std::to_string(rows));
+    }
+  }
+  return specs;
+}
+
+// Checks and types the canonical graph `g`; builds the shared Graph.
 std::unique_ptr<Graph> finish_capture(std::shared_ptr<torch::jit::Graph> g, const std::string& source,
-                                      const std::vector<at::Tensor>& inputs,
-                                      const std::vector<std::vector<std::int64_t>>& shapes) {
-  canonicalize(g);
-  reject_control_flow(*g, source);
-  if (g->inputs().size() != inputs.size())
-    throw InputError(source, "model takes " + std::to_string(g->inputs().size()) + " input(s), " +
-                                 std::to_string(inputs.size()) + " input shape(s) given (" + shapes_text(shapes) +
-                                 "); pass one --input-shape per input");
+                                      const std::vector<at::Tensor>& inputs, const std::vector<InputSpec>& specs) {
   try {
     propagate_shapes(*g, inputs);
   } catch (const InputError&) {
     throw;
   } catch (const std::exception& e) {
-    throw InputError(source, "input shape " + shapes_text(shapes) + " does not fit the model: " + model_error(e));
+    throw InputError(source, "input shape " + inputs_text(specs) + " does not fit the model: " + model_error(e));
   }
   std::unordered_map<const Node*, std::string> paths;
   for (Node* n : g->nodes())
@@ -269,9 +344,9 @@ CapturedModel capture_zoo(const std::string& name, const CaptureOptions& options
     for (const auto& z : zoo::zoo_models()) known += (known.empty() ? "" : ", ") + z.name;
     throw InputError(source, "no such zoo model (known: " + known + ")");
   }
-  const auto shapes = options.input_shapes.empty() ? info->input_shapes : options.input_shapes;
+  const auto specs = options.inputs.empty() ? info->inputs : options.inputs;
   auto model = std::make_shared<zoo::ZooModel>(zoo::build_zoo_model(name, options.seed));
-  auto inputs = make_inputs(shapes, options.seed);
+  auto inputs = make_inputs(specs, options.seed);
 
   torch::NoGradGuard no_grad;
   torch::jit::Stack stack(inputs.begin(), inputs.end());
@@ -288,10 +363,13 @@ CapturedModel capture_zoo(const std::string& name, const CaptureOptions& options
     traced = traced_state.first->graph;
   } catch (const std::exception& e) {
     torch::jit::tracer::abandon();
-    throw InputError(source, "input shape " + shapes_text(shapes) + " does not fit the model: " + model_error(e));
+    throw InputError(source, "input shape " + inputs_text(specs) + " does not fit the model: " + model_error(e));
   }
+  canonicalize(traced);
+  reject_control_flow(*traced, source);
   CapturedModel out;
-  out.graph = finish_capture(traced, source, inputs, shapes);
+  out.inputs = resolve_inputs(*traced, specs, source);
+  out.graph = finish_capture(traced, source, inputs, out.inputs);
   out.example_inputs = std::move(inputs);
   out.original = [model](const std::vector<at::Tensor>& in) {
     torch::NoGradGuard guard;
@@ -331,8 +409,10 @@ CapturedModel capture_file(const std::string& path, const CaptureOptions& option
   if (!fs::exists(path, ec)) throw InputError(path, "no such file");
   require_regular_file(path, "TorchScript file (.pt)");
   if (fs::file_size(path, ec) == 0) throw InputError(path, "file is empty, expected a TorchScript archive");
-  if (options.input_shapes.empty())
-    throw InputError(path, "input shapes unknown: pass --input-shape (e.g. --input-shape 1,3,224,224) per input");
+  if (options.inputs.empty())
+    throw InputError(path,
+                     "input shapes unknown: pass --input-shape (e.g. --input-shape 1,3,224,224) or --input "
+                     "(e.g. --input 1,64:int64) per input");
 
   auto module = std::make_shared<torch::jit::Module>();
   try {
@@ -349,7 +429,6 @@ CapturedModel capture_file(const std::string& path, const CaptureOptions& option
   require_model_fits(*module, path);
   module->eval();
 
-  auto inputs = make_inputs(options.input_shapes, options.seed);
   std::shared_ptr<torch::jit::Graph> graph;
   try {
     torch::jit::Module frozen = torch::jit::freeze_module(*module);
@@ -357,8 +436,12 @@ CapturedModel capture_file(const std::string& path, const CaptureOptions& option
   } catch (const c10::Error& e) {
     throw InputError(path, "cannot freeze the module: " + first_line(e.what_without_backtrace()));
   }
+  canonicalize(graph);
+  reject_control_flow(*graph, path);
   CapturedModel out;
-  out.graph = finish_capture(graph, path, inputs, options.input_shapes);
+  out.inputs = resolve_inputs(*graph, options.inputs, path);
+  auto inputs = make_inputs(out.inputs, options.seed);
+  out.graph = finish_capture(graph, path, inputs, out.inputs);
   out.example_inputs = std::move(inputs);
   out.original = [module](const std::vector<at::Tensor>& in) {
     torch::NoGradGuard guard;
@@ -382,23 +465,7 @@ CapturedModel capture_model(const std::string& model, const CaptureOptions& opti
 }
 
 std::vector<std::int64_t> parse_shape(const std::string& text) {
-  std::vector<std::int64_t> shape;
-  std::stringstream ss(text);
-  std::string item;
-  while (std::getline(ss, item, ',')) {
-    std::size_t used = 0;
-    long long v = 0;
-    try {
-      v = std::stoll(item, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    if (used != item.size() || item.empty() || v <= 0)
-      throw InputError("--input-shape " + text, "expected positive integers separated by commas, e.g. 1,3,224,224");
-    shape.push_back(v);
-  }
-  if (shape.empty()) throw InputError("--input-shape", "empty shape");
-  return shape;
+  return parse_input_dims(text, "--input-shape " + text);
 }
 
 }  // namespace qsdk

@@ -14,19 +14,24 @@
 #include <string>
 #include <vector>
 
+#include "data/model_inputs.h"
 #include "graph/graph.h"
 
 namespace qsdk {
 
 struct CaptureOptions {
-  // One shape per model input. Required for files; overrides a zoo entry's.
-  std::vector<std::vector<std::int64_t>> input_shapes;
+  // One per model input: shape, dtype, integer range. Required for files;
+  // overrides a zoo entry's.
+  std::vector<InputSpec> inputs;
   std::uint64_t seed = 0;  // weights of zoo models and the example inputs
 };
 
 struct CapturedModel {
   std::unique_ptr<Graph> graph;
   std::vector<at::Tensor> example_inputs;
+  // The inputs as captured: the graph's input names, and every integer
+  // input's range (declared, or the rows of the embedding it indexes).
+  std::vector<InputSpec> inputs;
   // The model before capture (the loaded module or the C++ zoo module), for
   // checking that capture preserved its function.
   std::function<std::vector<at::Tensor>(const std::vector<at::Tensor>&)> original;
@@ -35,7 +40,8 @@ struct CapturedModel {
 // `model` is "zoo:<name>" or a path to a TorchScript file. Throws InputError
 // naming the model and the cause: missing or unreadable file, not a
 // TorchScript archive, truncated archive, control flow left after freezing,
-// input shapes that do not fit.
+// input shapes that do not fit, an input whose dtype the model does not take
+// ("input 0 (idx) of the model wants int64 token ids").
 CapturedModel capture_model(const std::string& model, const CaptureOptions& options = {});
 
 // Parses "1,3,224,224" (as given to --input-shape). Throws InputError.

@@ -73,11 +73,25 @@ std::vector<BackendChoice> ModelArgs::backend_choices() const {
   return choices;
 }
 
+CLI::Option* add_input_option(CLI::App& cmd, std::vector<std::string>& texts) {
+  return cmd
+      .add_option("--input,--input-shape", texts,
+                  "One model input, repeated in input order: SHAPE[:DTYPE[:LOW..HIGH]], e.g. 1,3,224,224 or "
+                  "2,64:int64:0..256 (token ids in [0, 256); the range defaults to the rows of the embedding the "
+                  "input indexes). Required for files; replaces a zoo model's own")
+      ->type_name("SHAPE[:DTYPE[:LOW..HIGH]]");
+}
+
+std::vector<InputSpec> parse_inputs(const std::vector<std::string>& texts) {
+  std::vector<InputSpec> inputs;
+  for (const auto& t : texts) inputs.push_back(parse_input_spec(t));
+  return inputs;
+}
+
 void ModelArgs::add_to(CLI::App& cmd) {
   cmd.add_option("model", model, "zoo:<name> or a TorchScript file (.pt)")->required();
   cmd.add_option("-b,--backend", backends, "Backend name (repeatable, composed in order)")->required();
-  cmd.add_option("--input-shape", input_shapes, "Shape of one model input, e.g. 1,3,224,224 (files)")
-      ->type_name("SHAPE");
+  add_input_option(cmd, input_shapes);
   cmd.add_option("-o,--option", options,
                  "Backend option KEY=VALUE for the first backend, or NAME:KEY=VALUE for the composed backend NAME; "
                  "repeatable");
@@ -95,7 +109,7 @@ AnnotatedModel capture_and_annotate(const GlobalOptions& global, const ModelArgs
   if (!args.overrides_file.empty()) options.overrides = load_overrides_file(args.overrides_file);
 
   CaptureOptions capture_options;
-  for (const auto& s : args.input_shapes) capture_options.input_shapes.push_back(parse_shape(s));
+  capture_options.inputs = parse_inputs(args.input_shapes);
   out.captured = capture_model(args.model, capture_options);
 
   std::optional<Annotation> annotation;
@@ -127,9 +141,7 @@ CalibrationRun calibrate_prepared(PreparedModel& prepared, const CapturedModel& 
     prepared.load_stats(read_file(args.load_stats, "statistics file", kMaxStatsInputBytes), args.load_stats);
     return {"stats:" + Fingerprint::of_file(args.load_stats), {}};
   }
-  std::vector<std::vector<std::int64_t>> shapes;
-  for (const auto& t : captured.example_inputs) shapes.push_back(t.sizes().vec());
-  return calibrate(prepared, *open_data_source(args.data, shapes));
+  return calibrate(prepared, *open_data_source(args.data, captured.inputs));
 }
 
 CLI::Validator seconds_limit() {

@@ -44,6 +44,12 @@ inline constexpr int kMaxMemoryLimitMb = 1 << 24;  // 16 TiB
 CLI::Validator seconds_limit();
 CLI::Validator megabytes_limit();
 
+// --input (alias --input-shape), repeatable, one per model input in order:
+// SHAPE[:DTYPE[:LOW..HIGH]]. One option under two names, so the order of
+// mixed uses is kept.
+CLI::Option* add_input_option(CLI::App& cmd, std::vector<std::string>& texts);
+std::vector<InputSpec> parse_inputs(const std::vector<std::string>& texts);
+
 // Model, backends and overrides as the annotate-like commands take them.
 struct ModelArgs {
   std::string model;

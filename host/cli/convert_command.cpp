@@ -35,7 +35,7 @@ struct ConvertArgs {
 PipelineOptions pipeline_options(const ConvertArgs& args) {
   PipelineOptions o;
   o.model = args.model.model;
-  for (const auto& s : args.model.input_shapes) o.input_shapes.push_back(parse_shape(s));
+  o.inputs = parse_inputs(args.model.input_shapes);
   o.backends = args.model.backend_choices();
   if (!args.model.overrides_file.empty()) o.overrides = load_overrides_file(args.model.overrides_file);
   o.calibration = args.calibration.data;

@@ -3,6 +3,7 @@
 
 #include "capture/capture.h"
 #include "capture/zoo/zoo.h"
+#include "cli/cli_support.h"
 #include "cli/commands.h"
 #include "graph/graph_drawing.h"
 #include "inspect/inspect.h"
@@ -24,7 +25,7 @@ int run_inspect(const InspectArgs& args) {
     return 0;
   }
   CaptureOptions options;
-  for (const auto& s : args.input_shapes) options.input_shapes.push_back(parse_shape(s));
+  options.inputs = parse_inputs(args.input_shapes);
   const auto captured = capture_model(args.model, options);
   // Render files first: a failure there must not leave a half-printed report.
   const bool want_pictures = !args.dot_file.empty() || !args.svg_file.empty();
@@ -44,9 +45,7 @@ void add_inspect_command(CLI::App& app, GlobalOptions& /*global*/, int& result) 
                          "Capture a model and show its canonical graph: op histogram, nodes with ids, module paths "
                          "and shapes; optionally a Graphviz picture. Without MODEL, lists the zoo.");
   cmd->add_option("model", args->model, "zoo:<name> or a TorchScript file (.pt)");
-  cmd->add_option("--input-shape", args->input_shapes,
-                  "Shape of one model input, e.g. 1,3,224,224; repeat once per input (required for files)")
-      ->type_name("SHAPE");
+  add_input_option(*cmd, args->input_shapes);
   cmd->add_option("--dot", args->dot_file, "Write the graph as Graphviz DOT to FILE")->type_name("FILE");
   cmd->add_option("--svg", args->svg_file, "Render the graph to an SVG picture at FILE (needs graphviz)")
       ->type_name("FILE");

@@ -39,10 +39,9 @@ RunConfig merged_config(const RunArgs& args) {
   PipelineOptions& p = c.pipeline;
   if (!args.model.empty()) {
     p.model = args.model;
-    p.input_shapes.clear();
+    p.inputs.clear();
   }
-  if (!args.input_shapes.empty()) p.input_shapes.clear();
-  for (const auto& s : args.input_shapes) p.input_shapes.push_back(parse_shape(s));
+  if (!args.input_shapes.empty()) p.inputs = parse_inputs(args.input_shapes);
   if (!args.backends.empty()) {
     // Keep the config's options for backends it already lists.
     std::vector<BackendSelection> chosen;
@@ -110,8 +109,7 @@ void add_run_command(CLI::App& app, GlobalOptions& global, int& result) {
                   "Backend to run instead of the config's (repeatable; a+b composes a and b in one run)")
       ->type_name("NAME");
   cmd->add_option("--model", args->model, "Model instead of the config's: zoo:<name> or a TorchScript file");
-  cmd->add_option("--input-shape", args->input_shapes, "Shape of one model input, e.g. 1,3,224,224 (files)")
-      ->type_name("SHAPE");
+  add_input_option(*cmd, args->input_shapes);
   cmd->add_option("-o,--output", args->output, "Output directory instead of the config's")->type_name("DIR");
   cmd->add_option("--format", args->formats,
                   "Output formats instead of the config's, repeatable: torchscript, onnx (QDQ, checked in ONNX "

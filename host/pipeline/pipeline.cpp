@@ -81,7 +81,8 @@ void require_batch_fits(const Graph& graph, const std::vector<at::Tensor>& examp
 }
 
 Prepared prepare_ptq(Graph& graph, const Annotation& annotation, const PipelineOptions& o,
-                     const std::vector<at::Tensor>& example_inputs) {
+                     const CapturedModel& captured) {
+  const auto& example_inputs = captured.example_inputs;
   Prepared p;
   p.model = std::make_unique<PreparedModel>(graph, annotation);
   if (!o.activation_observer.empty()) {
@@ -97,7 +98,7 @@ Prepared prepare_ptq(Graph& graph, const Annotation& annotation, const PipelineO
     return p;
   }
   require_batch_fits(graph, example_inputs, o.calibration.batch_size);
-  const auto source = open_data_source(o.calibration, shapes_of(example_inputs));
+  const auto source = open_data_source(o.calibration, captured.inputs);
   CalibrationRun run = calibrate(*p.model, *source, o.progress);
   p.fingerprint = run.fingerprint;
   p.eval_inputs = std::move(run.first_batch);
@@ -105,14 +106,15 @@ Prepared prepare_ptq(Graph& graph, const Annotation& annotation, const PipelineO
 }
 
 Prepared prepare_qat(Graph& graph, const Annotation& annotation, const PipelineOptions& o,
-                     const std::vector<at::Tensor>& example_inputs) {
+                     const CapturedModel& captured) {
+  const auto& example_inputs = captured.example_inputs;
   // Training reads one batch per step from the calibration split.
   CalibrationConfig data = o.calibration;
   data.batch_size = o.qat->batch_size;
   require_batch_fits(graph, example_inputs, data.batch_size);
   // One batch per step; with epochs, one pass over the split per epoch.
   data.batches = o.qat->epochs > 0 ? 0 : o.qat->steps;
-  const auto source = open_data_source(data, shapes_of(example_inputs));
+  const auto source = open_data_source(data, captured.inputs);
   QatResult trained = train_qat(graph, annotation, *o.qat, *source, o.progress);
   Prepared p;
   p.model = std::move(trained.prepared);
@@ -128,11 +130,11 @@ Prepared prepare_qat(Graph& graph, const Annotation& annotation, const PipelineO
 // keep the calibration batch size (a lowered onednn instance must not see a
 // second batch size), so a last partial batch is left out.
 std::optional<Accuracy> measure_accuracy(const PipelineResult& r, Lowering target, const PipelineOptions& o,
-                                         const std::vector<std::vector<std::int64_t>>& shapes) {
+                                         const std::vector<InputSpec>& inputs) {
   CalibrationConfig held = o.calibration;
   held.split = "heldout";
   held.batches = std::max(1, static_cast<int>(kMnistHeldoutCount) / std::max(1, held.batch_size));
-  const auto source = open_data_source(held, shapes);
+  const auto source = open_data_source(held, inputs);
   Accuracy a;
   std::size_t float_ok = 0, quant_ok = 0, same = 0;
   for (std::size_t i = 0; i < source->num_batches(); ++i) {
@@ -355,10 +357,9 @@ PipelineResult run_pipeline(const PluginRegistry& plugins, const PipelineOptions
                         "): the lowered model may not match its reference on this machine");
   }
 
-  CapturedModel captured = capture_model(o.model, CaptureOptions{o.input_shapes, o.model_seed});
+  CapturedModel captured = capture_model(o.model, CaptureOptions{o.inputs, o.model_seed});
   Graph& graph = *captured.graph;
   if (o.per_layer_sqnr) name_values(graph);
-  const auto shapes = shapes_of(captured.example_inputs);
 
   std::optional<Annotation> annotation;
   for (const auto& b : backends)
@@ -370,8 +371,8 @@ PipelineResult run_pipeline(const PluginRegistry& plugins, const PipelineOptions
   m.shared_tensors = shared_tensor_labels(graph, r.annotation);
   r.float_graph = graph.clone();
 
-  Prepared prepared = o.qat ? prepare_qat(graph, r.annotation, o, captured.example_inputs)
-                            : prepare_ptq(graph, r.annotation, o, captured.example_inputs);
+  Prepared prepared =
+      o.qat ? prepare_qat(graph, r.annotation, o, captured) : prepare_ptq(graph, r.annotation, o, captured);
   m.qat_losses = std::move(prepared.losses);
   m.qparams = qparams_records(*prepared.model);
   m.conversion = convert_to_reference(*prepared.model);
@@ -400,7 +401,8 @@ PipelineResult run_pipeline(const PluginRegistry& plugins, const PipelineOptions
   m.quantized_size = exported_file_size(r.deployed());
   if (o.per_layer_sqnr) m.layers = per_layer_sqnr(*r.float_graph, *r.reference, inputs);
   // Accuracy needs labels: only the MNIST source has them.
-  if (o.measure_accuracy && o.calibration.source == "mnist") m.accuracy = measure_accuracy(r, target, o, shapes);
+  if (o.measure_accuracy && o.calibration.source == "mnist")
+    m.accuracy = measure_accuracy(r, target, o, captured.inputs);
   if (o.measure_latency) m.latency = measure_latency(r, target, captured.example_inputs);
   m.run = run_record(o, plugins, backends, resolved, captured.example_inputs, prepared.fingerprint);
   m.seconds = seconds_since(start);

@@ -18,7 +18,8 @@ using yaml::scalar;
 using yaml::where;
 
 const std::vector<std::string> kSectionKeys{"mode", "calibration", "qat", "overrides", "checks", "measure", "lower"};
-const std::vector<std::string> kModelKeys{"source", "zoo", "file", "search", "input_shapes", "seed"};
+const std::vector<std::string> kModelKeys{"source", "zoo", "file", "search", "input_shapes", "inputs", "seed"};
+const std::vector<std::string> kInputKeys{"shape", "dtype", "range"};
 const std::vector<std::string> kCalibrationKeys{"source", "batches", "batch_size", "seed", "observer"};
 const std::vector<std::string> kQatKeys{"steps",           "epochs",
                                         "optimizer",       "lr",
@@ -66,6 +67,39 @@ struct Reader {
       s.push_back(v);
     }
     return s;
+  }
+
+  // One entry of `inputs:`: {shape: [1, 64], dtype: int64, range: [0, 256]}
+  // (range: integers, HIGH excluded), or the --input text "1,64:int64:0..256".
+  InputSpec input(const YAML::Node& n) const {
+    if (n.IsScalar()) {
+      try {
+        return parse_input_spec(n.Scalar(), "input");
+      } catch (const InputError& e) {
+        throw InputError(at(n), e.cause());
+      }
+    }
+    if (!n.IsMap())
+      throw InputError(at(n),
+                       "an input is {shape: [...], dtype: ..., range: [LOW, HIGH]}, e.g. "
+                       "{shape: [1, 64], dtype: int64, range: [0, 256]}");
+    check_keys(c.source, n, kInputKeys, "input");
+    if (!n["shape"]) throw InputError(at(n), "an input needs shape, e.g. {shape: [1, 64], dtype: int64}");
+    InputSpec in(shape(n["shape"]));
+    if (const auto d = n["dtype"]) {
+      const auto text = scalar<std::string>(c.source, d, "dtype");
+      if (!parse_dtype(text, in.dtype))
+        throw InputError(at(d), "dtype must be " + std::string(kInputDtypes) + ", not '" + text + "'");
+    }
+    if (const auto range = n["range"]) {
+      if (!range.IsSequence() || range.size() != 2)
+        throw InputError(at(range), "range must be [LOW, HIGH] (HIGH excluded), e.g. [0, 256]");
+      in.low = scalar<std::int64_t>(c.source, range[0], "range");
+      in.high = scalar<std::int64_t>(c.source, range[1], "range");
+      if (!in.is_integer()) throw InputError(at(range), "a range is for integer inputs (dtype int64, int32 or bool)");
+      if (in.high <= in.low) throw InputError(at(range), "empty range: HIGH is excluded, so it must exceed LOW");
+    }
+    return in;
   }
 
   void zoo_model(const YAML::Node& n, const std::string& name) const {
@@ -193,11 +227,19 @@ void read_model_section(const YAML::Node& n, const PipelineConfigContext& c, Pip
       if (is_zoo_key || (n["source"] && n["source"].IsScalar() && n["source"].Scalar().rfind("zoo:", 0) == 0))
         throw InputError(r.at(s), "search applies to model files, not zoo models");
     }
+    if (n["input_shapes"] && n["inputs"])
+      throw InputError(r.at(n["inputs"]), "give inputs or input_shapes, not both (inputs can say dtype and range)");
     if (const auto shapes = n["input_shapes"]) {
       if (!shapes.IsSequence() || shapes.size() == 0)
         throw InputError(r.at(shapes), "input_shapes must be a list of shapes, e.g. [[1, 3, 224, 224]]");
-      o.input_shapes.clear();
-      for (const auto& s : shapes) o.input_shapes.push_back(r.shape(s));
+      o.inputs.clear();
+      for (const auto& s : shapes) o.inputs.emplace_back(r.shape(s));
+    }
+    if (const auto inputs = n["inputs"]) {
+      if (!inputs.IsSequence() || inputs.size() == 0)
+        throw InputError(r.at(inputs), "inputs must be a list, e.g. [{shape: [1, 64], dtype: int64, range: [0, 256]}]");
+      o.inputs.clear();
+      for (const auto& in : inputs) o.inputs.push_back(r.input(in));
     }
     if (const auto seed = n["seed"]) o.model_seed = scalar<std::uint64_t>(c.source, seed, "seed");
   }
@@ -207,7 +249,7 @@ void read_model_section(const YAML::Node& n, const PipelineConfigContext& c, Pip
     r.zoo_model(named, zoo_name);
     o.model = "zoo:" + zoo_name;
     // Explicit, so the options say what will run (and print as such).
-    if (o.input_shapes.empty()) o.input_shapes = zoo::find_zoo_model(zoo_name)->input_shapes;
+    if (o.inputs.empty()) o.inputs = zoo::find_zoo_model(zoo_name)->inputs;
     return;
   }
   const fs::path p(text);

@@ -3,7 +3,8 @@
 // level); both come here, so the same text means the same PipelineOptions
 // with the same errors in either file:
 //
-//   model:        zoo:NAME | FILE.pt | {source|zoo|file: ..., search: models_dir, input_shapes: [[...]], seed: 0}
+//   model:        zoo:NAME | FILE.pt | {source|zoo|file: ..., search: models_dir, seed: 0,
+//                  input_shapes: [[...]]  (float inputs) | inputs: [{shape: [...], dtype: int64, range: [0, 256]}]}
 //   mode:         ptq | qat                       (optional; a qat: section means qat)
 //   calibration:  {source: mnist|random|PATH, batches, batch_size, seed, observer: KIND}
 //   qat:          {steps | epochs, optimizer: sgd|adam, lr, lr_schedule: cosine|constant, momentum,
@@ -41,7 +42,7 @@ struct PipelineConfigContext {
 const std::vector<std::string>& pipeline_section_keys();
 
 // `model:` into options.model (a zoo model as "zoo:NAME", a file resolved
-// to an absolute path), input_shapes (a zoo model's own when not given) and
+// to an absolute path), inputs (a zoo model's own when not given) and
 // model_seed.
 void read_model_section(const YAML::Node& node, const PipelineConfigContext& context, PipelineOptions& options);
 

@@ -30,9 +30,9 @@ inline const std::vector<std::string> kOutputFormats{"torchscript", "onnx", "enc
 std::string formats_problem(const std::vector<std::string>& formats);
 
 struct PipelineOptions {
-  std::string model;                                    // "zoo:NAME" or a TorchScript file
-  std::vector<std::vector<std::int64_t>> input_shapes;  // required for files
-  std::uint64_t model_seed = 0;                         // zoo weights and example inputs
+  std::string model;              // "zoo:NAME" or a TorchScript file
+  std::vector<InputSpec> inputs;  // shapes, dtypes, ranges; required for files
+  std::uint64_t model_seed = 0;   // zoo weights and example inputs
   // The first backend decides the lowering; each later one (PT2E's
   // ComposableQuantizer) annotates only what the earlier ones left float.
   std::vector<BackendChoice> backends;

@@ -84,7 +84,7 @@ CalibrationConfig config(const std::string& source, int batches, int batch_size,
   return c;
 }
 
-const std::vector<std::vector<std::int64_t>> kMnistShape{{1, 1, 28, 28}};
+const std::vector<InputSpec> kMnistShape{{1, 1, 28, 28}};
 
 // Every sample of a source, one pass, as bytes (to compare sets of images).
 std::vector<std::string> samples_of(const DataSource& s) {
@@ -106,7 +106,7 @@ void require_mnist() {
 }  // namespace
 
 TEST_CASE("random source: seeded normal batches of the model's input shapes") {
-  const std::vector<std::vector<std::int64_t>> shapes{{1, 3, 8, 8}, {1, 10}};
+  const std::vector<InputSpec> shapes{{1, 3, 8, 8}, {1, 10}};
   auto a = open_data_source(config("random", 5, 16, 7), shapes);
   auto b = open_data_source(config("random", 5, 16, 7), shapes);
   auto other = open_data_source(config("random", 5, 16, 8), shapes);
@@ -133,12 +133,53 @@ TEST_CASE("random source: seeded normal batches of the model's input shapes") {
         "source random needs batches >= 1 (it has no end)");
 }
 
+TEST_CASE("random source: integer inputs draw from their range, in their own dtype") {
+  const std::vector<InputSpec> inputs{{{1, 12}, InputDtype::int64, 5, 9}, {{1, 12}, InputDtype::boolean, 0, 0}};
+  auto a = open_data_source(config("random", 3, 64, 1), inputs);
+  auto b = open_data_source(config("random", 3, 64, 1), inputs);
+  const auto x = a->batch(2);
+  CHECK((x.inputs[0].scalar_type() == at::kLong));
+  CHECK((x.inputs[1].scalar_type() == at::kBool));
+  CHECK(x.inputs[0].sizes().vec() == std::vector<std::int64_t>{64, 12});
+  CHECK(x.inputs[0].min().item<std::int64_t>() == 5);  // 768 draws from 4 values: every one appears
+  CHECK(x.inputs[0].max().item<std::int64_t>() == 8);
+  CHECK(x.inputs[1].any().item<bool>());
+  CHECK_FALSE(x.inputs[1].all().item<bool>());
+  CHECK(at::equal(x.inputs[0], b->batch(2).inputs[0]));
+  CHECK_FALSE(at::equal(x.inputs[0], a->batch(1).inputs[0]));
+  CHECK(a->describe().find("int64 in [5, 9) [64, 12]") != std::string::npos);
+  // Random data needs bounds; capture gives them, a caller that skipped it is told.
+  InputSpec unbounded{{1, 4}, InputDtype::int32, 0, 0};
+  unbounded.name = "mask";
+  CHECK(cause_of([&] { open_data_source(config("random", 1, 2), {unbounded}); }) ==
+        "input 0 (mask) is int32 with no range for random data: declare one, e.g. --input 1,64:int32:0..256");
+}
+
+TEST_CASE("tensor file with token ids: integers kept, checked against the range") {
+  TempDir tmp;
+  const auto file = tmp.path / "ids.pt";
+  auto ids = torch::arange(20, torch::kInt).reshape({5, 4});  // int32 on disk, int64 to the model
+  torch::save(ids, file.string());
+  InputSpec idx{{1, 4}, InputDtype::int64, 0, 20};
+  idx.name = "idx";
+  auto s = open_data_source(config(file.string(), 1, 5), {idx});
+  CHECK((s->batch(0).inputs[0].scalar_type() == at::kLong));
+  CHECK(at::equal(s->batch(0).inputs[0], ids.to(at::kLong)));
+
+  idx.high = 18;
+  CHECK(cause_of([&] { open_data_source(config(file.string(), 1, 5), {idx}); }) ==
+        "input 0 (idx): value 18 at sample 4, position [2] is outside [0, 18) (2 values outside in all)");
+  torch::save(torch::zeros({5, 4}), file.string());
+  CHECK(cause_of([&] { open_data_source(config(file.string(), 1, 5), {idx}); }) ==
+        "input 0 (idx) takes int64 ids; the file holds Float");
+}
+
 TEST_CASE("tensor file from torch::save: consecutive slices, wrap-around, one pass") {
   TempDir tmp;
   const auto file = tmp.path / "calib.pt";
   auto data = torch::arange(10 * 4, torch::kFloat).reshape({10, 1, 2, 2});
   torch::save(data, file.string());
-  const std::vector<std::vector<std::int64_t>> shapes{{1, 1, 2, 2}};
+  const std::vector<InputSpec> shapes{{1, 1, 2, 2}};
 
   auto s = open_data_source(config(file.string(), 4, 4), shapes);
   REQUIRE(s->num_batches() == 4);
@@ -186,7 +227,7 @@ TEST_CASE("directory of tensor files: sorted by name, concatenated") {
 
 TEST_CASE("tensor source errors name the file and the cause") {
   TempDir tmp;
-  const std::vector<std::vector<std::int64_t>> shapes{{1, 1, 4, 4}};
+  const std::vector<InputSpec> shapes{{1, 1, 4, 4}};
   auto open = [&](const fs::path& p) { return open_data_source(config(p.string(), 2, 2), shapes); };
 
   const auto missing = tmp.path / "nope.pt";
@@ -228,7 +269,9 @@ TEST_CASE("tensor source errors name the file and the cause") {
 
   const auto ints = tmp.path / "ints.pt";
   torch::save(torch::zeros({2, 1, 4, 4}, torch::kLong), ints.string());
-  CHECK(cause_of([&] { open(ints); }) == "input 0: dtype Long, expected floating point (float32)");
+  CHECK(cause_of([&] { open(ints); }) ==
+        "input 0: dtype Long, expected floating point (float32); if the model takes integers here, declare the "
+        "input, e.g. --input 1,64:int64");
 
   const auto none = tmp.path / "none.pt";
   torch::save(torch::zeros({0, 1, 4, 4}), none.string());
@@ -330,7 +373,7 @@ TEST_CASE("mnist errors: data not installed, wrong model input") {
   }
   CHECK(cause_of([&] {
           open_data_source(config("mnist", 1, 1), {{1, 3, 224, 224}});
-        }) == "digits are [N, 1, 28, 28]; the model takes 1 input [1, 3, 224, 224]");
+        }) == "digits are float32 [N, 1, 28, 28]; the model takes 1 input [1, 3, 224, 224]");
 }
 
 TEST_CASE("progress: plain lines without a terminal, one redrawn line on one") {

@@ -162,6 +162,68 @@ TEST_CASE("parse_shape accepts 1,3,224,224 and rejects junk") {
   CHECK_THROWS_AS(parse_shape("0,3"), InputError);
 }
 
+TEST_CASE("parse_input_spec: SHAPE[:DTYPE[:LOW..HIGH]], and the inverse") {
+  const auto ids = parse_input_spec("2,64:int64:0..256");
+  CHECK(ids.shape == std::vector<std::int64_t>{2, 64});
+  CHECK(ids.dtype == InputDtype::int64);
+  CHECK(ids.low == 0);
+  CHECK(ids.high == 256);
+  CHECK(input_spec_text(ids) == "2,64:int64:0..256");
+  CHECK(parse_input_spec("1,3").dtype == InputDtype::float32);
+  CHECK_FALSE(parse_input_spec("1,8:int32").has_range());
+  CHECK(parse_input_spec("1,8:bool").dtype == InputDtype::boolean);
+  auto cause = [](const std::string& text) {
+    try {
+      parse_input_spec(text);
+    } catch (const InputError& e) {
+      return e.where() + ": " + e.cause();
+    }
+    return std::string();
+  };
+  CHECK(cause("1,8:int8") ==
+        "--input 1,8:int8: unknown dtype 'int8'; expected float32, int64, int32 or bool (SHAPE[:DTYPE[:LOW..HIGH]], "
+        "e.g. 2,64:int64:0..256)");
+  CHECK(cause("1,8:int64:5..5") == "--input 1,8:int64:5..5: empty range 5..5: HIGH is excluded, so it must exceed LOW");
+  CHECK(cause("1,8:int64:0-9") ==
+        "--input 1,8:int64:0-9: range '0-9' is not LOW..HIGH (integers, HIGH excluded), e.g. 0..256");
+  CHECK(cause("1,8:float32:0..2") ==
+        "--input 1,8:float32:0..2: a range is for integer inputs; float32 data is normal noise");
+  CHECK(cause("x:int64").find("expected positive integers") != std::string::npos);
+}
+
+TEST_CASE("typed inputs: token ids and a mask captured with names, ranges and dtypes checked") {
+  TempDir dir;
+  torch::jit::Module m("Tokens");
+  m.register_parameter("table", torch::randn({50, 8}), false);
+  m.define(
+      "def forward(self, idx, keep):\n"
+      "    e = torch.embedding(self.table, idx)\n"
+      "    return e * keep.unsqueeze(-1).float()\n");
+  const auto f = (dir.path / "tokens.pt").string();
+  m.save(f);
+  // The range of idx comes from the table; keep's is declared.
+  const auto captured = capture_model(f, {{parse_input_spec("2,6:int64"), parse_input_spec("2,6:int64:0..2")}, 0});
+  REQUIRE(captured.inputs.size() == 2);
+  CHECK(captured.inputs[0].name == "idx");
+  CHECK(captured.inputs[0].high == 50);
+  CHECK(captured.inputs[1].name == "keep");
+  CHECK((captured.example_inputs[0].scalar_type() == at::kLong));
+  CHECK(captured.example_inputs[0].max().item<std::int64_t>() < 50);
+  CHECK(captured.example_inputs[1].max().item<std::int64_t>() <= 1);
+  CHECK(captured.graph->run(captured.example_inputs).at(0).sizes().vec() == std::vector<std::int64_t>{2, 6, 8});
+
+  CHECK_THROWS_WITH(capture_model(f, {{parse_input_spec("2,6"), parse_input_spec("2,6:int64:0..2")}, 0}),
+                    doctest::Contains("input 0 (idx) of the model wants int64 token ids (it indexes aten::embedding "
+                                      "(50 rows)), not float32: declare it, e.g. --input 2,6:int64"));
+  CHECK_THROWS_WITH(capture_model(f, {{parse_input_spec("2,6:int64"), parse_input_spec("2,6:int64")}, 0}),
+                    doctest::Contains("input 1 (keep) is int64 and indexes no embedding: declare the range of its "
+                                      "values, e.g. --input 2,6:int64:0..2"));
+  CHECK_THROWS_WITH(
+      capture_model(f, {{parse_input_spec("2,6:int64:0..51"), parse_input_spec("2,6:int64:0..2")}, 0}),
+      doctest::Contains(
+          "input 0 (idx): range 0..51 does not fit aten::embedding (50 rows): token ids must lie in 0..50"));
+}
+
 TEST_CASE("qsdk inspect: histogram, nodes with paths and shapes, SVG, and errors that exit 2 and write nothing") {
   TempDir dir;
   const std::string qsdk = QSDK_TEST_EXE;

@@ -27,8 +27,7 @@ CapturedModel capture_exported(const std::string& name) {
   std::ifstream in(meta);
   const auto info = nlohmann::json::parse(in);
   CaptureOptions options;
-  for (const auto& shape : info.at("input_shapes"))
-    options.input_shapes.push_back(shape.get<std::vector<std::int64_t>>());
+  for (const auto& shape : info.at("input_shapes")) options.inputs.push_back(shape.get<std::vector<std::int64_t>>());
   return capture_model(pt.string(), options);
 }
 

@@ -186,7 +186,7 @@ per_backend:
     CHECK(s.pipeline.model == "zoo:conv_bn_relu");
     CHECK(s.pipeline.model_seed == 3);
     const std::vector<std::vector<std::int64_t>> shapes{{1, 3, 32, 32}};
-    CHECK(s.pipeline.input_shapes == shapes);
+    CHECK(shapes_of(s.pipeline.inputs) == shapes);
     CHECK(s.pipeline.calibration.batches == 3);
     CHECK(s.pipeline.overrides.size() == 1);
     CHECK(s.applies_to("arm"));

@@ -120,8 +120,21 @@ TEST_CASE("a model that takes integer token ids, given float example inputs, is 
   m.save(file.string());
   const auto r = run_qsdk("convert " + shell_quote(file.string()) + " --input-shape 1,8 -b arm --output " +
                           shell_quote((tmp.path / "o").string()));
-  check_user_error(r, "input shape [1,8] does not fit the model: RuntimeError: Expected tensor for argument #1");
+  check_user_error(r,
+                   "input 0 (x) of the model wants int64 token ids (it indexes aten::embedding (100 rows)), "
+                   "not float32: declare it, e.g. --input 1,8:int64");
   CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
+
+  // Declared, it runs: the range comes from the table's 100 rows.
+  const auto ok = run_qsdk("convert " + shell_quote(file.string()) + " --input 1,8:int64 -b arm --data random " +
+                           "--batches 2 --output " + shell_quote((tmp.path / "o").string()));
+  INFO(ok.err);
+  CHECK(ok.exit_code == 0);
+  // A range past the table is refused before anything runs.
+  const auto past = run_qsdk("convert " + shell_quote(file.string()) + " --input 1,8:int64:0..300 -b arm --output " +
+                             shell_quote((tmp.path / "o2").string()));
+  check_user_error(past,
+                   "input 0 (x): range 0..300 does not fit aten::embedding (100 rows): token ids must lie in 0..100");
 }
 
 TEST_CASE("global options are accepted after the subcommand, as people type them") {

@@ -58,7 +58,7 @@ output: {dir: out, reports: [junit]}
 )",
                                   "c", "/base");
   CHECK(c.pipeline.model == "zoo:resnet18");
-  CHECK(c.pipeline.input_shapes == std::vector<std::vector<std::int64_t>>{{2, 3, 32, 32}});
+  CHECK(qsdk::shapes_of(c.pipeline.inputs) == std::vector<std::vector<std::int64_t>>{{2, 3, 32, 32}});
   CHECK(c.pipeline.model_seed == 3);
   CHECK(c.pipeline.calibration.batches == 3);
   CHECK(c.pipeline.calibration.batch_size == 16);

@@ -202,7 +202,7 @@ TEST_CASE("one reader: the same pipeline section gives the same PipelineOptions 
   const PipelineOptions& a = run.pipeline;
   const PipelineOptions& b = spec.pipeline;
   CHECK(a.model == b.model);
-  CHECK(a.input_shapes == b.input_shapes);
+  CHECK(shapes_of(a.inputs) == shapes_of(b.inputs));
   CHECK(a.model_seed == b.model_seed);
   CHECK(a.calibration.source == b.calibration.source);
   CHECK(a.calibration.batches == b.calibration.batches);

@@ -24,9 +24,7 @@ Converted convert_zoo(const std::string& model, const std::string& backend, cons
   CalibrationConfig config;
   config.batches = 3;
   config.batch_size = 4;
-  std::vector<std::vector<std::int64_t>> shapes;
-  for (const auto& t : c.captured.example_inputs) shapes.push_back(t.sizes().vec());
-  auto source = open_data_source(config, shapes);
+  auto source = open_data_source(config, c.captured.inputs);
   for (std::size_t i = 0; i < source->num_batches(); ++i) c.prepared->calibrate(source->batch(i).inputs);
   c.prepared->calibrate(c.captured.example_inputs);
   c.summary = convert_to_reference(*c.prepared);

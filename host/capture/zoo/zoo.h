@@ -7,12 +7,14 @@
 #include <string>
 #include <vector>
 
+#include "data/model_inputs.h"
+
 namespace qsdk::zoo {
 
 struct ZooInfo {
-  std::string name;                                     // "resnet18" (users type "zoo:resnet18")
-  std::string description;                              // one line, for `qsdk inspect --list-zoo` and docs
-  std::vector<std::vector<std::int64_t>> input_shapes;  // default example inputs
+  std::string name;               // "resnet18" (users type "zoo:resnet18")
+  std::string description;        // one line, for `qsdk inspect --list-zoo` and docs
+  std::vector<InputSpec> inputs;  // default example inputs
 };
 
 // Every zoo model, in a stable order.
