@@ -8,7 +8,7 @@ PACKAGES=(
   g++ cmake make ccache clang-format
   libtorch-dev libboost-dev libboost-filesystem-dev libyaml-cpp-dev
   doctest-dev libcli11-dev nlohmann-json3-dev libdnnl-dev libcpuinfo-dev
-  graphviz python3-torch python3-torchvision chromium
+  graphviz python3-torch python3-torchvision chromium fortunes
   clang libc++-dev libc++abi-dev
   libonnx-dev libprotobuf-dev python3-onnx
 )

@@ -14,8 +14,9 @@
 //   {"model": "/abs/model.onnx",
 //    "optimization": "all" | "disabled",   graphOptimizationLevel (optional, default "all")
 //    "threads": 1,                          intraOpNumThreads (optional, default 1)
-//    "inputs": [{"name": "input", "dims": [1, 3, 32, 32], "file": "/abs/in0.f32"}],
-//                                           raw little-endian float32, one per model input
+//    "inputs": [{"name": "input", "dims": [1, 3, 32, 32], "type": "float32", "file": "/abs/in0.bin"}],
+//                                           raw little-endian, one per model input; type float32
+//                                           (default), int64, int32 or bool (one byte each)
 //    "outputs_dir": "/abs/dir",
 //    "fetch": ["name", ...],                optional; default: all the model's outputs
 //    "repeat": 0}                           optional; > 0: after the first run, time this many more
@@ -61,15 +62,21 @@ function oneLine(e) {
   return String(e && e.message !== undefined ? e.message : e).replace(/\s*\n\s*/g, ' ').trim();
 }
 
-function readFloat32(input) {
+const INPUT_TYPES = {float32: Float32Array, int64: BigInt64Array, int32: Int32Array, bool: Uint8Array};
+
+function readInput(ort, input) {
+  const type = input.type || 'float32';
+  const Typed = INPUT_TYPES[type];
+  if (!Typed) throw new Error(`input ${input.name}: type ${JSON.stringify(type)} is not one of ${Object.keys(INPUT_TYPES)}`);
   const count = input.dims.reduce((n, d) => n * d, 1);
   const bytes = fs.readFileSync(input.file);
-  if (bytes.length !== count * 4)
-    throw new Error(`input ${input.name}: ${input.file} has ${bytes.length} bytes, dims [${input.dims}] need ${count * 4}`);
-  // Copy into an aligned buffer: a Buffer's offset need not be a multiple of 4.
-  const data = new Float32Array(count);
+  const need = count * Typed.BYTES_PER_ELEMENT;
+  if (bytes.length !== need)
+    throw new Error(`input ${input.name}: ${input.file} has ${bytes.length} bytes, dims [${input.dims}] need ${need}`);
+  // Copy into an aligned buffer: a Buffer's offset need not be a multiple of the element size.
+  const data = new Typed(count);
   new Uint8Array(data.buffer).set(bytes);
-  return data;
+  return new ort.Tensor(type, data, input.dims);
 }
 
 async function run(ort, request) {
@@ -89,7 +96,7 @@ async function run(ort, request) {
   for (const input of request.inputs || []) {
     if (!session.inputNames.includes(input.name))
       throw new Error(`input ${input.name} is not an input of the model (inputs: ${session.inputNames.join(', ')})`);
-    feeds[input.name] = new ort.Tensor('float32', readFloat32(input), input.dims);
+    feeds[input.name] = readInput(ort, input);
   }
   const missing = session.inputNames.filter((n) => !(n in feeds));
   if (missing.length) throw new Error(`no data for input ${missing.join(', ')}`);

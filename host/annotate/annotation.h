@@ -98,6 +98,9 @@ struct Annotation {
   std::vector<NodeReport> nodes;  // every op node, graph order
   std::vector<OverrideReport> overrides;
   std::vector<std::string> warnings;
+  // Post-training: conv/linear -> batch_norm pairs folded before annotation
+  // (BatchNormFold::text()), which rules therefore never saw.
+  std::vector<std::string> folded_batch_norms;
   // Edges that must share one set of qparams (one observer at prepare):
   // explicit Shared specs, plus output/input edges of one value that carry
   // equal specs, as PT2E groups them. Only edges with a spec appear.

@@ -1,5 +1,6 @@
 #include "annotate/report.h"
 
+#include <algorithm>
 #include <iomanip>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -50,11 +51,19 @@ std::string annotation_table(const Graph& g, const Annotation& a) {
   out << "ops: " << a.nodes.size() << "  quantized: " << quantized << " (in " << a.matches.size()
       << " matches)  float: " << floating << "  skipped: " << skipped
       << "  shared-qparams groups: " << a.shared_groups.size() << "\n\n";
-  out << std::left << std::setw(6) << "ID" << std::setw(28) << "OP" << std::setw(28) << "MODULE" << std::setw(11)
-      << "STATUS"
+  // Columns as wide as their longest entry (torchvision paths such as
+  // "features.denseblock4.denselayer16.norm2" run past any fixed width).
+  std::size_t op_width = 2, module_width = 6;
+  for (const auto& r : a.nodes) {
+    op_width = std::max(op_width, r.kind.size());
+    module_width = std::max(module_width, r.module_path.size());
+  }
+  const int op_w = int(op_width + 2), module_w = int(module_width + 2);
+  out << std::left << std::setw(6) << "ID" << std::setw(op_w) << "OP" << std::setw(module_w) << "MODULE"
+      << std::setw(11) << "STATUS"
       << "RULE / REASON\n";
   for (const auto& r : a.nodes)
-    out << std::setw(6) << ("%" + std::to_string(r.id)) << std::setw(28) << r.kind << std::setw(28)
+    out << std::setw(6) << ("%" + std::to_string(r.id)) << std::setw(op_w) << r.kind << std::setw(module_w)
         << (r.module_path.empty() ? "-" : r.module_path) << std::setw(11) << to_string(r.status) << r.reason << "\n";
   if (!a.overrides.empty()) {
     out << "\noverrides:\n";
@@ -62,6 +71,10 @@ std::string annotation_table(const Graph& g, const Annotation& a) {
       out << "  " << (o.where.empty() ? "" : o.where + ": ") << o.description << " -> " << o.node_ids.size()
           << " node(s)" << (o.edges_changed ? ", " + std::to_string(o.edges_changed) + " edge spec(s) changed" : "")
           << "\n";
+  }
+  if (!a.folded_batch_norms.empty()) {
+    out << "\nfolded before annotation (post-training, as PT2E does; rules for the conv/linear cover them):\n";
+    for (const auto& f : a.folded_batch_norms) out << "  " << f << "\n";
   }
   for (const auto& w : a.warnings) out << "warning: " << w << "\n";
   return out.str();
@@ -81,6 +94,7 @@ nlohmann::json annotation_document(const Graph& g, const Annotation& a) {
                           {"status", to_string(r.status)},
                           {"match", r.match},
                           {"reason", r.reason}});
+  j["folded_batch_norms"] = a.folded_batch_norms;
   j["matches"] = nlohmann::json::array();
   for (const auto& m : a.matches) {
     nlohmann::json mj{{"id", m.id}, {"backend", m.backend}, {"rule", m.rule}, {"nodes", nlohmann::json::array()}};

@@ -321,6 +321,63 @@ std::vector<InputSpec> resolve_inputs(torch::jit::Graph& g, std::vector<InputSpe
 }
 
 // Checks and types the canonical graph `g`; builds the shared Graph.
+// Multi-output ops (chunk, split, unbind) give a list that ListUnpack
+// takes apart; no rule can annotate a list's elements. Each element becomes
+// its own view of the input, aten::slice (chunk, split) or aten::select
+// (unbind), with the sizes the typing run found: single-output ops that
+// keep their input's qparams, which rules annotate and kernels run on
+// quantized tensors. Not along dim 0 (the batch dim: the sizes would bake in
+// the trace's batch).
+int split_list_outputs(torch::jit::Graph& g) {
+  int split = 0;
+  std::vector<Node*> candidates;
+  for (Node* n : g.nodes()) {
+    const auto kind = n->kind();
+    if (kind != c10::aten::chunk && kind != c10::aten::split && kind != c10::aten::unbind &&
+        kind != c10::aten::split_with_sizes)
+      continue;
+    if (n->outputs().size() != 1 || n->output()->uses().size() != 1) continue;
+    if (n->output()->uses()[0].user->kind() != c10::prim::ListUnpack) continue;
+    candidates.push_back(n);
+  }
+  for (Node* n : candidates) {
+    Node* unpack = n->output()->uses()[0].user;
+    const auto input = n->input(0)->type()->cast<c10::TensorType>();
+    const auto dim_value = torch::jit::toIValue(n->input(n->kind() == c10::aten::unbind ? 1 : 2));
+    if (!input || !input->sizes().concrete_sizes() || !dim_value || !dim_value->isInt()) continue;
+    const auto rank = static_cast<std::int64_t>(input->sizes().concrete_sizes()->size());
+    std::int64_t dim = dim_value->toInt();
+    if (dim < 0) dim += rank;
+    if (dim <= 0 || dim >= rank) continue;
+    std::vector<std::int64_t> lengths;
+    for (Value* out : unpack->outputs()) {
+      const auto t = out->type()->cast<c10::TensorType>();
+      if (!t || !t->sizes().concrete_sizes()) break;
+      const auto sizes = *t->sizes().concrete_sizes();
+      lengths.push_back(n->kind() == c10::aten::unbind ? 1 : sizes.at(std::size_t(dim)));
+    }
+    if (lengths.size() != unpack->outputs().size()) continue;
+    torch::jit::WithInsertPoint guard(unpack);
+    std::int64_t start = 0;
+    for (std::size_t i = 0; i < lengths.size(); ++i) {
+      Value* part = nullptr;
+      if (n->kind() == c10::aten::unbind) {
+        part = g.insert(c10::aten::select, {n->input(0), dim, start});
+      } else {
+        part = g.insert(c10::aten::slice, {n->input(0), dim, start, start + lengths[i], 1});
+      }
+      part->node()->setScope(n->scope());
+      part->setType(unpack->output(i)->type());
+      unpack->output(i)->replaceAllUsesWith(part);
+      start += lengths[i];
+    }
+    unpack->destroy();
+    n->destroy();
+    ++split;
+  }
+  return split;
+}
+
 std::unique_ptr<Graph> finish_capture(std::shared_ptr<torch::jit::Graph> g, const std::string& source,
                                       const std::vector<at::Tensor>& inputs, const std::vector<InputSpec>& specs) {
   try {
@@ -330,6 +387,7 @@ std::unique_ptr<Graph> finish_capture(std::shared_ptr<torch::jit::Graph> g, cons
   } catch (const std::exception& e) {
     throw InputError(source, "input shape " + inputs_text(specs) + " does not fit the model: " + model_error(e));
   }
+  split_list_outputs(*g);
   std::unordered_map<const Node*, std::string> paths;
   for (Node* n : g->nodes())
     if (auto p = module_path_of(n); !p.empty()) paths[n] = p;
@@ -383,7 +441,8 @@ CapturedModel capture_zoo(const std::string& name, const CaptureOptions& options
 // view (a 2 KB file declaring a 20000x20000 weight) costs its full size.
 // Refused: a tensor that is a view over more than 1024 times the bytes it
 // stores and would take over 64 MiB (no trained model is built that way),
-// and models whose tensors together exceed the memory budget.
+// and models whose tensors together exceed the memory budget; and NaN or
+// Inf in any float parameter or buffer (named by its module path).
 void require_model_fits(const torch::jit::Module& module, const std::string& path) {
   std::uintmax_t total = 0, largest = 0;
   std::string largest_name;
@@ -397,6 +456,24 @@ void require_model_fits(const torch::jit::Module& module, const std::string& pat
                                  ". Save the model with real (contiguous) weights");
     total += full;
     if (full > largest) largest = full, largest_name = name;
+    // A corrupted weight would otherwise surface at calibration, blamed on
+    // the data that meets it.
+    if (t.is_floating_point() && t.numel() > 0) {
+      const auto bad = t.isfinite().logical_not();
+      if (const auto count = bad.sum().item<std::int64_t>(); count > 0) {
+        const auto flat = bad.reshape({-1}).nonzero().select(1, 0).select(0, 0).item<std::int64_t>();
+        std::string index;
+        auto rest = flat;
+        for (std::int64_t d = t.dim() - 1; d >= 0; --d) {
+          index = std::to_string(rest % t.size(d)) + (index.empty() ? "" : ", ") + index;
+          rest /= t.size(d);
+        }
+        throw InputError(path, "tensor '" + name + "' " + shape_text(t.sizes().vec()) + " holds " +
+                                   std::to_string(count) + " NaN or Inf value(s), the first at [" + index +
+                                   "] = " + std::to_string(t.reshape({-1})[flat].item<double>()) +
+                                   ": the model file is corrupted or was saved after training diverged");
+      }
+    }
   };
   for (const auto& p : module.named_parameters(/*recurse=*/true)) consider(p.name, p.value);
   for (const auto& b : module.named_buffers(/*recurse=*/true)) consider(b.name, b.value);

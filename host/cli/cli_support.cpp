@@ -10,6 +10,7 @@
 #include "common/atomic_file.h"
 #include "common/error.h"
 #include "common/fingerprint.h"
+#include "graph/bn_folding.h"
 #include "pipeline/pipeline.h"
 #include "prepare/prepare.h"
 
@@ -111,16 +112,19 @@ AnnotatedModel capture_and_annotate(const GlobalOptions& global, const ModelArgs
   CaptureOptions capture_options;
   capture_options.inputs = parse_inputs(args.input_shapes);
   out.captured = capture_model(args.model, capture_options);
+  // As the post-training pipeline does (qsdk run/convert without QAT).
+  const auto folds = fold_batch_norms(*out.captured.graph);
 
   std::optional<Annotation> annotation;
   for (const auto& b : out.backends)
     annotation = annotate(*out.captured.graph, *b, options, annotation ? &*annotation : nullptr);
   out.annotation = std::move(*annotation);
+  for (const auto& f : folds) out.annotation.folded_batch_norms.push_back(f.text());
   return out;
 }
 
 void CalibrationArgs::add_to(CLI::App& cmd) {
-  cmd.add_option("--data", data.source, "Calibration data: mnist, random, or a tensor file/directory")
+  cmd.add_option("--data", data.source, "Calibration data: mnist, fortunes (text), random, or a tensor file/directory")
       ->capture_default_str();
   cmd.add_option("--batches", data.batches, "Number of batches")->capture_default_str();
   cmd.add_option("--batch-size", data.batch_size, "Batch size")->capture_default_str();

@@ -27,7 +27,9 @@ struct ConvertArgs {
   std::string output;
   bool no_lower = false;
   bool allow_unrelated_files = false;
-  double max_steps = 1.0;
+  double max_steps = PipelineOptions{}.max_steps;
+  double kernel_max_steps = PipelineOptions{}.kernel_max_steps;
+  double noise_margin_db = PipelineOptions{}.min_noise_margin_db;
   double onnx_max_steps = 2.0;
   std::vector<std::string> formats{"torchscript"};
 };
@@ -43,6 +45,8 @@ PipelineOptions pipeline_options(const ConvertArgs& args) {
   o.load_stats = args.calibration.load_stats;
   o.lower = !args.no_lower;
   o.max_steps = args.max_steps;
+  o.kernel_max_steps = args.kernel_max_steps;
+  o.min_noise_margin_db = args.noise_margin_db;
   if (const std::string problem = formats_problem(args.formats); !problem.empty())
     throw InputError("--format", problem);
   o.formats = args.formats;
@@ -63,7 +67,9 @@ int run_convert(const GlobalOptions& global, const ConvertArgs& args) {
   const auto& c = m.conversion;
   std::cout << "backend:        " << m.backend << "\n"
             << "model:          " << args.model.model << "\n"
-            << "folded BN:      " << c.folded_batch_norms << "\n"
+            << "folded BN:      " << c.folded_batch_norms + r.annotation.folded_batch_norms.size()
+            << (r.annotation.folded_batch_norms.empty() ? "" : " (before annotation, as PT2E does post-training)")
+            << "\n"
             << "quantized:      " << c.quantized_activations << " activations, " << c.quantized_weights << " weights, "
             << c.quantized_biases << " biases, " << c.dynamic_inputs << " dynamic inputs\n"
             << "SQNR vs float:  " << m.sqnr_db << " dB\n"
@@ -78,22 +84,26 @@ int run_convert(const GlobalOptions& global, const ConvertArgs& args) {
   if (m.lowered)
     std::cout << "lowered:        " << m.lowering_target << ", " << m.lowered->lowered_ops
               << " ops on int8 kernels; differs from the reference Q/DQ model by at most "
-              << m.lowered->max_difference_steps << " output quantization steps (limit " << args.max_steps
-              << "); op by op: " << m.lowered->kernels_checked << " kernels checked on the reference's inputs, "
-              << m.lowered->kernels_skipped << " not matchable\n";
+              << m.lowered->max_difference_steps << " output quantization steps (limit " << args.max_steps << "; mean "
+              << m.lowered->mean_difference_steps << ", " << m.lowered->noise_margin_db
+              << " dB below the quantization noise); op by op: " << m.lowered->kernels_checked
+              << " kernels checked on the reference's inputs, " << m.lowered->kernels_skipped << " not matchable\n";
   for (const auto& note : m.notes) std::cout << "note: " << note << "\n";
+  if (!m.output_warning.empty()) std::cout << "warning: " << m.output_warning << "\n";
   if (m.lowered && !m.lowered->first_over_limit.empty()) {
     std::cerr << "qsdk: check failed: lowered kernel " << m.lowered->first_over_limit
-              << " from the reference on the same inputs (limit " << args.max_steps << ")\n";
+              << " from the reference on the same inputs (limit " << args.kernel_max_steps << ")\n";
     return kExitCheckFailed;
   }
-  if (const std::string problem = m.onnx_problem(args.onnx_max_steps); !problem.empty()) {
+  if (const std::string problem = m.onnx_problem(args.onnx_max_steps, args.noise_margin_db); !problem.empty()) {
     std::cerr << "qsdk: check failed: " << problem << "\n";
     return kExitCheckFailed;
   }
-  if (!m.lowering_agrees(args.max_steps)) {
+  if (!m.lowering_agrees(args.max_steps, args.noise_margin_db)) {
     std::cerr << "qsdk: check failed: lowered model differs from the reference Q/DQ model by "
-              << m.lowered->max_difference_steps << " output quantization steps (limit " << args.max_steps << ")\n";
+              << m.lowered->max_difference_steps << " output quantization steps (limit " << args.max_steps << "), "
+              << m.lowered->noise_margin_db << " dB below the quantization noise (limit " << args.noise_margin_db
+              << ")\n";
     return kExitCheckFailed;
   }
   return kExitOk;
@@ -125,8 +135,16 @@ void add_convert_command(CLI::App& app, GlobalOptions& global, int& result) {
   cmd->add_flag("--no-lower", args->no_lower,
                 "Keep the reference Q/DQ model; do not lower to the backend's int8 kernels (onednn, qnnpack)");
   cmd->add_option("--max-steps", args->max_steps,
-                  "Largest allowed difference between lowered and reference outputs, in output quantization steps "
-                  "(exit 1 beyond it)")
+                  "Largest allowed difference between lowered and reference model outputs, in output quantization "
+                  "steps (exit 1 beyond it)")
+      ->capture_default_str();
+  cmd->add_option("--noise-margin-db", args->noise_margin_db,
+                  "A lowered or ONNX Runtime output beyond its step limit still agrees when its difference from the "
+                  "reference is this many dB below the quantization noise (deep models: one-step differences add up)")
+      ->capture_default_str();
+  cmd->add_option("--kernel-max-steps", args->kernel_max_steps,
+                  "Largest allowed difference of one lowered kernel from the reference on the reference's inputs, in "
+                  "its output steps (exit 1 beyond it)")
       ->capture_default_str();
   cmd->callback([&global, &result, args] { result = run_convert(global, *args); });
 }

@@ -115,7 +115,8 @@ void add_run_command(CLI::App& app, GlobalOptions& global, int& result) {
                   "Output formats instead of the config's, repeatable: torchscript, onnx (QDQ, checked in ONNX "
                   "Runtime), encodings")
       ->type_name("FORMAT");
-  cmd->add_option("--data", args->data, "Calibration source instead of the config's: mnist, random, or a path");
+  cmd->add_option("--data", args->data,
+                  "Calibration source instead of the config's: mnist, fortunes, random, or a path");
   cmd->add_option("--batches", args->batches, "Calibration batches instead of the config's (0: one pass over the data)")
       ->type_name("N")
       ->check(CLI::NonNegativeNumber);

@@ -507,12 +507,26 @@ struct Checker {
     if (n.top1_agreement_min) {
       if (!m.accuracy) {
         add("numerics.top1_agreement_min", false, ">= " + fmt(*n.top1_agreement_min, 3),
-            "no accuracy measured (needs a labelled source: calibration source mnist)", {}, n.where);
+            "no accuracy measured (needs a labelled source: calibration source mnist or fortunes)", {}, n.where);
       } else {
         const double v = m.accuracy->agreement;
         add("numerics.top1_agreement_min", v >= *n.top1_agreement_min,
             ">= " + fmt(*n.top1_agreement_min, 3) + " (float vs quantized top-1, held-out)",
             fmt(v, 4) + " on " + std::to_string(m.accuracy->samples) + " samples", {}, n.where);
+      }
+    }
+    if (n.perplexity_ratio_max) {
+      const std::string limit = "<= " + fmt(*n.perplexity_ratio_max, 3) + " (quantized / float held-out perplexity)";
+      if (!m.accuracy || !m.accuracy->float_perplexity) {
+        add("numerics.perplexity_ratio_max", false, limit,
+            "no perplexity measured (needs a text source with next-token labels: calibration source fortunes)", {},
+            n.where);
+      } else {
+        const double f = *m.accuracy->float_perplexity, q = m.accuracy->quantized_perplexity.value_or(0);
+        add("numerics.perplexity_ratio_max", q <= f * *n.perplexity_ratio_max, limit,
+            fmt(q / f, 4) + " (" + fmt(q, 3) + " vs " + fmt(f, 3) + " float, " + std::to_string(m.accuracy->samples) +
+                " tokens)",
+            {}, n.where);
       }
     }
     if (n.layer_sqnr_min_db) {

@@ -40,7 +40,9 @@ PipelineOptions case_pipeline_options(const ConformanceSpec& spec, const std::st
   BackendChoice choice{backend, {}, spec.file.string()};
   if (const auto it = spec.options.find(backend); it != spec.options.end()) choice.options = it->second;
   o.backends = {choice};
-  o.measure_accuracy = o.measure_accuracy || (expect.numerics && expect.numerics->top1_agreement_min);
+  o.measure_accuracy =
+      o.measure_accuracy ||
+      (expect.numerics && (expect.numerics->top1_agreement_min || expect.numerics->perplexity_ratio_max));
   o.export_onnx = o.export_onnx || expect.onnx.has_value();
   if (expect.engine) o.engines = {expect.engine->run};
   return o;

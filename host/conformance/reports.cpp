@@ -340,7 +340,7 @@ std::string html_report(const RunReport& r) {
     << "body{font-family:sans-serif;margin:20px;color:#222}table{border-collapse:collapse}"
     << "td,th{border:1px solid #ccc;padding:3px 8px;text-align:left;font-size:13px}"
     << "th{background:#f0f0f0}.pass{background:#c8e6c9}.fail{background:#ffcdd2}.skip{background:#eeeeee}"
-    << ".error{background:#ffe0b2}td.cell a{color:#222;text-decoration:none;display:block}"
+    << ".error{background:#ffe0b2}.warn{color:#a15c00}td.cell a{color:#222;text-decoration:none;display:block}"
     << "pre{background:#f7f7f7;padding:8px;white-space:pre-wrap}section.case{border-top:1px solid #ccc;margin-top:16px}"
     << ".graph{max-width:100%;max-height:900px;overflow:auto;border:1px solid "
        "#ddd}.ok{color:#2e7d32}.bad{color:#c62828}"
@@ -388,13 +388,17 @@ std::string html_report(const RunReport& r) {
         << escape_xml(c.spec_file) << "</p>\n";
     if (!c.reason.empty()) h << "<pre>" << escape_xml(c.reason) << "</pre>\n";
     if (d) {
+      if (!d->output_warning.empty()) h << "<p class=\"warn\">warning: " << escape_xml(d->output_warning) << "</p>\n";
       h << "<p>SQNR reference vs float " << fmt(d->sqnr_db) << " dB";
       if (d->lowered)
         h << "; lowered vs float " << fmt(d->lowered->sqnr_db_lowered) << " dB; lowered vs reference "
           << fmt(d->lowered->max_difference_steps, 3) << " steps at the output";
       if (d->accuracy)
         h << "; top-1 float " << fmt(d->accuracy->float_top1, 4) << ", quantized "
-          << fmt(d->accuracy->quantized_top1, 4) << ", agreement " << fmt(d->accuracy->agreement, 4);
+          << fmt(d->accuracy->quantized_top1, 4) << ", agreement " << fmt(d->accuracy->agreement, 4)
+          << (d->accuracy->float_perplexity ? "; perplexity float " + fmt(*d->accuracy->float_perplexity, 4) +
+                                                  ", quantized " + fmt(d->accuracy->quantized_perplexity.value_or(0), 4)
+                                            : std::string());
       h << "</p>\n";
     }
     if (d && !d->layers.empty()) {

@@ -30,8 +30,9 @@ const std::vector<std::string> kStructureKeys{"counts", "present", "absent", "se
 const std::vector<std::string> kQParamsKeys{"select",      "dtype", "quant_min", "quant_max",  "symmetric",
                                             "per_channel", "axis",  "scale",     "zero_point", "count"};
 const std::vector<std::string> kBiasKeys{"per_channel", "max_error_steps"};
-const std::vector<std::string> kNumericsKeys{"sqnr_min_db",      "sqnr_lowered_min_db", "max_steps",
-                                             "kernel_max_steps", "top1_agreement_min",  "layer_sqnr_min_db"};
+const std::vector<std::string> kNumericsKeys{"sqnr_min_db",         "sqnr_lowered_min_db", "max_steps",
+                                             "kernel_max_steps",    "top1_agreement_min",  "layer_sqnr_min_db",
+                                             "perplexity_ratio_max"};
 const std::vector<std::string> kFailureKeys{"kind", "reason"};
 const std::vector<std::string> kDTypes{"uint8", "int8", "int16", "int32"};
 
@@ -264,6 +265,10 @@ struct Parser {
         if (v < 0 || v > 1) throw InputError(at(kv.second), "top1_agreement_min is a fraction in [0, 1]");
         e.top1_agreement_min = v;
       }
+      if (key == "perplexity_ratio_max") {
+        if (v < 1) throw InputError(at(kv.second), "perplexity_ratio_max is quantized / float perplexity, >= 1");
+        e.perplexity_ratio_max = v;
+      }
     }
     return e;
   }
@@ -457,6 +462,7 @@ void merge_expectations(Expectations& e, const Expectations& b) {
     if (o.kernel_max_steps) n.kernel_max_steps = o.kernel_max_steps;
     if (o.top1_agreement_min) n.top1_agreement_min = o.top1_agreement_min;
     if (o.layer_sqnr_min_db) n.layer_sqnr_min_db = o.layer_sqnr_min_db;
+    if (o.perplexity_ratio_max) n.perplexity_ratio_max = o.perplexity_ratio_max;
     n.where = o.where;
   }
   if (b.onnx) {

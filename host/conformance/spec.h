@@ -66,6 +66,8 @@ struct NumericsExpect {
   std::optional<double> kernel_max_steps;
   std::optional<double> top1_agreement_min;  // float vs quantized top-1 on the held-out split
   std::optional<double> layer_sqnr_min_db;   // every quantized op's output vs float
+  // Language models: quantized held-out perplexity / float perplexity.
+  std::optional<double> perplexity_ratio_max;
   std::string where;
 };
 

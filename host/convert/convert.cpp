@@ -83,6 +83,13 @@ double sqnr_db(const at::Tensor& reference, const at::Tensor& quantized) {
   return 20.0 * std::log10(signal / noise);
 }
 
+double noise_margin_db(const at::Tensor& reference, const at::Tensor& candidate, const at::Tensor& float_out) {
+  const double noise = (reference.to(at::kDouble) - float_out.to(at::kDouble)).norm().item<double>();
+  const double difference = (candidate.to(at::kDouble) - reference.to(at::kDouble)).norm().item<double>();
+  if (difference == 0) return std::numeric_limits<double>::infinity();
+  return 20.0 * std::log10(noise / difference);
+}
+
 std::vector<std::vector<at::Tensor>> batch_slices(const std::vector<at::Tensor>& inputs, std::int64_t max_samples) {
   if (inputs.empty() || inputs[0].dim() == 0) return {inputs};
   const std::int64_t n = inputs[0].size(0);
@@ -113,16 +120,18 @@ ConversionSummary convert_to_reference(PreparedModel& prepared) {
     return s.observer->qparams();
   };
 
-  // Weight and bias edges refer to conv/linear nodes, which folding keeps.
+  // Weight and bias edges refer to conv/linear nodes, which folding keeps
+  // (and embedding tables, operand 0).
   struct WeightEdge {
     Node* node;
     int slot;
+    std::size_t operand;
   };
   std::vector<WeightEdge> weights;
   for (const auto& s : slots)
     if (s.kind == SlotKind::Weight)
       for (const auto& e : s.edges)
-        if (!e.is_output()) weights.push_back({const_cast<Node*>(e.node), s.id});
+        if (!e.is_output()) weights.push_back({const_cast<Node*>(e.node), s.id, std::size_t(e.operand)});
 
   // 1. Fold every conv/linear -> batch_norm pair (prepare observed the folded weights).
   std::vector<Node*> candidates;
@@ -139,7 +148,7 @@ ConversionSummary convert_to_reference(PreparedModel& prepared) {
 
   // 2. Weights: quantized constant -> dequantize.
   for (const auto& w : weights) {
-    auto current = torch::jit::toIValue(w.node->input(1));
+    auto current = torch::jit::toIValue(w.node->input(w.operand));
     if (!current || !current->isTensor()) continue;
     bool is_quantized = false;
     const at::Tensor stored = quantize_weight(current->toTensor(), qparams_of(w.slot), is_quantized);
@@ -148,9 +157,9 @@ ConversionSummary convert_to_reference(PreparedModel& prepared) {
     if (is_quantized) {
       Value* dq = g.insert(c10::aten::dequantize, {c});
       quantizing_nodes.emplace_back(dq->node(), w.slot);
-      w.node->replaceInput(1, dq);
+      w.node->replaceInput(w.operand, dq);
     } else {
-      w.node->replaceInput(1, c);
+      w.node->replaceInput(w.operand, c);
     }
     ++summary.quantized_weights;
   }

@@ -30,6 +30,13 @@ ConversionSummary convert_to_reference(PreparedModel& prepared);
 // dB: 20 log10(|reference| / |reference - quantized|). +inf when equal.
 double sqnr_db(const at::Tensor& reference, const at::Tensor& quantized);
 
+// How far below the quantization noise a second implementation's
+// difference from the reference lies, in dB: 20 log10(|reference - float| /
+// |candidate - reference|); +inf when they are equal. Rounding differences
+// that propagate through a deep model keep it high; drift (a wrong scale,
+// zero point or bias) brings it down to 0 dB or below.
+double noise_margin_db(const at::Tensor& reference, const at::Tensor& candidate, const at::Tensor& float_out);
+
 // The inputs cut along the batch dimension into slices of at most
 // `max_samples`, for measurements that expose every intermediate value: in
 // slices, their peak memory is one slice's activations, not the batch's.

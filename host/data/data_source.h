@@ -27,6 +27,15 @@
 //            hold every class in proportion). Within a split the digits are
 //            visited in a permutation drawn from the seed (a Fisher-Yates
 //            shuffle on std::mt19937_64, identical on every platform).
+//   fortunes English text for language models: the quotation files of
+//            Debian's fortunes package (/usr/share/games/fortunes, or
+//            $QSDK_FORTUNES_DIR; regular files but the .dat indexes, sorted
+//            by name, concatenated), about 2.7 MB. The model takes one
+//            integer input [B, seq] of byte ids (its range must cover
+//            0..255). Sample k is the window of bytes [k*seq, k*seq + seq)
+//            and its labels the next bytes, int64 [B, seq]. Split: every
+//            10th window is "heldout", the rest "calibration"; shuffled
+//            from the seed as MNIST is.
 //
 // Too little data: when batches * batch_size exceeds the samples, batches
 // wrap around to the start (sample k of the stream is sample k mod N), so
@@ -49,16 +58,16 @@
 namespace qsdk {
 
 struct CalibrationConfig {
-  std::string source = "random";  // "mnist", "random", or a path: a file or directory of tensors
+  std::string source = "random";  // "mnist", "fortunes", "random", or a path: a file or directory of tensors
   int batches = 8;                // 0: one pass over the data (not for random)
   int batch_size = 32;
   std::uint64_t seed = 0;
-  std::string split = "calibration";  // mnist only: "calibration" (first 8,000) or "heldout" (last 2,000)
+  std::string split = "calibration";  // mnist and fortunes: "calibration" or "heldout"
 };
 
 struct Batch {
   std::vector<at::Tensor> inputs;  // one per model input (float32, or its integer dtype), first dim = batch size
-  at::Tensor labels;               // int64 [B]; undefined when the source has none
+  at::Tensor labels;               // int64 [B] (mnist) or [B, seq] (fortunes); undefined when the source has none
 };
 
 class DataSource {
@@ -89,5 +98,11 @@ inline constexpr float kMnistMean = 0.1307f;
 inline constexpr float kMnistStd = 0.3081f;
 inline constexpr std::size_t kMnistCalibrationCount = 8000;
 inline constexpr std::size_t kMnistHeldoutCount = 2000;
+
+// True for the sources that have a "heldout" split (with labels).
+bool source_has_heldout(const std::string& source);
+// Where the fortunes source reads its text.
+std::filesystem::path fortunes_data_dir();
+inline constexpr std::int64_t kFortunesHeldoutEvery = 10;
 
 }  // namespace qsdk

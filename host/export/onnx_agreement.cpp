@@ -86,6 +86,7 @@ std::vector<OnnxRuntimeAgreement> measure_onnx_agreement(const Graph& reference,
     const OrtRunResult ort = run_onnx_runtime(run_file, model.input_names, inputs, options, scratch.path());
     a.max_steps = steps_between(ref_out, ort.outputs.at(0), scale);
     a.sqnr_db = sqnr_db(float_output, ort.outputs.at(0));
+    a.noise_margin_db = noise_margin_db(ref_out, ort.outputs.at(0), float_output);
     if (!optimized && !activations.empty()) {
       std::size_t n_outputs = 0;
       const auto values = reference_quantized_values(reference, activations, inputs, n_outputs);

@@ -927,7 +927,20 @@ class OnnxWriter {
     if (kind == "aten::_convolution")
       return conv(n, bool_arg(n, 6), 3, 4, 5, 8, bool_arg(n, 6) ? std::optional(7) : std::nullopt);
     if (kind == "aten::linear") return linear(n);
+    // Table lookup: the weight (an initializer, or its dequantized int8 rows) gathered by the token ids.
+    if (kind == "aten::embedding")
+      return (void)emit_for(n, "Gather", {name_of(n->input(0), n), name_of(n->input(1), n)});
     if (kind == "aten::chunk") return chunk(n);
+    if (kind == "aten::select") {  // a 0-d index drops the axis, as select does
+      auto* p = emit_for(
+          n, "Gather",
+          {name_of(n->input(0), n), initializer(at::scalar_tensor(int_arg(n, 2), at::kLong), base_name(n) + ".index")});
+      return attr(p, "axis", int_arg(n, 1));
+    }
+    if (kind == "aten::masked_fill")  // where the mask is set, the fill value; elsewhere the input
+      return (void)emit_for(n, "Where",
+                            {name_of(n->input(1), n), scalar_initializer(double_arg(n, 2), base_name(n) + ".fill"),
+                             name_of(n->input(0), n)});
     if (n->kind() == prim::ListUnpack) return unpack(n);
     if (kind == "aten::bmm") return (void)emit_for(n, "MatMul", {name_of(n->input(0), n), name_of(n->input(1), n)});
     if (kind == "aten::matmul") return (void)emit_for(n, "MatMul", {name_of(n->input(0), n), name_of(n->input(1), n)});

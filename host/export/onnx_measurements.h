@@ -13,6 +13,7 @@ struct OnnxRuntimeAgreement {
   double output_scale = 0;          // of the reference output's quantization (0: output not quantized)
   double max_steps = 0;             // at the output, in output steps (absolute difference when output_scale is 0)
   double sqnr_db = 0;               // ONNX Runtime's output vs float
+  double noise_margin_db = 0;       // its difference from the reference against the quantization noise (convert.h)
   std::size_t tensors_checked = 0;  // quantized tensors compared (disabled run only)
   double worst_tensor_steps = 0;
   std::string worst_tensor;  // ONNX name of the worst tensor

@@ -97,10 +97,18 @@ OrtRunResult run_onnx_runtime(const fs::path& model, const std::vector<std::stri
                {"inputs", json::array()}};
   if (!options.fetch.empty()) request["fetch"] = options.fetch;
   for (std::size_t i = 0; i < inputs.size(); ++i) {
-    const at::Tensor t = inputs[i].to(at::kFloat).contiguous();
-    const fs::path file = scratch.path / ("input" + std::to_string(i) + ".f32");
+    // Token ids and masks keep their integer type (bool travels as one byte).
+    const auto dtype = inputs[i].scalar_type();
+    const bool integral = dtype == at::kLong || dtype == at::kInt || dtype == at::kBool;
+    const at::Tensor t = (integral ? inputs[i] : inputs[i].to(at::kFloat)).contiguous();
+    const std::string type = dtype == at::kLong   ? "int64"
+                             : dtype == at::kInt  ? "int32"
+                             : dtype == at::kBool ? "bool"
+                                                  : "float32";
+    const fs::path file = scratch.path / ("input" + std::to_string(i) + ".bin");
     std::ofstream(file, std::ios::binary).write(static_cast<const char*>(t.data_ptr()), std::streamsize(t.nbytes()));
-    request["inputs"].push_back({{"name", input_names[i]}, {"dims", t.sizes().vec()}, {"file", file.string()}});
+    request["inputs"].push_back(
+        {{"name", input_names[i]}, {"dims", t.sizes().vec()}, {"type", type}, {"file", file.string()}});
   }
   const fs::path request_file = scratch.path / "request.json";
   std::ofstream(request_file) << request.dump();

@@ -3,6 +3,8 @@
 #include <torch/csrc/jit/ir/ir.h>
 #include <torch/script.h>
 
+#include "graph/graph.h"
+
 namespace qsdk {
 namespace {
 
@@ -71,6 +73,32 @@ bool fold_batch_norm(Node* op) {
   bn->output(0)->replaceAllUsesWith(op->output(0));
   bn->destroy();
   return true;
+}
+
+std::string BatchNormFold::text() const {
+  const auto label = [](int id, const std::string& kind, const std::string& path) {
+    return "%" + std::to_string(id) + " " + kind + (path.empty() ? "" : " (" + path + ")");
+  };
+  return label(batch_norm_id, "aten::batch_norm", batch_norm_path) + " into " + label(op_id, op_kind, op_path);
+}
+
+std::vector<BatchNormFold> fold_batch_norms(Graph& graph) {
+  std::vector<Node*> ops;
+  for (Node* n : graph.nodes())
+    if (foldable_batch_norm(n)) ops.push_back(n);
+  std::vector<BatchNormFold> folds;
+  for (Node* op : ops) {
+    const Node* bn = foldable_batch_norm(op);
+    BatchNormFold f{graph.id(bn), graph.id(op), graph.module_path(bn), op->kind().toQualString(),
+                    graph.module_path(op)};
+    graph.set_module_path(bn, "");  // its address may be reused by a later node
+    if (fold_batch_norm(op)) folds.push_back(std::move(f));
+  }
+  if (!folds.empty()) {
+    graph.renumber();
+    graph.invalidate_compiled();
+  }
+  return folds;
 }
 
 }  // namespace qsdk

@@ -7,12 +7,16 @@
 #include <ATen/core/Tensor.h>
 
 #include <optional>
+#include <string>
+#include <vector>
 
 namespace torch::jit {
 struct Node;
 }
 
 namespace qsdk {
+
+class Graph;
 
 struct FoldedWeights {
   at::Tensor weight;
@@ -31,5 +35,18 @@ torch::jit::Node* foldable_batch_norm(const torch::jit::Node* op);
 // batch_norm's users take `op`'s output, the batch_norm is destroyed.
 // Returns false (and changes nothing) when the pair is not foldable.
 bool fold_batch_norm(torch::jit::Node* op);
+
+// One fold of fold_batch_norms, as node ids and module paths before it.
+struct BatchNormFold {
+  int batch_norm_id = -1, op_id = -1;
+  std::string batch_norm_path, op_kind, op_path;
+  std::string text() const;  // "%5 aten::batch_norm (bn1) into %4 aten::conv2d (conv1)"
+};
+
+// PT2E's post-training semantics: every foldable conv/linear ->
+// batch_norm pair is folded before annotation, so a backend's rule for the
+// conv covers conv-BN. Renumbers the graph; returns what was folded.
+// (QAT keeps BatchNorm for training; convert folds it.)
+std::vector<BatchNormFold> fold_batch_norms(Graph& graph);
 
 }  // namespace qsdk

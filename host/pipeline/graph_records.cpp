@@ -93,6 +93,9 @@ std::vector<NodeRecord> node_records(const Graph& g) {
 std::vector<NodeDecision> node_decisions(const Annotation& a) {
   std::vector<NodeDecision> out;
   for (const auto& r : a.nodes) out.push_back({r.id, r.kind, r.module_path, to_string(r.status), r.match, r.reason});
+  // Folded BatchNorms are no node of the annotated graph (id -1).
+  for (const auto& f : a.folded_batch_norms)
+    out.push_back({-1, "aten::batch_norm", "", "folded", -1, "folded before annotation: " + f});
   return out;
 }
 

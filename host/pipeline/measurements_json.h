@@ -56,7 +56,7 @@ Measurements measurements_from_json(const nlohmann::json& j, const std::string& 
 
 // The projections above.
 nlohmann::json manifest_json(const Measurements& m);
-nlohmann::json summary_entry_json(const Measurements& m, double max_steps);
+nlohmann::json summary_entry_json(const Measurements& m, double max_steps, double min_noise_margin_db);
 nlohmann::json layers_json(const Measurements& m);
 // qparams.json (and `qsdk calibrate --json`): the `qparams` list.
 nlohmann::json qparams_json(const std::vector<QParamsRecord>& slots);

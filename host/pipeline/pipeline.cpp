@@ -4,7 +4,9 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <fstream>
+#include <iomanip>
 #include <set>
 #include <sstream>
 
@@ -25,6 +27,7 @@
 #include "export/encodings_check.h"
 #include "export/onnx_agreement.h"
 #include "export/onnx_runtime.h"
+#include "graph/bn_folding.h"
 #include "graph/graph.h"
 #include "pipeline/encodings_json.h"
 #include "pipeline/graph_records.h"
@@ -126,32 +129,72 @@ Prepared prepare_qat(Graph& graph, const Annotation& annotation, const PipelineO
   return p;
 }
 
-// Top-1 of the float and the quantized model on the held-out split. Batches
-// keep the calibration batch size (a lowered onednn instance must not see a
-// second batch size), so a last partial batch is left out.
+// Top-1 (and for sequence labels perplexity) of the float and the quantized
+// model on the held-out split. Batches keep the calibration batch size (a
+// lowered onednn instance must not see a second batch size), so a last
+// partial batch is left out. MNIST: all 2,000 held-out digits; fortunes:
+// kHeldoutTextBatches batches.
+constexpr int kHeldoutTextBatches = 64;
+
 std::optional<Accuracy> measure_accuracy(const PipelineResult& r, Lowering target, const PipelineOptions& o,
                                          const std::vector<InputSpec>& inputs) {
   CalibrationConfig held = o.calibration;
   held.split = "heldout";
-  held.batches = std::max(1, static_cast<int>(kMnistHeldoutCount) / std::max(1, held.batch_size));
+  held.batches = held.source == "mnist"
+                     ? std::max(1, static_cast<int>(kMnistHeldoutCount) / std::max(1, held.batch_size))
+                     : kHeldoutTextBatches;
   const auto source = open_data_source(held, inputs);
   Accuracy a;
   std::size_t float_ok = 0, quant_ok = 0, same = 0;
+  double float_nll = 0, quant_nll = 0;  // summed over samples
+  bool sequence = false;
   for (std::size_t i = 0; i < source->num_batches(); ++i) {
     const Batch b = source->batch(i);
     if (!b.labels.defined()) return std::nullopt;
-    const auto f = r.float_graph->run(b.inputs).at(0).argmax(1);
-    const auto q = run_with_engine(r.deployed(), target, b.inputs).at(0).argmax(1);
-    float_ok += static_cast<std::size_t>(f.eq(b.labels).sum().item<std::int64_t>());
-    quant_ok += static_cast<std::size_t>(q.eq(b.labels).sum().item<std::int64_t>());
+    const auto classes_of = [&](const at::Tensor& logits) { return logits.reshape({-1, logits.size(-1)}); };
+    const auto labels = b.labels.reshape({-1});
+    const auto fl = classes_of(r.float_graph->run(b.inputs).at(0));
+    const auto ql = classes_of(run_with_engine(r.deployed(), target, b.inputs).at(0));
+    const auto f = fl.argmax(1), q = ql.argmax(1);
+    float_ok += static_cast<std::size_t>(f.eq(labels).sum().item<std::int64_t>());
+    quant_ok += static_cast<std::size_t>(q.eq(labels).sum().item<std::int64_t>());
     same += static_cast<std::size_t>(f.eq(q).sum().item<std::int64_t>());
-    a.samples += static_cast<std::size_t>(b.labels.size(0));
+    a.samples += static_cast<std::size_t>(labels.size(0));
+    sequence = b.labels.dim() > 1;
+    if (sequence) {
+      const auto nll = [&](const at::Tensor& logits) {
+        return -logits.to(at::kDouble).log_softmax(1).gather(1, labels.unsqueeze(1)).sum().item<double>();
+      };
+      float_nll += nll(fl);
+      quant_nll += nll(ql);
+    }
   }
   if (a.samples == 0) return std::nullopt;
   a.float_top1 = double(float_ok) / double(a.samples);
   a.quantized_top1 = double(quant_ok) / double(a.samples);
   a.agreement = double(same) / double(a.samples);
+  if (sequence) {
+    a.float_perplexity = std::exp(float_nll / double(a.samples));
+    a.quantized_perplexity = std::exp(quant_nll / double(a.samples));
+  }
   return a;
+}
+
+// Empty unless the float output is near-constant across the batch: its
+// spread over the batch is below 1e-6 of its magnitude (random-init
+// mnasnet/efficientnet reach std 1e-8..1e-14), or it is all zero.
+std::string near_constant_warning(const at::Tensor& float_out) {
+  if (float_out.dim() < 1 || float_out.size(0) < 2 || !float_out.is_floating_point()) return "";
+  const auto out = float_out.to(at::kDouble);
+  const double magnitude = out.abs().max().item<double>();
+  const double spread = out.sub(out.mean(0, /*keepdim=*/true)).abs().max().item<double>();
+  if (magnitude > 0 && spread > 1e-6 * magnitude) return "";
+  std::ostringstream s;
+  s << "the float model's output is near-constant (it varies by " << std::setprecision(3) << spread
+    << " across the batch of " << float_out.size(0) << ", against a magnitude of " << magnitude
+    << "): SQNR, lowered-vs-reference steps and agreement say little about this model; calibrate a trained model "
+       "on real data";
+  return s.str();
 }
 
 double median_ms(const std::function<void()>& run) {
@@ -223,7 +266,7 @@ RunRecord run_record(const PipelineOptions& o, const PluginRegistry& plugins,
 // kernel on the reference's own inputs.
 LoweringMeasurements measure_lowering(const PipelineResult& r, Lowering target, const LoweringReport& report,
                                       const std::vector<at::Tensor>& inputs, const at::Tensor& float_out,
-                                      const at::Tensor& quant_out, double max_steps) {
+                                      const at::Tensor& quant_out, double kernel_max_steps) {
   LoweringMeasurements l;
   l.lowered_ops = report.lowered_ops;
   const auto lowered_out = run_with_engine(*r.lowered, target, inputs);
@@ -234,7 +277,11 @@ LoweringMeasurements measure_lowering(const PipelineResult& r, Lowering target, 
   const AgreementReport agreement = op_by_op_agreement(*r.reference, *r.lowered, target, inputs);
   l.kernels_checked = agreement.checked.size();
   l.kernels_skipped = agreement.skipped;
-  if (const OpAgreement* bad = agreement.first_over(max_steps))
+  l.noise_margin_db = noise_margin_db(quant_out, lowered_out.at(0), float_out);
+  if (l.output_scale > 0)
+    l.mean_difference_steps =
+        quant_out.to(at::kDouble).sub(lowered_out.at(0).to(at::kDouble)).abs().mean().item<double>() / l.output_scale;
+  if (const OpAgreement* bad = agreement.first_over(kernel_max_steps))
     l.first_over_limit = bad->op + " (node " + std::to_string(bad->position) + " of the lowered graph) differs by " +
                          std::to_string(bad->steps) + " steps";
   const OpAgreement* worst = nullptr;
@@ -360,11 +407,14 @@ PipelineResult run_pipeline(const PluginRegistry& plugins, const PipelineOptions
   CapturedModel captured = capture_model(o.model, CaptureOptions{o.inputs, o.model_seed});
   Graph& graph = *captured.graph;
   if (o.per_layer_sqnr) name_values(graph);
+  std::vector<BatchNormFold> folds;
+  if (!o.qat) folds = fold_batch_norms(graph);
 
   std::optional<Annotation> annotation;
   for (const auto& b : backends)
     annotation = annotate(graph, *b, AnnotateOptions{o.overrides}, annotation ? &*annotation : nullptr);
   r.annotation = std::move(*annotation);
+  for (const auto& f : folds) r.annotation.folded_batch_norms.push_back(f.text());
   m.backend = r.annotation.backends;
   r.annotation_document = annotation_document(graph, r.annotation);
   m.decisions = node_decisions(r.annotation);
@@ -385,6 +435,7 @@ PipelineResult run_pipeline(const PluginRegistry& plugins, const PipelineOptions
   const auto float_out = r.float_graph->run(inputs);
   const auto quant_out = r.reference->run(inputs);
   m.sqnr_db = sqnr_db(float_out.at(0), quant_out.at(0));
+  m.output_warning = near_constant_warning(float_out.at(0));
 
   const Lowering target = o.lower ? backends.front()->lowering : Lowering::Reference;
   m.lowering_target = to_string(target);
@@ -392,7 +443,7 @@ PipelineResult run_pipeline(const PluginRegistry& plugins, const PipelineOptions
     r.lowered = r.reference->clone();
     const LoweringReport report = lower(*r.lowered, target);
     for (const auto& n : report.notes) m.notes.push_back("lowering: " + n);
-    m.lowered = measure_lowering(r, target, report, inputs, float_out.at(0), quant_out.at(0), o.max_steps);
+    m.lowered = measure_lowering(r, target, report, inputs, float_out.at(0), quant_out.at(0), o.kernel_max_steps);
     m.lowered_nodes = node_records(*r.lowered);
   }
   if (o.exports_onnx())
@@ -400,8 +451,8 @@ PipelineResult run_pipeline(const PluginRegistry& plugins, const PipelineOptions
   m.float_size = exported_file_size(*r.float_graph);
   m.quantized_size = exported_file_size(r.deployed());
   if (o.per_layer_sqnr) m.layers = per_layer_sqnr(*r.float_graph, *r.reference, inputs);
-  // Accuracy needs labels: only the MNIST source has them.
-  if (o.measure_accuracy && o.calibration.source == "mnist")
+  // Accuracy needs labels: the MNIST and fortunes sources have them.
+  if (o.measure_accuracy && source_has_heldout(o.calibration.source))
     m.accuracy = measure_accuracy(r, target, o, captured.inputs);
   if (o.measure_latency) m.latency = measure_latency(r, target, captured.example_inputs);
   m.run = run_record(o, plugins, backends, resolved, captured.example_inputs, prepared.fingerprint);

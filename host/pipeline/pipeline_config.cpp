@@ -116,13 +116,14 @@ struct Reader {
     check_keys(c.source, n, kCalibrationKeys, "calibration");
     if (const auto s = n["source"]) {
       const auto text = scalar<std::string>(c.source, s, "source");
-      if (text == "mnist" || text == "random") {
+      if (text == "mnist" || text == "fortunes" || text == "random") {
         o.calibration.source = text;
       } else {
         o.calibration.source = path(s, "source").string();
         std::error_code ec;
         if (c.check_files && !fs::exists(o.calibration.source, ec))
-          throw InputError(at(s), "calibration source '" + text + "' is not 'random', 'mnist' or an existing path (" +
+          throw InputError(at(s), "calibration source '" + text +
+                                      "' is not 'random', 'mnist', 'fortunes' or an existing path (" +
                                       o.calibration.source + ")");
       }
     }
@@ -159,7 +160,8 @@ struct Reader {
   }
 
   void checks(const YAML::Node& n, PipelineOptions& o) const {
-    check_keys(c.source, n, {"max_steps", "onnx_max_steps", "engines"}, "checks");
+    check_keys(c.source, n, {"max_steps", "kernel_max_steps", "noise_margin_db", "onnx_max_steps", "engines"},
+               "checks");
     if (const auto v = n["engines"]) {
       // CONTRIBUTING.md, "Checking your engine": compared with the integer reference, reported.
       const std::vector<std::string> known{"backend", "onnxruntime", "onnxruntime-fused"};
@@ -171,6 +173,15 @@ struct Reader {
     if (const auto v = n["max_steps"]) {
       o.max_steps = scalar<double>(c.source, v, "max_steps");
       if (!(o.max_steps >= 0)) throw InputError(at(v), "max_steps must be >= 0");
+    }
+    if (const auto v = n["kernel_max_steps"]) {
+      o.kernel_max_steps = scalar<double>(c.source, v, "kernel_max_steps");
+      if (!(o.kernel_max_steps >= 0)) throw InputError(at(v), "kernel_max_steps must be >= 0");
+    }
+    if (const auto v = n["noise_margin_db"]) {
+      o.min_noise_margin_db = scalar<double>(c.source, v, "noise_margin_db");
+      if (!std::isfinite(o.min_noise_margin_db))
+        throw InputError(at(v), "noise_margin_db must be a finite number of dB (e.g. 20)");
     }
     if (const auto v = n["onnx_max_steps"]) {
       o.onnx_max_steps = scalar<double>(c.source, v, "onnx_max_steps");
@@ -323,7 +334,9 @@ void emit_pipeline_sections(YAML::Emitter& e, const PipelineOptions& o) {
   }
   e << YAML::EndSeq;
   e << YAML::Key << "checks" << YAML::Value << YAML::Flow << YAML::BeginMap << YAML::Key << "max_steps" << YAML::Value
-    << o.max_steps << YAML::Key << "onnx_max_steps" << YAML::Value << o.onnx_max_steps;
+    << o.max_steps << YAML::Key << "kernel_max_steps" << YAML::Value << o.kernel_max_steps << YAML::Key
+    << "noise_margin_db" << YAML::Value << o.min_noise_margin_db << YAML::Key << "onnx_max_steps" << YAML::Value
+    << o.onnx_max_steps;
   if (!o.engines.empty()) e << YAML::Key << "engines" << YAML::Value << YAML::Flow << o.engines;
   e << YAML::EndMap;
   e << YAML::Key << "measure" << YAML::Value << YAML::Flow << YAML::BeginMap;

@@ -57,10 +57,11 @@ std::string plain(double v) {
   return o.str();
 }
 
-std::string lowering_failure(const Measurements& m, double max_steps) {
+std::string lowering_failure(const Measurements& m, const PipelineOptions& o) {
   const auto& l = *m.lowered;
   return m.backend + ": lowered model differs from its reference by " + plain(l.max_difference_steps) +
-         " output steps (limit " + plain(max_steps) + ")" +
+         " output steps (limit " + plain(o.max_steps) + "), " + plain(l.noise_margin_db) +
+         " dB below the quantization noise (limit " + plain(o.min_noise_margin_db) + ")" +
          (l.first_over_limit.empty() ? "" : "; first kernel over the limit: " + l.first_over_limit);
 }
 
@@ -122,8 +123,9 @@ json summary_json(const RunJobResult& r, const RunConfig& c) {
   json summary{{"config", c.source}, {"model", c.pipeline.model}, {"mode", mode_of(c)}};
   summary["backends"] = json::array();
   for (const auto& b : r.backends)
-    summary["backends"].push_back(b.measurements ? summary_entry_json(*b.measurements, c.pipeline.max_steps)
-                                                 : json{{"backend", b.backend}, {"error", b.error}});
+    summary["backends"].push_back(
+        b.measurements ? summary_entry_json(*b.measurements, c.pipeline.max_steps, c.pipeline.min_noise_margin_db)
+                       : json{{"backend", b.backend}, {"error", b.error}});
   summary["passed"] = r.passed;
   return summary;
 }
@@ -172,15 +174,18 @@ RunJobResult run_job(const PluginRegistry& registry, const RunJobOptions& o, std
     } else {
       const PipelineResult r = run_pipeline(registry, config.pipeline_for(b), made[i]);
       write_pipeline_outputs(r, staging / r.measurements.backend, /*with_layers=*/true, config.pipeline.formats);
-      row = {r.measurements.backend, r.measurements, "", r.measurements.lowering_agrees(config.pipeline.max_steps)};
+      row = {r.measurements.backend, r.measurements, "",
+             r.measurements.lowering_agrees(config.pipeline.max_steps, config.pipeline.min_noise_margin_db)};
     }
     if (row.measurements && !row.lowering_agrees) {
       result.passed = false;
-      result.check_failures.push_back(lowering_failure(*row.measurements, config.pipeline.max_steps));
+      result.check_failures.push_back(lowering_failure(*row.measurements, config.pipeline));
       progress << "qsdk: check failed: " << result.check_failures.back() << "\n";
     }
     if (row.measurements)
-      if (const auto problem = row.measurements->onnx_problem(config.pipeline.onnx_max_steps); !problem.empty()) {
+      if (const auto problem =
+              row.measurements->onnx_problem(config.pipeline.onnx_max_steps, config.pipeline.min_noise_margin_db);
+          !problem.empty()) {
         result.passed = false;
         result.check_failures.push_back(b.name + ": " + problem);
         progress << "qsdk: check failed: " << result.check_failures.back() << "\n";
@@ -238,6 +243,10 @@ std::string summary_table(const RunJobResult& result, const RunConfig& config, b
     if (m.accuracy) {
       row[2] = percent(m.accuracy->float_top1);
       row[3] = percent(m.accuracy->quantized_top1);
+      if (m.accuracy->float_perplexity) {  // a language model: next-token top-1 and perplexity
+        row[2] += ", ppl " + fixed(*m.accuracy->float_perplexity, 3);
+        row[3] += ", ppl " + fixed(m.accuracy->quantized_perplexity.value_or(0), 3);
+      }
     }
     row[4] = fixed(m.lowered ? m.lowered->sqnr_db_lowered : m.sqnr_db, 1);
     const double fsize = double(m.float_size), qsize = double(m.quantized_size);
@@ -254,7 +263,8 @@ std::string summary_table(const RunJobResult& result, const RunConfig& config, b
       std::string cell;
       for (const auto& r : m.onnx->runtime) cell += (cell.empty() ? "" : " / ") + fixed(r.max_steps, 2);
       row[8] = cell + (m.onnx->runtime.front().output_scale > 0 ? " steps" : " abs");
-      if (!m.onnx_problem(config.pipeline.onnx_max_steps).empty()) row[8] += " FAIL";
+      if (!m.onnx_problem(config.pipeline.onnx_max_steps, config.pipeline.min_noise_margin_db).empty())
+        row[8] += " FAIL";
     } else if (m.onnx) {
       row[8] = "not run";
     }
@@ -285,6 +295,9 @@ std::string summary_table(const RunJobResult& result, const RunConfig& config, b
       out << "\n";
     }
   }
+  for (const auto& b : result.backends)
+    if (b.measurements && !b.measurements->output_warning.empty())
+      out << (markdown ? "\n" : "") << "warning: " << b.backend << ": " << b.measurements->output_warning << "\n";
   return out.str();
 }
 

@@ -6,6 +6,7 @@
 #include <iomanip>
 #include <memory>
 #include <sstream>
+#include <utility>
 
 #include "common/error.h"
 #include "common/progress.h"
@@ -51,14 +52,21 @@ const at::Tensor& labels_of(const Batch& b, const DataSource& data, std::size_t 
   return b.labels;
 }
 
-void check_logits(const at::Tensor& logits, const at::Tensor& labels, const DataSource& data) {
-  if (logits.dim() != 2 || logits.size(0) != labels.size(0))
+// Sequence models give logits [batch, seq, classes] for labels [batch,
+// seq]: every position is a sample. Flattened to [N, classes] and [N].
+std::pair<at::Tensor, at::Tensor> flat_samples(const at::Tensor& logits, const at::Tensor& labels,
+                                               const DataSource& data) {
+  const bool per_position = logits.dim() == labels.dim() + 1 && labels.dim() >= 1 &&
+                            logits.sizes().slice(0, std::size_t(labels.dim())).vec() == labels.sizes().vec();
+  if (!per_position)
     throw InputError(data.describe(), "the model's output is not [batch, classes] logits for the batch's " +
                                           std::to_string(labels.size(0)) + " labels");
+  const auto classes = logits.size(-1);
   const auto top = labels.max().item<std::int64_t>();
-  if (labels.min().item<std::int64_t>() < 0 || top >= logits.size(1))
+  if (labels.min().item<std::int64_t>() < 0 || top >= classes)
     throw InputError(data.describe(), "label " + std::to_string(top) + " is outside the model's " +
-                                          std::to_string(logits.size(1)) + " classes");
+                                          std::to_string(classes) + " classes");
+  return {logits.reshape({-1, classes}), labels.reshape({-1})};
 }
 
 }  // namespace
@@ -92,9 +100,8 @@ TrainResult train_classifier(const ClassifierForward& forward, const std::vector
     const Batch batch = data.batch(index);
     const at::Tensor& labels = labels_of(batch, data, index);
     optimizer->zero_grad();
-    const at::Tensor logits = forward(batch.inputs);
-    if (step == 0) check_logits(logits, labels, data);
-    at::Tensor loss = torch::nn::functional::cross_entropy(logits, labels);
+    const auto [logits, targets] = flat_samples(forward(batch.inputs), labels, data);
+    at::Tensor loss = torch::nn::functional::cross_entropy(logits, targets);
     const double value = loss.item<double>();
     if (!std::isfinite(value))
       throw InputError(where, "loss is not finite at step " + std::to_string(step + 1) +
@@ -120,10 +127,9 @@ double classifier_accuracy(const ClassifierForward& forward, const DataSource& d
   for (std::size_t i = 0; i < data.num_batches(); ++i) {
     const Batch batch = data.batch(i);
     const at::Tensor& labels = labels_of(batch, data, i);
-    const at::Tensor logits = forward(batch.inputs);
-    check_logits(logits, labels, data);
-    correct += logits.argmax(1).eq(labels).sum().item<std::int64_t>();
-    total += labels.size(0);
+    const auto [logits, targets] = flat_samples(forward(batch.inputs), labels, data);
+    correct += logits.argmax(1).eq(targets).sum().item<std::int64_t>();
+    total += targets.size(0);
   }
   return total ? double(correct) / double(total) : 0.0;
 }

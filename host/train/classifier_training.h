@@ -1,7 +1,10 @@
 // Float training of a classifier with LibTorch autograd: cross-entropy on
 // labelled batches of a DataSource, SGD (with momentum) or Adam, a progress
-// bar showing the running loss. Used to train zoo:mnist_cnn_trained and,
-// with fake-quantize in the forward function, by QAT (host/qat).
+// bar showing the running loss. Used to train zoo:mnist_cnn_trained and
+// zoo:tiny_lm_trained and, with fake-quantize in the forward function, by
+// QAT (host/qat). Logits [batch, classes] with labels [batch], or for
+// sequence models [batch, seq, classes] with labels [batch, seq] (every
+// position is one sample).
 //
 // The model is whatever `forward` computes from a batch's inputs: a
 // torch::nn module's forward, or a TorchScript graph run by LibTorch's
@@ -45,7 +48,7 @@ struct TrainOptions {
   bool progress = true;         // progress bar with the loss on stderr
 };
 
-// Logits [batch, classes] for one batch's inputs, differentiable w.r.t. the
+// Logits [batch, classes] (or [batch, seq, classes]) for one batch's inputs, differentiable w.r.t. the
 // parameters.
 using ClassifierForward = std::function<at::Tensor(const std::vector<at::Tensor>& inputs)>;
 // Called before step `step` (0-based) runs: for schedules such as freezing

@@ -5,7 +5,7 @@
 
 namespace {
 
-std::unique_ptr<qsdk::Backend> make_backend(const qsdk::BackendOptions& /*options*/) {
+std::unique_ptr<qsdk::Backend> make_backend(const qsdk::BackendOptions& options) {
   using namespace qsdk;
   auto b = std::make_unique<Backend>();
   b->name = "arm";
@@ -19,6 +19,8 @@ std::unique_ptr<qsdk::Backend> make_backend(const qsdk::BackendOptions& /*option
   b->arithmetic.multiplier = Multiplier::Float32;
   b->arithmetic.rounding = b->arithmetic.pooling_rounding = b->arithmetic.elementwise_rounding = Rounding::HalfToEven;
 
+  b->options = {bundled::linear_option()};
+
   bundled::FamilySpecs s;
   s.activation = spec::uint8_affine().with_observer(ObserverKind::MovingAverageMinMax);
   s.weight = spec::int8_symmetric();
@@ -26,12 +28,16 @@ std::unique_ptr<qsdk::Backend> make_backend(const qsdk::BackendOptions& /*option
   auto add = [&](std::vector<Rule> rules) {
     for (auto& r : rules) b->rules.push_back(std::move(r));
   };
-  add(bundled::weighted_op_rules(s, {"aten::relu", "aten::hardtanh"}));
+  auto weighted = bundled::weighted_op_rules(s, {"aten::relu", "aten::hardtanh"});
+  // linear=dynamic lowers to quantized::linear_dynamic (qnnpack has it).
+  bundled::apply_linear_option(*b, options, s.weight, weighted);
+  add(std::move(weighted));
   add(bundled::binary_rules(s, {"aten::add", "aten::mul"}, /*with_relu=*/true));
   add(bundled::unary_rules(s, {"aten::hardswish"}));
   add(bundled::fixed_output_rules(s, {"aten::sigmoid", "aten::hardsigmoid"}));
   add(bundled::shared_qparams_rules(s, {"aten::max_pool2d", "aten::adaptive_avg_pool2d", "aten::flatten",
                                         "aten::reshape", "aten::view", "aten::cat"}));
+  add(bundled::shared_qparams_rules(s, bundled::kViewOps));
   return b;
 }
 

@@ -1,5 +1,7 @@
 #include "rule_families.h"
 
+#include <algorithm>
+
 namespace qsdk::bundled {
 namespace {
 
@@ -104,6 +106,24 @@ std::vector<Rule> fixed_output_rules(const FamilySpecs& s, const std::vector<std
     rules.push_back(std::move(r));
   }
   return rules;
+}
+
+BackendOption linear_option() {
+  return {"linear",
+          "static: calibrated activation qparams; dynamic: computed per batch at run time",
+          "static",
+          {"static", "dynamic"}};
+}
+
+void apply_linear_option(const Backend& b, const BackendOptions& options, const QuantSpec& weight,
+                         std::vector<Rule>& rules) {
+  if (option_value(b, options, "linear") != "dynamic") return;
+  rules.erase(
+      std::remove_if(rules.begin(), rules.end(), [](const Rule& r) { return r.pattern.front() == "aten::linear"; }),
+      rules.end());
+  Rule dyn("linear_dynamic");
+  dyn.match({"aten::linear"}).input(spec::dynamic_uint8()).weight(weight);
+  rules.push_back(dyn);
 }
 
 }  // namespace qsdk::bundled

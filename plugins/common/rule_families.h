@@ -29,11 +29,27 @@ std::vector<Rule> conv_add_rules(const FamilySpecs& s);
 // Element-wise binary ops (add, mul), each optionally followed by relu.
 std::vector<Rule> binary_rules(const FamilySpecs& s, const std::vector<std::string>& ops, bool with_relu);
 
+// Views that keep their input's qparams and run on quantized tensors:
+// channel shuffles and attention head splits (permute, transpose,
+// contiguous), and the elements of chunk/split/unbind, which capture turns
+// into slice/select (host/capture/capture.cpp, split_list_outputs).
+inline const std::vector<std::string> kViewOps = {"aten::permute", "aten::transpose", "aten::contiguous",
+                                                  "aten::slice",   "aten::select",    "aten::unsqueeze"};
+
 // Ops whose output keeps its input's qparams (pooling, reshapes, cat).
 std::vector<Rule> shared_qparams_rules(const FamilySpecs& s, const std::vector<std::string>& ops);
 
 // Single-input ops with their own observed output (hardswish, gelu, ...).
 std::vector<Rule> unary_rules(const FamilySpecs& s, const std::vector<std::string>& ops);
+
+// The `linear` option of the bundled backends: "static" (calibrated input
+// and output qparams) or "dynamic" (PyTorch's dynamic quantization: weights
+// ahead of time, input qparams per batch at run time, float output).
+BackendOption linear_option();
+// With linear=dynamic in `options`, replaces the linear rules of `rules`
+// (from weighted_op_rules) by one dynamic linear rule with `weight`.
+void apply_linear_option(const Backend& b, const BackendOptions& options, const QuantSpec& weight,
+                         std::vector<Rule>& rules);
 
 // Ops with a known output range: uint8 output with scale 1/256, zero point 0
 // (sigmoid, hardsigmoid, softmax); tanh gets 2/256 around 128.

@@ -1,7 +1,7 @@
 // per-channel: a reference backend (quantize/dequantize only, no kernels)
 // for studying widths: symmetric per-channel weights of 8, 4, 3 or 2 bits
 // and activations of 16, 8, 4, 3 or 2 bits, chosen per run in the config:
-//   backends: {per-channel: {weight_bits: 4, activation_bits: 8, linear: dynamic}}
+//   backends: {per-channel: {weight_bits: 4, activation_bits: 8, linear: dynamic, embedding_bits: 4}}
 #include <algorithm>
 #include <stdexcept>
 
@@ -31,10 +31,11 @@ std::unique_ptr<qsdk::Backend> make_backend(const qsdk::BackendOptions& options)
   b->arithmetic.rounding = b->arithmetic.pooling_rounding = b->arithmetic.elementwise_rounding = Rounding::HalfToEven;
   b->options = {{"weight_bits", "weight width in bits (int8 storage)", "8", {"8", "4", "3", "2"}},
                 {"activation_bits", "activation width in bits", "8", {"16", "8", "4", "3", "2"}},
-                {"linear",
-                 "static: calibrated activation qparams; dynamic: computed per batch at run time",
-                 "static",
-                 {"static", "dynamic"}}};
+                bundled::linear_option(),
+                {"embedding_bits",
+                 "embedding tables, weight-only per row (int8 storage); float: leave them",
+                 "8",
+                 {"8", "4", "float"}}};
 
   const int weight_bits = bits_option(*b, options, "weight_bits");
   const int activation_bits = bits_option(*b, options, "activation_bits");
@@ -47,22 +48,20 @@ std::unique_ptr<qsdk::Backend> make_backend(const qsdk::BackendOptions& options)
     for (auto& r : rules) b->rules.push_back(std::move(r));
   };
   auto weighted = bundled::weighted_op_rules(s, {"aten::relu"});
-  if (option_value(*b, options, "linear") == "dynamic") {
-    // Dynamic linear (PyTorch's dynamic quantization): weights quantized
-    // ahead of time, input qparams computed per batch, output in float.
-    weighted.erase(std::remove_if(weighted.begin(), weighted.end(),
-                                  [](const Rule& r) { return r.pattern.front() == "aten::linear"; }),
-                   weighted.end());
-    Rule dyn("linear_dynamic");
-    dyn.match({"aten::linear"}).input(spec::dynamic_uint8()).weight(s.weight);
-    weighted.push_back(dyn);
-  }
+  bundled::apply_linear_option(*b, options, s.weight, weighted);
   add(std::move(weighted));
+  if (const auto bits = option_value(*b, options, "embedding_bits"); bits != "float") {
+    // Weight-only: the table quantized per row (one scale per token), the
+    // looked-up rows dequantized, ids and output left as they are.
+    Rule emb("embedding");
+    emb.match({"aten::embedding"}).annotate(in(0, 0), spec::int8_symmetric_per_channel(0, std::stoi(bits)));
+    b->rules.push_back(std::move(emb));
+  }
   add(bundled::binary_rules(s, {"aten::add", "aten::mul", "aten::matmul"}, /*with_relu=*/false));
   add(bundled::unary_rules(s, {"aten::hardswish", "aten::gelu", "aten::layer_norm"}));
-  add(bundled::shared_qparams_rules(
-      s, {"aten::max_pool2d", "aten::avg_pool2d", "aten::adaptive_avg_pool2d", "aten::flatten", "aten::reshape",
-          "aten::view", "aten::permute", "aten::transpose", "aten::cat"}));
+  add(bundled::shared_qparams_rules(s, {"aten::max_pool2d", "aten::avg_pool2d", "aten::adaptive_avg_pool2d",
+                                        "aten::flatten", "aten::reshape", "aten::view", "aten::cat"}));
+  add(bundled::shared_qparams_rules(s, bundled::kViewOps));
   return b;
 }
 

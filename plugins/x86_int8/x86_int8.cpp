@@ -35,7 +35,8 @@ std::unique_ptr<qsdk::Backend> make_backend(const qsdk::BackendOptions& options)
                  "int8 arithmetic of the CPU: vnni (8-bit weights), avx2 (7-bit weights, exact on 16-bit pair "
                  "sums); auto: detected",
                  kTargetOptionAuto,
-                 {kTargetOptionAuto, "vnni", "avx2"}}};
+                 {kTargetOptionAuto, "vnni", "avx2"}},
+                bundled::linear_option()};
   // Anything but an explicit vnni (including auto from an older host) takes
   // the range that is exact on every x86-64 CPU.
   const bool vnni = option_value(*b, options, kTargetOptionName) == "vnni";
@@ -49,10 +50,14 @@ std::unique_ptr<qsdk::Backend> make_backend(const qsdk::BackendOptions& options)
   auto add = [&](std::vector<Rule> rules) {
     for (auto& r : rules) b->rules.push_back(std::move(r));
   };
-  add(bundled::weighted_op_rules(s, {"aten::relu"}));
+  auto weighted = bundled::weighted_op_rules(s, {"aten::relu"});
+  // linear=dynamic lowers to quantized::linear_dynamic (onednn has it).
+  bundled::apply_linear_option(*b, options, s.weight, weighted);
+  add(std::move(weighted));
   add(bundled::binary_rules(s, {"aten::add"}, /*with_relu=*/true));
   add(bundled::shared_qparams_rules(s, {"aten::max_pool2d", "aten::avg_pool2d", "aten::adaptive_avg_pool2d",
                                         "aten::flatten", "aten::reshape", "aten::view", "aten::cat"}));
+  add(bundled::shared_qparams_rules(s, bundled::kViewOps));
   return b;
 }
 

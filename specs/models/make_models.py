@@ -66,6 +66,45 @@ class ConvFloatConsumer(nn.Module):
         return torch.softmax(self.conv(x), dim=1)
 
 
+class ConvBnRelu6(nn.Module):
+    """conv -> batch_norm -> relu6 (MobileNetV2's block): post-training, the
+    BatchNorm folds into the conv before annotation, so a rule for conv (+
+    activation) covers it, as in PT2E. BN statistics are not the defaults,
+    so a missing fold would show."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, padding=1)
+        self.bn = nn.BatchNorm2d(8)
+        self.relu6 = nn.ReLU6()
+        with torch.no_grad():
+            self.bn.running_mean.uniform_(-0.5, 0.5)
+            self.bn.running_var.uniform_(0.5, 2.0)
+            self.bn.weight.uniform_(0.5, 1.5)
+            self.bn.bias.uniform_(-0.2, 0.2)
+
+    def forward(self, x):
+        return self.relu6(self.bn(self.conv(x)))
+
+
+class ConvChunkShuffle(nn.Module):
+    """conv -> chunk(2) on channels -> one half permuted (H <-> W), the
+    other's channels unbound, unsqueezed and concatenated in reverse -> cat
+    -> conv: multi-output
+    ops whose elements keep the conv output's qparams."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 8, 3, padding=1)
+        self.conv2 = nn.Conv2d(8, 4, 3, padding=1)
+
+    def forward(self, x):
+        a, b = torch.chunk(self.conv1(x), 2, dim=1)
+        c0, c1, c2, c3 = torch.unbind(b, dim=1)
+        b = torch.cat([c.unsqueeze(1) for c in (c3, c2, c1, c0)], dim=1)
+        return self.conv2(torch.cat([a.permute(0, 1, 3, 2), b], dim=1))
+
+
 class SigmoidOnly(nn.Module):
     """Only a sigmoid: backends without a sigmoid rule quantize nothing."""
 
@@ -85,6 +124,8 @@ MODELS = {
     "conv_maxpool": (ConvMaxPool, [[1, 3, 16, 16]]),
     "conv_sigmoid": (ConvSigmoid, [[1, 3, 16, 16]]),
     "conv_softmax": (ConvFloatConsumer, [[1, 3, 16, 16]]),
+    "conv_bn_relu6": (ConvBnRelu6, [[1, 3, 16, 16]]),
+    "conv_chunk_shuffle": (ConvChunkShuffle, [[1, 3, 16, 16]]),
     "add_mul": (AddMul, [[1, 8, 8, 8], [1, 8, 8, 8]]),
     "sigmoid_only": (SigmoidOnly, [[1, 8, 8, 8]]),
 }

@@ -1,4 +1,4 @@
-// Calibration data sources (random, tensor files, real MNIST) and the
+// Calibration data sources (random, tensor files, real MNIST, text) and the
 // progress bar.
 #include "support/torch_doctest.h"
 // torch_doctest.h first: see there.
@@ -284,13 +284,13 @@ TEST_CASE("tensor source errors name the file and the cause") {
                   "torch::pickle_save") == 0);
 
   CHECK(cause_of([&] { open_data_source(config("mnsit", 2, 2), shapes); }) ==
-        "unknown source; expected mnist, random, or a path to a tensor file or directory");
+        "unknown source; expected mnist, fortunes, random, or a path to a tensor file or directory");
   CHECK(where_of([&] { open_data_source(config("mnsit", 2, 2), shapes); }) == "calibration source 'mnsit'");
   CHECK(cause_of([&] { open_data_source(config("random", 2, 0), shapes); }) == "batch_size must be at least 1, got 0");
   auto heldout = config("random", 2, 2);
   heldout.split = "heldout";
   CHECK(cause_of([&] { open_data_source(heldout, shapes); }) ==
-        "split 'heldout' needs source mnist (the only source with a held-out part)");
+        "split 'heldout' needs source mnist or fortunes (the sources with a held-out part)");
 }
 
 TEST_CASE("mnist: real digits, labels, disjoint calibration and held-out splits") {
@@ -374,6 +374,75 @@ TEST_CASE("mnist errors: data not installed, wrong model input") {
   CHECK(cause_of([&] {
           open_data_source(config("mnist", 1, 1), {{1, 3, 224, 224}});
         }) == "digits are float32 [N, 1, 28, 28]; the model takes 1 input [1, 3, 224, 224]");
+}
+
+TEST_CASE("fortunes: byte windows of the text, next-byte labels, disjoint splits") {
+  // A small corpus of our own: the source reads any directory of text.
+  TempDir tmp;
+  std::string text;  // seeded random letters: no 16-byte window twice
+  std::mt19937 letters(7);
+  for (int k = 0; k < 6000; ++k) text += char('a' + letters() % 26);
+  std::ofstream(tmp.path / "b-quotes") << text.substr(0, text.size() / 2);
+  std::ofstream(tmp.path / "a-quotes") << text.substr(text.size() / 2);
+  std::ofstream(tmp.path / "a-quotes.dat") << std::string(64, '\0');  // index files are skipped
+  std::ofstream(tmp.path / ".hidden") << "never read";
+  ScopedEnv env("QSDK_FORTUNES_DIR", tmp.path.string());
+  const std::string all = text.substr(text.size() / 2) + text.substr(0, text.size() / 2);  // sorted by name
+  const std::vector<InputSpec> ids{InputSpec({1, 16}, InputDtype::int64, 0, 256)};
+
+  auto cal = open_data_source(config("fortunes", 0, 8, 5), ids);
+  auto held_cfg = config("fortunes", 0, 8, 5);
+  held_cfg.split = "heldout";
+  auto held = open_data_source(held_cfg, ids);
+  CHECK(cal->describe().find("fortunes (" + std::to_string(all.size()) + " bytes of text in 2 files") == 0);
+  const std::size_t windows = (all.size() - 1) / 16;
+  std::set<std::string> seen;
+  std::size_t total = 0;
+  for (auto* src : {cal.get(), held.get()}) {
+    for (std::size_t i = 0; i < src->num_batches(); ++i) {
+      const Batch b = src->batch(i);
+      REQUIRE(b.inputs.size() == 1);
+      CHECK((b.inputs[0].scalar_type() == at::kLong));
+      REQUIRE(b.labels.defined());
+      CHECK(b.labels.sizes() == b.inputs[0].sizes());
+      for (std::int64_t r = 0; r < b.inputs[0].size(0); ++r) {
+        std::string window;
+        for (std::int64_t c = 0; c < 16; ++c) window += char(b.inputs[0][r][c].item<std::int64_t>());
+        // A window of the text, and its labels are the bytes after it.
+        const auto at = all.find(window);
+        REQUIRE(at != std::string::npos);
+        CHECK(char(b.labels[r][15].item<std::int64_t>()) == all[at + 16]);
+        CHECK(b.labels[r][0].item<std::int64_t>() == b.inputs[0][r][1].item<std::int64_t>());
+        seen.insert(window);
+        ++total;
+      }
+    }
+  }
+  // Every window once: the splits are disjoint and cover the text.
+  CHECK(total == windows);
+  CHECK(held->num_batches() == (windows / 10 + 7) / 8);
+  CHECK(seen.size() == windows);
+}
+
+TEST_CASE("fortunes errors: no text installed, a model that does not take byte ids") {
+  TempDir tmp;
+  {
+    ScopedEnv env("QSDK_FORTUNES_DIR", (tmp.path / "missing").string());
+    CHECK(cause_of([&] {
+            open_data_source(config("fortunes", 1, 1), {InputSpec({1, 8}, InputDtype::int64, 0, 256)});
+          }).find("no fortunes text here; install Debian's fortunes package") == 0);
+  }
+  CHECK(cause_of([&] {
+          open_data_source(config("fortunes", 1, 1), {{1, 3, 8, 8}});
+        }) == "text is one input of byte ids, integer [N, seq]; the model takes 1 input [1, 3, 8, 8] float32");
+  CHECK(cause_of([&] {
+          open_data_source(config("fortunes", 1, 1), {InputSpec({1, 8}, InputDtype::int64, 0, 100)});
+        }) == "byte ids are 0..255, but input 0 takes 0..99");
+  CHECK(cause_of([&] {
+          auto c = config("random", 1, 1);
+          c.split = "heldout";
+          open_data_source(c, {{1, 4}});
+        }).find("split 'heldout' needs source mnist or fortunes") == 0);
 }
 
 TEST_CASE("progress: plain lines without a terminal, one redrawn line on one") {

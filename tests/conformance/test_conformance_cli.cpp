@@ -78,6 +78,32 @@ json comparable(json j) {
 }  // namespace
 
 TEST_SUITE("conformance cli") {
+  TEST_CASE("post-training conv-BatchNorm folds before annotation: a conv (+ hardtanh) rule covers conv-BN-relu6") {
+    TempDir tmp;
+    const std::string plugins = std::string(QSDK_TEST_BROKEN_PLUGIN_DIR) + "/pt2e_conv";
+    const auto r = run_command(shell_quote(kExe) + " --plugin-dir " + shell_quote(plugins) + " conformance " +
+                               shell_quote(kSource + "/tests/specs/pt2e_conv_bn_relu6.yaml") +
+                               " --backend pt2e-conv -o " + shell_quote(tmp.path.string()));
+    INFO(r.out, r.err);
+    REQUIRE(r.exit_code == 0);
+    CHECK(r.out.find("1 passed") != std::string::npos);
+    // The decision log says what was folded, and nothing is left in float.
+    const json results = json::parse(read(tmp.path / "results.json"));
+    const json& d = results.at("cases").at(0).at("measurement").at("measurements").at("details").at("decisions");
+    int folded = 0, quantized = 0, floating = 0;
+    for (const auto& n : d) {
+      const auto status = n.at("status").get<std::string>();
+      folded += status == "folded";
+      quantized += status == "quantized";
+      floating += status == "float";
+      if (status == "folded")
+        CHECK(n.at("reason").get<std::string>().find("aten::batch_norm (bn) into %") != std::string::npos);
+    }
+    CHECK(folded == 1);
+    CHECK(quantized == 2);  // conv2d and its hardtanh
+    CHECK(floating == 0);
+  }
+
   TEST_CASE("conformance: a correct spec passes on all three backends and writes the three reports") {
     TempDir dir;
     dir.write("specs/conv.yaml", conv_model() + R"(backends: all

@@ -548,7 +548,8 @@ json with_onnx(double steps, std::vector<std::string> problems = {}, bool runtim
   o.dequantize_linear = 4;
   o.encodings_problems = std::move(problems);
   if (runtime)
-    for (const bool optimized : {true, false}) o.runtime.push_back({optimized, 0.02, steps, 34.0, 2, steps, "relu"});
+    for (const bool optimized : {true, false})
+      o.runtime.push_back({optimized, 0.02, steps, 34.0, 0.0, 2, steps, "relu"});
   else
     o.runtime_skipped = "ONNX Runtime is not installed";
   auto measurements = qsdk::measurements_from_json(m["measurements"], "test");

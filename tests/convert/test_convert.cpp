@@ -86,6 +86,51 @@ TEST_CASE("dynamic linear quantizes its input at run time") {
   CHECK(sqnr_db(c.float_out[0], q[0]) > 25.0);
 }
 
+TEST_CASE("embedding tables are quantized weight-only, per row, at 8 and 4 bits") {
+  // The float table, before any backend touches it.
+  const auto float_model = capture_model("zoo:tiny_lm", {});
+  at::Tensor table;
+  for (const auto* n : float_model.graph->nodes())
+    if (n->kind() == c10::aten::embedding) table = torch::jit::toIValue(n->input(0))->toTensor();
+  REQUIRE(table.defined());
+
+  double error8 = 0;
+  for (const char* bits : {"8", "4"}) {
+    CAPTURE(bits);
+    auto c = convert_zoo("tiny_lm", "per-channel", {{"embedding_bits", bits}});
+    const torch::jit::Node* emb = nullptr;
+    for (const auto* n : c.captured.graph->nodes())
+      if (n->kind() == c10::aten::embedding) emb = n;
+    REQUIRE(emb);
+    // The table is a per-row quantized constant behind a dequantize; the ids stay int64.
+    const auto* dq = emb->input(0)->node();
+    REQUIRE(dq->kind() == c10::aten::dequantize);
+    const auto q = torch::jit::toIValue(dq->input(0))->toTensor();
+    REQUIRE(q.is_quantized());
+    CHECK((q.qscheme() == at::kPerChannelAffine || q.qscheme() == at::kPerChannelSymmetric));
+    CHECK(q.q_per_channel_axis() == 0);
+    CHECK(q.q_per_channel_scales().numel() == table.size(0));
+    const auto ints = q.int_repr();
+    const int top = std::string(bits) == "8" ? 127 : 7;
+    CHECK(ints.abs().max().item<int>() == top);  // each row's largest |value| uses the full width
+    // Within half a step of each row's own scale.
+    const auto step = q.q_per_channel_scales().to(at::kFloat).unsqueeze(1);
+    const auto error = (q.dequantize() - table).abs();
+    CHECK((error <= step * 0.5 + 1e-6).all().item<bool>());
+    const double rms = error.pow(2).mean().sqrt().item<double>();
+    if (std::string(bits) == "8")
+      error8 = rms;
+    else
+      CHECK(rms > 8 * error8);  // 4 bits: 16x the step, more than 8x the error
+    // The lookup's output is float: the next op's own rule quantizes it.
+    CHECK(emb->output()->uses().at(0).user->kind() != c10::aten::dequantize);
+  }
+  // float: the table is left alone.
+  auto kept = convert_zoo("tiny_lm", "per-channel", {{"embedding_bits", "float"}});
+  for (const auto* n : kept.captured.graph->nodes())
+    if (n->kind() == c10::aten::embedding) CHECK(n->input(0)->node()->kind() == c10::prim::Constant);
+}
+
 TEST_CASE("the exported model loads in LibTorch and in Python's torch.jit.load with the same output") {
   auto c = convert_zoo("mnist_cnn", "x86-int8");
   const fs::path dir = fs::temp_directory_path() / ("qsdk-export-" + std::to_string(std::random_device{}()));

@@ -41,9 +41,10 @@ struct Lowered {
 };
 
 // One batch size per lowered graph (onednn in 1.13 may fail at a second).
-Lowered lower_zoo(const std::string& model, const std::string& backend, Lowering target) {
+Lowered lower_zoo(const std::string& model, const std::string& backend, Lowering target,
+                  const BackendOptions& options = {}) {
   Lowered l;
-  l.c = convert_zoo(model, backend);
+  l.c = convert_zoo(model, backend, options);
   Graph& g = *l.c.captured.graph;
   l.reference = std::make_unique<Graph>(g.ir().copy(), g.source());
   l.scale = output_scale(*l.reference);
@@ -81,6 +82,23 @@ TEST_CASE("conv-bn-relu lowers to quantized::conv2d_relu and matches the referen
     REQUIRE(l.scale > 0);
     CHECK(l.steps <= 2.0);
     CHECK(l.sqnr > 30.0);
+  }
+}
+
+TEST_CASE("linear=dynamic lowers to quantized::linear_dynamic on onednn and qnnpack") {
+  for (const auto& [b, target] : kTargets) {
+    const std::string backend = b;
+    CAPTURE(backend);
+    auto l = lower_zoo("linear_relu", backend, target, {{"linear", "dynamic"}});
+    CHECK(count(l.report.ops_before, "aten::quantize_per_tensor_dynamic") == 2);
+    CHECK(count(l.report.ops_after, "quantized::linear_dynamic") == 2);
+    CHECK(count(l.report.ops_after, "aten::linear") == 0);
+    CHECK(count(l.report.ops_after, "aten::quantize_per_tensor_dynamic") == 0);
+    CHECK(count(l.report.ops_after, "quantized::linear_prepack") == 0);  // folded into a constant
+    // The kernel picks the input's qparams per batch as the reference does:
+    // the outputs agree to float rounding, far below the quantization noise.
+    REQUIRE(l.scale <= 0);  // a float output
+    CHECK(noise_margin_db(l.reference_out, l.lowered_out, l.c.float_out[0]) > 40.0);
   }
 }
 

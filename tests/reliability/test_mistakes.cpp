@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 
 #include "reliability/run_qsdk.h"
 #include "support/process.h"
@@ -68,6 +69,27 @@ TEST_CASE("a model file declaring huge weights it does not store is refused befo
   check_user_error(run_qsdk("convert " + shell_quote(file.string()) + " --input-shape 1,20000 -b arm --output " +
                             shell_quote((tmp.path / "o").string())),
                    "tensor 'w' is a [20000,20000] view of 4 bytes of storage");
+}
+
+TEST_CASE("NaN in a model's weights is blamed on the weight and the file, not on the calibration data") {
+  TempDir tmp("qsdk_nan_weights");
+  torch::jit::Module inner("Inner");
+  auto w = torch::randn({4, 3, 3, 3});
+  w[2][1][0][2] = std::numeric_limits<float>::quiet_NaN();
+  inner.register_parameter("weight", w, false);
+  inner.define("def forward(self, x):\n  return torch.conv2d(x, self.weight)\n");
+  torch::jit::Module m("Outer");
+  m.register_module("features", inner);
+  m.define("def forward(self, x):\n  return self.features.forward(x)\n");
+  const auto file = tmp.path / "nan.pt";
+  m.save(file.string());
+  const auto r = run_qsdk("convert " + shell_quote(file.string()) + " --input-shape 1,3,8,8 -b arm --output " +
+                          shell_quote((tmp.path / "o").string()));
+  check_user_error(r, file.string() +
+                          ": tensor 'features.weight' [4,3,3,3] holds 1 NaN or Inf value(s), the first "
+                          "at [2, 1, 0, 2]");
+  CHECK(r.err.find("calibration") == std::string::npos);
+  CHECK_FALSE(fs::exists(tmp.path / "o" / "arm"));
 }
 
 TEST_CASE("calibration data that overflows float32 inside the model names the value it reached") {

@@ -91,6 +91,40 @@ TEST_CASE("qsdk run writes loadable models, manifests and a summary, and exits 0
     CHECK_MESSAGE(e.path().filename().string().rfind(".qsdk-run-", 0) != 0, "staging left behind");
 }
 
+TEST_CASE("a token-id language model runs through qsdk run on random ids and on an int64 tensor file") {
+  TempDir tmp("qsdk_run_lm");
+  // The default config (all three backends, its checks), with the model and data from flags.
+  const auto random = qsdk_run("--model zoo:tiny_lm --data random --batches 2 --no-specs -o " +
+                               shell_quote((tmp.path / "random").string()));
+  INFO(random.out, random.err);
+  CHECK(random.exit_code == 0);
+  for (const char* backend : {"x86-int8", "arm", "per-channel"}) {
+    CAPTURE(backend);
+    CHECK(fs::exists(tmp.path / "random" / backend / "model.pt"));
+  }
+  const auto manifest = nlohmann::json::parse(slurp(tmp.path / "random" / "x86-int8" / "manifest.json"));
+  CHECK(manifest.dump().find("tiny_lm") != std::string::npos);
+
+  // Ids saved from LibTorch as int32: converted to the model's int64, checked against [0, 256).
+  const auto ids = torch::randint(0, 256, {8, 32}, torch::kInt);
+  const auto bytes = torch::pickle_save(ids);
+  std::ofstream(tmp.path / "ids.pt", std::ios::binary).write(bytes.data(), std::streamsize(bytes.size()));
+  const auto file = qsdk_run("--model zoo:tiny_lm --data " + shell_quote((tmp.path / "ids.pt").string()) +
+                             " --batches 2 --no-specs -o " + shell_quote((tmp.path / "file").string()));
+  INFO(file.out, file.err);
+  CHECK(file.exit_code == 0);
+  CHECK(fs::exists(tmp.path / "file" / "arm" / "model.pt"));
+
+  // Ids beyond the embedding's 256 rows are the data's fault, named as such.
+  const auto big = torch::pickle_save(torch::full({8, 32}, 300, torch::kLong));
+  std::ofstream(tmp.path / "big.pt", std::ios::binary).write(big.data(), std::streamsize(big.size()));
+  const auto bad = qsdk_run("--model zoo:tiny_lm --data " + shell_quote((tmp.path / "big.pt").string()) +
+                            " --no-specs -o " + shell_quote((tmp.path / "bad").string()));
+  CHECK(bad.exit_code == 2);
+  CHECK(bad.err.find("big.pt") != std::string::npos);
+  CHECK(bad.err.find("internal error") == std::string::npos);
+}
+
 TEST_CASE("flags override the config, and --print-config shows the merged result") {
   TempDir tmp("qsdk_run_flags");
   const auto cfg = write(tmp.path / "run.yaml", small_config(tmp.path / "out"));

@@ -7,7 +7,6 @@
 #include <sstream>
 
 #include "capture/zoo/zoo_internal.h"
-#include "common/atomic_file.h"
 #include "common/error.h"
 #include "data/data_source.h"
 #include "train/classifier_training.h"
@@ -63,24 +62,6 @@ std::string trained_recipe(std::uint64_t seed) {
     << kTrainedMomentum << " weight decay " << kTrainedWeightDecay << ", " << kTrainedEpochs << " epochs of batch "
     << kTrainedBatchSize << " on the mnist calibration split, reshuffled each epoch";
   return s.str();
-}
-
-// The cached state, or false when there is none or it is unreadable or was
-// made by another recipe (then the caller retrains and overwrites it).
-bool load_trained(MnistCnn& model, const std::filesystem::path& path, const std::string& recipe) {
-  std::error_code ec;
-  if (!std::filesystem::exists(path, ec)) return false;
-  try {
-    torch::serialize::InputArchive archive;
-    archive.load_from(path.string());
-    c10::IValue saved;
-    if (!archive.try_read("qsdk_recipe", saved) || !saved.isString() || saved.toStringRef() != recipe) return false;
-    model->load(archive);
-    return true;
-  } catch (const c10::Error&) {
-    std::cerr << "zoo:mnist_cnn_trained: ignoring unreadable cache " << path.string() << "; retraining\n";
-    return false;
-  }
 }
 
 // Epoch e is one pass over the calibration split in the order seeded by
@@ -139,17 +120,13 @@ ZooModel build_mnist_cnn_trained(std::uint64_t seed) {
   MnistCnn model;  // initialised from the generator the dispatcher seeded
   const auto path = trained_mnist_cache_path(seed);
   const std::string recipe = trained_recipe(seed);
-  if (!load_trained(model, path, recipe)) {
+  if (!load_trained_state(*model, path, recipe, "mnist_cnn_trained")) {
     std::cerr << "zoo:mnist_cnn_trained: training on MNIST once (" << recipe << "); cached at " << path.string()
               << "\n";
     train_mnist(model, seed);
-    torch::serialize::OutputArchive archive;
-    model->save(archive);
-    archive.write("qsdk_recipe", c10::IValue(recipe));
-    write_file_atomically(path, [&](std::ostream& out) { archive.save_to(out); });
+    save_trained_state(*model, path, recipe);
   }
-  for (auto& param : model->parameters()) param.set_requires_grad(false);
-  model->eval();
+  freeze_trained(*model);
   return ZooModel{model.ptr(), [model](const std::vector<torch::Tensor>& inputs) mutable {
                     return model->forward(single_input(inputs, "mnist_cnn_trained"));
                   }};

@@ -25,6 +25,14 @@ const std::vector<ZooInfo>& zoo_models() {
       {"transformer_block",
        "pre-norm transformer encoder block: q/k/v/out linears, 4 heads, softmax attention, gelu MLP (d_model 64)",
        {{1, 16, 64}}},
+      {"tiny_lm",
+       "byte-level GPT-style language model: token + position embeddings, 2 causally masked attention blocks "
+       "(4 heads, gelu MLP, d_model 64), layer norm, linear head over 256 bytes; input int64 token ids",
+       {InputSpec({1, 32}, InputDtype::int64, 0, 256)}},
+      {"tiny_lm_trained",
+       "tiny_lm trained on English text (the fortunes package's quotations, 1000 Adam steps; needs scripts/setup.sh; "
+       "cached in $QSDK_DATA_DIR/zoo)",
+       {InputSpec({1, 32}, InputDtype::int64, 0, 256)}},
   };
   return models;
 }

@@ -24,6 +24,7 @@ ZooModel build_mbv3_block();
 ZooModel build_resnet18();
 ZooModel build_mnist_cnn();
 ZooModel build_transformer_block();
+ZooModel build_tiny_lm();
 
 // zoo:mnist_cnn_trained: mnist_cnn trained on the calibration split of real
 // MNIST (a few epochs of SGD, seeded by `seed`), BatchNorm statistics from
@@ -32,6 +33,21 @@ ZooModel build_transformer_block();
 ZooModel build_mnist_cnn_trained(std::uint64_t seed);
 // $QSDK_DATA_DIR/zoo/mnist_cnn_trained-<recipe version>-seed<seed>.pt
 std::filesystem::path trained_mnist_cache_path(std::uint64_t seed);
+
+// zoo:tiny_lm_trained: tiny_lm trained on the calibration split of the
+// fortunes text (Adam, a few thousand steps, seeded by `seed`), cached as
+// mnist_cnn_trained is. InputError without the fortunes package.
+ZooModel build_tiny_lm_trained(std::uint64_t seed);
+
+// A trained model's cache: the state saved with the recipe that made it.
+// load_trained_state is false when there is no cache, it is unreadable
+// (with a note on stderr), or another recipe made it: then the caller
+// retrains and saves over it.
+bool load_trained_state(torch::nn::Module& module, const std::filesystem::path& path, const std::string& recipe,
+                        const std::string& model);
+void save_trained_state(const torch::nn::Module& module, const std::filesystem::path& path, const std::string& recipe);
+// After training or loading: eval mode, no grad on parameters.
+void freeze_trained(torch::nn::Module& module);
 
 // Eval mode, no grad on parameters (the tracer refuses to bake in tensors
 // that require grad), and BatchNorm statistics/affine set to seeded random

@@ -60,12 +60,14 @@ ZooModel build_zoo_model(const std::string& name, std::uint64_t seed) {
       {"resnet18", detail::build_resnet18},
       {"mnist_cnn", detail::build_mnist_cnn},
       {"transformer_block", detail::build_transformer_block},
+      {"tiny_lm", detail::build_tiny_lm},
   };
   // Trained models take the seed itself: it seeds their training data order
   // and names their cache file.
   using SeededBuilder = ZooModel (*)(std::uint64_t);
   static const std::map<std::string, SeededBuilder> seeded = {
       {"mnist_cnn_trained", detail::build_mnist_cnn_trained},
+      {"tiny_lm_trained", detail::build_tiny_lm_trained},
   };
   auto it = builders.find(name);
   auto trained = seeded.find(name);
