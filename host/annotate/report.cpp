@@ -42,15 +42,28 @@ nlohmann::json spec_json(const QuantSpec& s) {
 
 }  // namespace
 
+bool is_bookkeeping(const torch::jit::Node* n) {
+  for (const auto* v : n->outputs()) {
+    const auto t = v->type()->cast<c10::TensorType>();
+    if (!t) continue;
+    const auto rank = t->sizes().size();
+    if (!rank || *rank > 0) return false;  // a tensor of unknown rank, or of rank >= 1
+  }
+  return true;
+}
+
 std::string annotation_table(const Graph& g, const Annotation& a) {
   std::ostringstream out;
-  int quantized = 0, skipped = 0, floating = 0;
-  for (const auto& r : a.nodes)
+  int quantized = 0, skipped = 0, floating = 0, bookkeeping = 0;
+  for (const auto& r : a.nodes) {
     (r.status == NodeStatus::Quantized ? quantized : r.status == NodeStatus::Skipped ? skipped : floating)++;
+    if (r.status == NodeStatus::Float && r.node && is_bookkeeping(r.node)) ++bookkeeping;
+  }
   out << "backend: " << a.backends << "   model: " << g.source() << "\n";
   out << "ops: " << a.nodes.size() << "  quantized: " << quantized << " (in " << a.matches.size()
-      << " matches)  float: " << floating << "  skipped: " << skipped
-      << "  shared-qparams groups: " << a.shared_groups.size() << "\n\n";
+      << " matches)  float: " << floating - bookkeeping << " tensor ops + " << bookkeeping
+      << " shape/scalar bookkeeping  skipped: " << skipped << "  shared-qparams groups: " << a.shared_groups.size()
+      << "\n\n";
   // Columns as wide as their longest entry (torchvision paths such as
   // "features.denseblock4.denselayer16.norm2" run past any fixed width).
   std::size_t op_width = 2, module_width = 6;

@@ -12,6 +12,11 @@ class Graph;
 
 // Human-readable table (`qsdk annotate` prints it) with a summary line,
 // override effects and warnings.
+// True for an op that computes only scalars, shapes or 0-dim tensors
+// (aten::size, aten::Int, a traced model's floor_divide of sizes): no
+// tensor data a backend could quantize. Reports count them apart.
+bool is_bookkeeping(const torch::jit::Node* n);
+
 std::string annotation_table(const Graph& graph, const Annotation& a);
 
 // Machine-readable form of the same (annotation.json), with every edge's

@@ -378,6 +378,56 @@ int split_list_outputs(torch::jit::Graph& g) {
   return split;
 }
 
+// Runs `graph` once more with one sample more than the example inputs (the
+// first repeated). Empty if that works and every output whose first dim was
+// the batch follows it; else why not, naming the first node that takes a
+// constant shape beginning with the trace's batch (a traced x.view(1, -1)).
+std::string fixed_batch_diagnosis(const Graph& graph, const std::vector<at::Tensor>& inputs) {
+  if (inputs.empty()) return "";
+  const std::int64_t batch = inputs[0].dim() ? inputs[0].size(0) : -1;
+  for (const auto& t : inputs)
+    if (t.dim() == 0 || t.size(0) != batch) return "";  // no common batch dim to vary
+  std::vector<at::Tensor> more;
+  for (const auto& t : inputs) more.push_back(at::cat({t, t.narrow(0, 0, 1)}, 0));
+  std::string failure;
+  try {
+    Graph probe(graph.ir().copy(), "batch probe");
+    const auto outs = probe.run(more);
+    const auto declared = graph.ir().outputs();
+    for (std::size_t i = 0; i < outs.size() && i < declared.size(); ++i) {
+      const auto t = declared[i]->type()->cast<c10::TensorType>();
+      const auto sizes = t ? t->sizes().concrete_sizes() : c10::nullopt;
+      if (sizes && !sizes->empty() && (*sizes)[0] == batch && outs[i].dim() > 0 && outs[i].size(0) != batch + 1)
+        failure = "output " + std::to_string(i) + " keeps " + std::to_string(outs[i].size(0)) + " rows at batch " +
+                  std::to_string(batch + 1);
+    }
+  } catch (const std::exception& e) {
+    failure = "a batch of " + std::to_string(batch + 1) + " fails: " + model_error(e);
+  }
+  if (failure.empty()) return "";
+  // Ops that take a shape: a literal one starting with the batch fixes it.
+  static const std::set<std::string> shaping = {
+      "aten::view",      "aten::reshape",  "aten::expand",   "aten::broadcast_to", "aten::zeros",
+      "aten::ones",      "aten::full",     "aten::empty",    "aten::rand",         "aten::randn",
+      "aten::new_zeros", "aten::new_ones", "aten::new_full", "aten::new_empty"};
+  std::string culprit;
+  for (const Node* n : graph.nodes()) {
+    if (!shaping.count(n->kind().toQualString())) continue;
+    for (const Value* v : n->inputs()) {
+      const auto iv = torch::jit::toIValue(const_cast<Value*>(v));
+      if (!iv || !iv->isIntList()) continue;
+      const auto list = iv->toIntVector();
+      if (list.empty() || list[0] != batch) continue;
+      const std::string& path = graph.module_path(n);
+      culprit = "%" + std::to_string(graph.id(n)) + " " + n->kind().toQualString() +
+                (path.empty() ? "" : " (" + path + ")") + " takes the constant shape " + shape_text(list) + "; ";
+      break;
+    }
+    if (!culprit.empty()) break;
+  }
+  return "the traced graph fixes the batch at " + std::to_string(batch) + ": " + culprit + failure;
+}
+
 std::unique_ptr<Graph> finish_capture(std::shared_ptr<torch::jit::Graph> g, const std::string& source,
                                       const std::vector<at::Tensor>& inputs, const std::vector<InputSpec>& specs) {
   try {
@@ -428,6 +478,8 @@ CapturedModel capture_zoo(const std::string& name, const CaptureOptions& options
   CapturedModel out;
   out.inputs = resolve_inputs(*traced, specs, source);
   out.graph = finish_capture(traced, source, inputs, out.inputs);
+  out.fixed_batch = fixed_batch_diagnosis(*out.graph, inputs);
+  out.trace_batch = inputs.empty() || inputs[0].dim() == 0 ? 0 : inputs[0].size(0);
   out.example_inputs = std::move(inputs);
   out.original = [model](const std::vector<at::Tensor>& in) {
     torch::NoGradGuard guard;
@@ -519,6 +571,8 @@ CapturedModel capture_file(const std::string& path, const CaptureOptions& option
   out.inputs = resolve_inputs(*graph, options.inputs, path);
   auto inputs = make_inputs(out.inputs, options.seed);
   out.graph = finish_capture(graph, path, inputs, out.inputs);
+  out.fixed_batch = fixed_batch_diagnosis(*out.graph, inputs);
+  out.trace_batch = inputs.empty() || inputs[0].dim() == 0 ? 0 : inputs[0].size(0);
   out.example_inputs = std::move(inputs);
   out.original = [module](const std::vector<at::Tensor>& in) {
     torch::NoGradGuard guard;

@@ -35,6 +35,13 @@ struct CapturedModel {
   // The model before capture (the loaded module or the C++ zoo module), for
   // checking that capture preserved its function.
   std::function<std::vector<at::Tensor>(const std::vector<at::Tensor>&)> original;
+  // Empty when the graph also runs at another batch size, its outputs'
+  // batch dim following (checked at capture with one more sample); else
+  // why not, naming the node that fixes it ("%12 aten::view (fc) takes the
+  // constant shape [1, 400]"). The pipeline refuses calibration at another
+  // batch size with it, before calibrating.
+  std::string fixed_batch;
+  std::int64_t trace_batch = 0;  // the example inputs' first dim
 };
 
 // `model` is "zoo:<name>" or a path to a TorchScript file. Throws InputError

@@ -11,6 +11,7 @@
 #include <cmath>
 #include <optional>
 #include <set>
+#include <sstream>
 
 #include "common/error.h"
 #include "graph/graph.h"
@@ -83,11 +84,12 @@ std::optional<double> constant_double(Value* v) {
 
 // Ops whose quantized form keeps its input's qparams: pooling, relu and
 // views (reshapes, permutes, slices), which LibTorch runs on quantized
-// tensors as they are.
+// tensors as they are. Not aten::view: quantized kernels may return
+// channels-last tensors, which view cannot take (reshape copies).
 const std::set<std::string> kQParamPreservingOps = {
-    "aten::max_pool2d", "aten::relu",   "aten::flatten",  "aten::avg_pool2d", "aten::adaptive_avg_pool2d",
-    "aten::reshape",    "aten::view",   "aten::permute",  "aten::transpose",  "aten::contiguous",
-    "aten::slice",      "aten::select", "aten::unsqueeze"};
+    "aten::max_pool2d",          "aten::relu",    "aten::flatten", "aten::avg_pool2d",
+    "aten::adaptive_avg_pool2d", "aten::reshape", "aten::permute", "aten::transpose",
+    "aten::contiguous",          "aten::slice",   "aten::select",  "aten::unsqueeze"};
 
 // The (scale, zero point) a quantized value carries, when known statically.
 std::optional<std::pair<double, double>> qparams_of(Value* v, int depth = 0) {

@@ -9,6 +9,7 @@
 
 #include <cmath>
 #include <functional>
+#include <limits>
 #include <map>
 #include <set>
 #include <unordered_map>
@@ -936,6 +937,15 @@ class OnnxWriter {
           n, "Gather",
           {name_of(n->input(0), n), initializer(at::scalar_tensor(int_arg(n, 2), at::kLong), base_name(n) + ".index")});
       return attr(p, "axis", int_arg(n, 1));
+    }
+    if (kind == "aten::slice") {  // start/end None: the whole axis (ONNX clamps ends past it)
+      const std::int64_t start = is_none(n, 2) ? 0 : int_arg(n, 2);
+      const std::int64_t end = is_none(n, 3) ? std::numeric_limits<std::int64_t>::max() : int_arg(n, 3);
+      const std::string base = base_name(n);
+      return (void)emit_for(n, "Slice",
+                            {name_of(n->input(0), n), ints_initializer({start}, base + ".starts"),
+                             ints_initializer({end}, base + ".ends"), ints_initializer({int_arg(n, 1)}, base + ".axes"),
+                             ints_initializer({int_arg(n, 4)}, base + ".steps")});
     }
     if (kind == "aten::masked_fill")  // where the mask is set, the fill value; elsewhere the input
       return (void)emit_for(n, "Where",

@@ -405,6 +405,15 @@ PipelineResult run_pipeline(const PluginRegistry& plugins, const PipelineOptions
   }
 
   CapturedModel captured = capture_model(o.model, CaptureOptions{o.inputs, o.model_seed});
+  // A graph that fixes its batch cannot take the calibration batches: say
+  // so now, naming the node, not halfway through calibration.
+  const bool other_batch =
+      o.calibration.batch_size != captured.trace_batch || (o.qat && o.qat->batch_size != captured.trace_batch);
+  if (!captured.fixed_batch.empty() && other_batch)
+    throw InputError(o.model,
+                     captured.fixed_batch + ". Calibrate with batch_size " + std::to_string(captured.trace_batch) +
+                         ", or export the model with a batch-free shape (x.flatten(1), x.view(x.size(0), -1))");
+  if (!captured.fixed_batch.empty()) m.notes.push_back("capture: " + captured.fixed_batch);
   Graph& graph = *captured.graph;
   if (o.per_layer_sqnr) name_values(graph);
   std::vector<BatchNormFold> folds;

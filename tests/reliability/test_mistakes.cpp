@@ -92,6 +92,32 @@ TEST_CASE("NaN in a model's weights is blamed on the weight and the file, not on
   CHECK_FALSE(fs::exists(tmp.path / "o" / "arm"));
 }
 
+TEST_CASE("a graph that fixes its batch is refused at capture, naming the node, unless calibrated at that batch") {
+  TempDir tmp("qsdk_fixed_batch");
+  torch::jit::Module m("FixedBatch");
+  m.register_parameter("weight", torch::randn({4, 3, 3, 3}), false);
+  m.define("def forward(self, x):\n  return torch.conv2d(x, self.weight).reshape(1, -1)\n");
+  const auto file = tmp.path / "fixed.pt";
+  m.save(file.string());
+  const auto model = shell_quote(file.string()) + " --input-shape 1,3,8,8 -b arm --data random --batches 2";
+  const auto r = run_qsdk("convert " + model + " --batch-size 4 --output " + shell_quote((tmp.path / "o").string()));
+  check_user_error(r,
+                   "the traced graph fixes the batch at 1: %1 aten::reshape takes the constant shape [1,-1]; output 0 "
+                   "keeps 1 rows at batch 2");
+  CHECK(r.err.find("Calibrate with batch_size 1") != std::string::npos);
+  CHECK_FALSE(fs::exists(tmp.path / "o" / "arm"));
+  const auto ok = run_qsdk("convert " + model + " --batch-size 1 --output " + shell_quote((tmp.path / "ok").string()));
+  INFO(ok.out, ok.err);
+  CHECK(ok.exit_code == 0);
+  CHECK(ok.out.find("note: capture: the traced graph fixes the batch at 1") != std::string::npos);
+  // A batch-free model says nothing.
+  const auto free = run_qsdk("convert " + shell_quote(save_conv_model(tmp.path / "free.pt").string()) +
+                             " --input-shape 1,3,8,8 -b arm --data random --batches 2 --batch-size 4 --output " +
+                             shell_quote((tmp.path / "free").string()));
+  CHECK(free.exit_code == 0);
+  CHECK(free.out.find("fixes the batch") == std::string::npos);
+}
+
 TEST_CASE("calibration data that overflows float32 inside the model names the value it reached") {
   TempDir tmp("qsdk_huge_values");
   const auto data = tmp.path / "huge.pt";
