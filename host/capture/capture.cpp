@@ -428,6 +428,12 @@ std::string fixed_batch_diagnosis(const Graph& graph, const std::vector<at::Tens
   return "the traced graph fixes the batch at " + std::to_string(batch) + ": " + culprit + failure;
 }
 
+// The trace's batch, and whether the graph fixes it (fixed_batch_diagnosis).
+void record_batch(CapturedModel& out, const std::vector<at::Tensor>& inputs) {
+  out.fixed_batch = fixed_batch_diagnosis(*out.graph, inputs);
+  out.trace_batch = inputs.empty() || inputs[0].dim() == 0 ? 0 : inputs[0].size(0);
+}
+
 std::unique_ptr<Graph> finish_capture(std::shared_ptr<torch::jit::Graph> g, const std::string& source,
                                       const std::vector<at::Tensor>& inputs, const std::vector<InputSpec>& specs) {
   try {
@@ -478,8 +484,7 @@ CapturedModel capture_zoo(const std::string& name, const CaptureOptions& options
   CapturedModel out;
   out.inputs = resolve_inputs(*traced, specs, source);
   out.graph = finish_capture(traced, source, inputs, out.inputs);
-  out.fixed_batch = fixed_batch_diagnosis(*out.graph, inputs);
-  out.trace_batch = inputs.empty() || inputs[0].dim() == 0 ? 0 : inputs[0].size(0);
+  record_batch(out, inputs);
   out.example_inputs = std::move(inputs);
   out.original = [model](const std::vector<at::Tensor>& in) {
     torch::NoGradGuard guard;
@@ -571,8 +576,7 @@ CapturedModel capture_file(const std::string& path, const CaptureOptions& option
   out.inputs = resolve_inputs(*graph, options.inputs, path);
   auto inputs = make_inputs(out.inputs, options.seed);
   out.graph = finish_capture(graph, path, inputs, out.inputs);
-  out.fixed_batch = fixed_batch_diagnosis(*out.graph, inputs);
-  out.trace_batch = inputs.empty() || inputs[0].dim() == 0 ? 0 : inputs[0].size(0);
+  record_batch(out, inputs);
   out.example_inputs = std::move(inputs);
   out.original = [module](const std::vector<at::Tensor>& in) {
     torch::NoGradGuard guard;

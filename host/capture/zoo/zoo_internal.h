@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -39,15 +40,13 @@ std::filesystem::path trained_mnist_cache_path(std::uint64_t seed);
 // mnist_cnn_trained is. InputError without the fortunes package.
 ZooModel build_tiny_lm_trained(std::uint64_t seed);
 
-// A trained model's cache: the state saved with the recipe that made it.
-// load_trained_state is false when there is no cache, it is unreadable
-// (with a note on stderr), or another recipe made it: then the caller
-// retrains and saves over it.
-bool load_trained_state(torch::nn::Module& module, const std::filesystem::path& path, const std::string& recipe,
-                        const std::string& model);
-void save_trained_state(const torch::nn::Module& module, const std::filesystem::path& path, const std::string& recipe);
-// After training or loading: eval mode, no grad on parameters.
-void freeze_trained(torch::nn::Module& module);
+// A trained model's state: loaded from the cache at `path` when `recipe`
+// made it; otherwise `train()` runs (announced on stderr: "zoo:NAME:
+// training on WHAT once (RECIPE); cached at PATH") and the state is saved
+// there. A cache that is unreadable or from another recipe is retrained
+// over. Then eval mode, no grad on parameters.
+void load_or_train(torch::nn::Module& module, const std::filesystem::path& path, const std::string& recipe,
+                   const std::string& name, const std::string& what, const std::function<void()>& train);
 
 // Eval mode, no grad on parameters (the tracer refuses to bake in tensors
 // that require grad), and BatchNorm statistics/affine set to seeded random
@@ -68,14 +67,20 @@ struct ScopedSequentialImpl : torch::nn::SequentialImpl {
 };
 TORCH_MODULE(ScopedSequential);
 
-// Finishes `module` (which must have a Tensor forward(Tensor)) and wraps it
-// as a ZooModel taking one input.
+// Wraps `module` (which must have a Tensor forward(Tensor)) as a ZooModel
+// taking one input.
 template <typename Holder>
-ZooModel make_zoo_model(Holder module, const std::string& name) {
-  finish_model(*module);
+ZooModel wrap_zoo_model(Holder module, const std::string& name) {
   return ZooModel{module.ptr(), [module, name](const std::vector<torch::Tensor>& inputs) mutable {
                     return module->forward(single_input(inputs, name));
                   }};
+}
+
+// Finishes `module` (finish_model) and wraps it.
+template <typename Holder>
+ZooModel make_zoo_model(Holder module, const std::string& name) {
+  finish_model(*module);
+  return wrap_zoo_model(module, name);
 }
 
 // torchvision's BasicBlock: conv3x3-bn-relu, conv3x3-bn, add the shortcut
