@@ -1,9 +1,12 @@
 #!/usr/bin/python3
 """Export real architectures to TorchScript files for qsdk to capture.
 
-Usage: tools/export_models.py OUTDIR [--only NAME...] [--force]
+Usage: tools/export_models.py OUTDIR [--only NAME...] [--set tests|architectures] [--force]
 
-Writes OUTDIR/NAME.pt (torch.jit.trace, eval mode) and OUTDIR/NAME.json
+--set tests (the default) exports the models the specs and tests use;
+--set architectures exports one model of every classification architecture
+torchvision 0.14 builds (the smallest of each family), for
+bench/robustness.sh. Writes OUTDIR/NAME.pt (torch.jit.trace, eval mode) and OUTDIR/NAME.json
 ({"name", "input_shapes", "torch_version", "torchvision_version"}) for each
 model. A model whose two files already exist is skipped unless --force.
 
@@ -73,6 +76,45 @@ MODELS = {
 }
 
 
+# One model per classification architecture torchvision 0.14 builds: the
+# smallest size of each family, since sizes of one family share their ops
+# (bench/robustness.sh). inception_v3 is traced at its own 299x299;
+# vit_b_16 with grad enabled, like transformer_encoder, to keep 1.13's fused
+# attention fast path out of the trace.
+ARCHITECTURES = {
+    name: (torchvision_model(name), [shape], with_grad)
+    for name, shape, with_grad in [
+        ("alexnet", IMAGE_SHAPE, False),
+        ("convnext_tiny", IMAGE_SHAPE, False),
+        ("densenet121", IMAGE_SHAPE, False),
+        ("efficientnet_b0", IMAGE_SHAPE, False),
+        ("efficientnet_v2_s", IMAGE_SHAPE, False),
+        ("googlenet", IMAGE_SHAPE, False),
+        ("inception_v3", [1, 3, 299, 299], False),
+        ("mnasnet0_5", IMAGE_SHAPE, False),
+        ("mobilenet_v2", IMAGE_SHAPE, False),
+        ("mobilenet_v3_small", IMAGE_SHAPE, False),
+        ("mobilenet_v3_large", IMAGE_SHAPE, False),
+        ("regnet_x_400mf", IMAGE_SHAPE, False),
+        ("regnet_y_400mf", IMAGE_SHAPE, False),
+        ("resnet18", IMAGE_SHAPE, False),
+        ("resnet50", IMAGE_SHAPE, False),
+        ("resnext50_32x4d", IMAGE_SHAPE, False),
+        ("wide_resnet50_2", IMAGE_SHAPE, False),
+        ("shufflenet_v2_x0_5", IMAGE_SHAPE, False),
+        ("squeezenet1_1", IMAGE_SHAPE, False),
+        ("swin_t", IMAGE_SHAPE, False),
+        ("swin_v2_t", IMAGE_SHAPE, False),
+        ("vgg11", IMAGE_SHAPE, False),
+        ("vgg11_bn", IMAGE_SHAPE, False),
+        ("vit_b_16", IMAGE_SHAPE, True),
+    ]
+}
+
+SETS = {"tests": MODELS, "architectures": ARCHITECTURES}
+CATALOGUE = {**MODELS, **ARCHITECTURES}
+
+
 def atomic_write(path, write_fn):
     fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=os.path.dirname(path))
     os.close(fd)
@@ -90,7 +132,7 @@ def atomic_write(path, write_fn):
 
 
 def export(name, outdir):
-    builder, input_shapes, trace_with_grad = MODELS[name]
+    builder, input_shapes, trace_with_grad = CATALOGUE[name]
     torch.manual_seed(0)
     model = builder()
     reestimate_batchnorm(model, input_shapes[0])
@@ -149,13 +191,14 @@ def export(name, outdir):
 def main():
     parser = argparse.ArgumentParser(description="Export torchvision models and a transformer layer to TorchScript.")
     parser.add_argument("outdir", help="directory for NAME.pt and NAME.json")
-    parser.add_argument("--only", nargs="+", metavar="NAME", choices=list(MODELS), help="export only these models")
+    parser.add_argument("--only", nargs="+", metavar="NAME", choices=list(CATALOGUE), help="export only these models")
+    parser.add_argument("--set", choices=list(SETS), default="tests", help="which models to export (default: tests)")
     parser.add_argument("--force", action="store_true", help="re-export models whose files already exist")
     args = parser.parse_args()
 
     os.makedirs(args.outdir, exist_ok=True)
     failed = []
-    for name in args.only or list(MODELS):
+    for name in args.only or list(SETS[args.set]):
         pt = os.path.join(args.outdir, name + ".pt")
         js = os.path.join(args.outdir, name + ".json")
         if not args.force and os.path.exists(pt) and os.path.exists(js):

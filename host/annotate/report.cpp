@@ -100,13 +100,16 @@ nlohmann::json annotation_document(const Graph& g, const Annotation& a) {
   j["backends"] = a.backends;
   j["model"] = g.source();
   j["nodes"] = nlohmann::json::array();
-  for (const auto& r : a.nodes)
+  for (const auto& r : a.nodes) {
     j["nodes"].push_back({{"id", r.id},
                           {"op", r.kind},
                           {"module", r.module_path},
                           {"status", to_string(r.status)},
                           {"match", r.match},
                           {"reason", r.reason}});
+    // Shape/scalar arithmetic left in float, counted apart from tensor ops.
+    if (r.status == NodeStatus::Float && r.node && is_bookkeeping(r.node)) j["nodes"].back()["bookkeeping"] = true;
+  }
   j["folded_batch_norms"] = a.folded_batch_norms;
   j["matches"] = nlohmann::json::array();
   for (const auto& m : a.matches) {

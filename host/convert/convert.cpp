@@ -138,13 +138,26 @@ ConversionSummary convert_to_reference(PreparedModel& prepared) {
   for (Node* n : g.nodes())
     if (foldable_batch_norm(n)) candidates.push_back(n);
   for (Node* n : candidates) summary.folded_batch_norms += fold_batch_norm(n) ? 1 : 0;
+  // BatchNorms left: quantized on their own where a backend's batch_norm rule
+  // took them (DenseNet's pre-activation BN -> ReLU), else float. One note
+  // per kind, naming the first few (DenseNet has 61).
+  std::vector<std::string> alone[2];  // [left in float, quantized on its own]
   for (Node* n : g.nodes())
     if (n->kind() == c10::aten::batch_norm) {
       const std::string& path = graph.module_path(n);
-      summary.notes.push_back("%" + std::to_string(graph.id(n)) + " (aten::batch_norm" +
-                              (path.empty() ? "" : ", " + path) +
-                              ") left in float: it does not follow a conv/linear whose output only it uses");
+      const bool quantized = n->input(0)->node()->kind() == c10::aten::dequantize;
+      alone[quantized].push_back("%" + std::to_string(graph.id(n)) + (path.empty() ? "" : " " + path));
     }
+  for (const bool quantized : {false, true}) {
+    const auto& list = alone[quantized];
+    if (list.empty()) continue;
+    std::string note = "aten::batch_norm x" + std::to_string(list.size()) +
+                       (quantized ? " quantized on its own" : " left in float") +
+                       " (no conv/linear before it whose output only it uses): ";
+    for (std::size_t i = 0; i < list.size() && i < 3; ++i) note += (i ? ", " : "") + list[i];
+    if (list.size() > 3) note += ", and " + std::to_string(list.size() - 3) + " more";
+    summary.notes.push_back(note);
+  }
 
   // 2. Weights: quantized constant -> dequantize.
   for (const auto& w : weights) {

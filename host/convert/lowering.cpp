@@ -2,6 +2,7 @@
 
 #include <ATen/ATen.h>
 #include <ATen/Context.h>
+#include <torch/csrc/jit/ir/constants.h>
 #include <torch/csrc/jit/ir/ir.h>
 #include <torch/csrc/jit/passes/constant_propagation.h>
 #include <torch/csrc/jit/passes/dead_code_elimination.h>
@@ -87,9 +88,15 @@ std::optional<double> constant_double(Value* v) {
 // tensors as they are. Not aten::view: quantized kernels may return
 // channels-last tensors, which view cannot take (reshape copies).
 const std::set<std::string> kQParamPreservingOps = {
-    "aten::max_pool2d",          "aten::relu",    "aten::flatten", "aten::avg_pool2d",
-    "aten::adaptive_avg_pool2d", "aten::reshape", "aten::permute", "aten::transpose",
-    "aten::contiguous",          "aten::slice",   "aten::select",  "aten::unsqueeze"};
+    "aten::max_pool2d", "aten::relu",      "aten::flatten",   "aten::avg_pool2d", "aten::adaptive_avg_pool2d",
+    "aten::reshape",    "aten::permute",   "aten::transpose", "aten::contiguous", "aten::slice",
+    "aten::select",     "aten::unsqueeze", "aten::gelu",      "aten::mean"};
+
+// Ops whose quantized kernel gives a fixed output qparams for a quint8
+// input (LibTorch 1.13, every engine): (1/256, 0) for the [0, 1] ranges,
+// (2/256, 128) for tanh's [-1, 1].
+const std::map<std::string, std::pair<double, double>> kFixedQParamOps = {
+    {"aten::sigmoid", {1.0 / 256, 0}}, {"aten::hardsigmoid", {1.0 / 256, 0}}, {"aten::tanh", {2.0 / 256, 128}}};
 
 // The (scale, zero point) a quantized value carries, when known statically.
 std::optional<std::pair<double, double>> qparams_of(Value* v, int depth = 0) {
@@ -100,13 +107,20 @@ std::optional<std::pair<double, double>> qparams_of(Value* v, int depth = 0) {
   if (kind == "aten::quantize_per_tensor" && n->inputs().size() == 4) {
     s = constant_double(n->input(1));
     z = constant_double(n->input(2));
-  } else if (kind.rfind("quantized::", 0) == 0 && n->inputs().size() >= 4 &&
-             kind.find("prepack") == std::string::npos && kind.find("unpack") == std::string::npos) {
-    // quantized::conv2d(_relu), linear(_relu), add(_relu), cat, mul: (..., scale, zero_point)
-    s = constant_double(n->input(2));
-    z = constant_double(n->input(3));
+  } else if (kind.rfind("quantized::", 0) == 0 && n->inputs().size() >= 3 &&
+             kind.find("prepack") == std::string::npos && kind.find("unpack") == std::string::npos &&
+             kind.find("dynamic") == std::string::npos) {
+    // Every quantized kernel with a quantized output takes its qparams last:
+    // conv2d(_relu), linear(_relu), add(_relu), mul, cat (..., scale,
+    // zero_point), hardswish (x, scale, zero_point), layer_norm, batch_norm.
+    const std::size_t last = n->inputs().size() - 1;
+    s = constant_double(n->input(last - 1));
+    z = constant_double(n->input(last));
   } else if (kQParamPreservingOps.count(kind)) {
     return qparams_of(n->input(0), depth + 1);
+  } else if (const auto fixed = kFixedQParamOps.find(kind);
+             fixed != kFixedQParamOps.end() && n->input(0)->node()->kind() != c10::aten::dequantize) {
+    return fixed->second;  // a lowered sigmoid/tanh: its kernel's qparams
   }
   if (s && z) return std::make_pair(*s, *z);
   return std::nullopt;
@@ -139,19 +153,24 @@ bool expand_pool_arguments(torch::jit::Graph& g, Node* pool) {
   return true;
 }
 
-// dequantize(q) -> op -> quantize_per_tensor with the same qparams as q, for
-// ops whose quantized form keeps its input's qparams (kQParamPreservingOps):
-// op(q) directly.
+// dequantize(q) -> op -> quantize_per_tensor with the qparams the op's
+// quantized form gives, op(q) directly: q's own for kQParamPreservingOps,
+// the kernel's fixed ones for kFixedQParamOps.
 int lower_qparam_preserving_ops(torch::jit::Graph& g) {
   int lowered = 0;
   for (auto* n : g.nodes()) {
-    if (!kQParamPreservingOps.count(n->kind().toQualString())) continue;
+    const std::string kind = n->kind().toQualString();
+    const auto fixed = kFixedQParamOps.find(kind);
+    if (!kQParamPreservingOps.count(kind) && fixed == kFixedQParamOps.end()) continue;
     Node* dq = n->input(0)->node();
     if (dq->kind() != c10::aten::dequantize || dq->output()->uses().size() != 1) continue;
     if (n->outputs().size() != 1 || n->output()->uses().size() != 1) continue;
     Node* q = n->output()->uses()[0].user;
     if (q->kind() != c10::aten::quantize_per_tensor || q->inputs().size() != 4) continue;
-    auto in = qparams_of(dq->input(0));
+    // The fixed qparams hold for quint8 (a qint8 sigmoid gives (1/256, -128)).
+    if (fixed != kFixedQParamOps.end() && torch::jit::constant_as<int64_t>(q->input(3)) != int64_t(at::kQUInt8))
+      continue;
+    auto in = fixed != kFixedQParamOps.end() ? std::optional(fixed->second) : qparams_of(dq->input(0));
     if (!in || !same_qparams(*in, q->input(1), q->input(2))) continue;
     if (n->kind() == c10::aten::max_pool2d && !expand_pool_arguments(g, n)) continue;
     n->replaceInput(0, dq->input(0));
@@ -218,12 +237,20 @@ int lower_dynamic_linear(torch::jit::Graph& g) {
   return lowered;
 }
 
-// Float ops still sandwiched between dequantize and quantize.
+// Float ops still sandwiched between dequantize and quantize. A quantize
+// straight after a dequantize is no float op but a requantization between
+// two qparams (LibTorch has no quantized-to-quantized requantize op), which
+// is counted apart.
 std::vector<std::string> float_islands(const torch::jit::Graph& g) {
   std::map<std::string, int> count;
+  int requantizations = 0;
   for (const auto* n : g.nodes()) {
     if (n->kind() == c10::prim::Constant || n->kind() == c10::aten::dequantize || n->kind() == c10::prim::ListConstruct)
       continue;
+    if (n->kind() == c10::aten::quantize_per_tensor && n->input(0)->node()->kind() == c10::aten::dequantize) {
+      ++requantizations;
+      continue;
+    }
     bool from_dq = false;
     for (const auto* v : n->inputs()) {
       const Node* p = v->node();
@@ -236,7 +263,89 @@ std::vector<std::string> float_islands(const torch::jit::Graph& g) {
   std::vector<std::string> notes;
   for (const auto& [kind, k] : count)
     notes.push_back(kind + " x" + std::to_string(k) + " stays float (dequantize -> " + kind + " -> ...)");
+  if (requantizations > 0)
+    notes.push_back(std::to_string(requantizations) +
+                    " requantizations between differing qparams (dequantize -> quantize_per_tensor)");
   return notes;
+}
+
+// Limits of the engines' kernels that the Q/DQ graph cannot show until its
+// qparams are known. QNNPACK's add (LibTorch 1.13, qnnpack_add) refuses to
+// create its operator unless each input's scale over the output's is in
+// [2^-14, 2^8): ConvNeXt's layer scale (1e-6 at init) makes one residual
+// operand about 3e-6 of the sum, and the kernel would throw at run time.
+struct ScaleRatioLimit {
+  const char* kernel;
+  double min_ratio, max_ratio;  // input scale / output scale, [min, max)
+};
+constexpr ScaleRatioLimit kQnnpackAddLimit{"quantized::add", 1.0 / 16384.0, 256.0};
+
+// Adds the engine cannot run stay in reference form, dequantize -> add
+// (-> relu) -> quantize_per_tensor, and are named in a note. `dtypes` maps
+// each output scale value to the dtype its quantize had before QuantFusion.
+std::vector<std::string> restore_out_of_range_adds(torch::jit::Graph& g, const std::map<Value*, Value*>& dtypes) {
+  const auto add = c10::Symbol::fromQualString("quantized::add");
+  const auto add_relu = c10::Symbol::fromQualString("quantized::add_relu");
+  std::vector<Node*> restore;
+  double lowest = kQnnpackAddLimit.max_ratio, highest = kQnnpackAddLimit.min_ratio;
+  for (auto* n : g.nodes()) {
+    if ((n->kind() != add && n->kind() != add_relu) || n->inputs().size() != 4) continue;
+    const auto out_scale = constant_double(n->input(2));
+    if (!out_scale || *out_scale <= 0) continue;
+    bool out_of_range = false;
+    for (std::size_t i = 0; i < 2; ++i) {
+      const auto in = qparams_of(n->input(i));
+      if (!in) continue;
+      const double ratio = in->first / *out_scale;
+      if (ratio >= kQnnpackAddLimit.min_ratio && ratio < kQnnpackAddLimit.max_ratio) continue;
+      out_of_range = true;
+      lowest = std::min(lowest, ratio);
+      highest = std::max(highest, ratio);
+    }
+    if (out_of_range) restore.push_back(n);
+  }
+  std::vector<std::string> notes;
+  if (!restore.empty()) {
+    std::ostringstream note;
+    note << kQnnpackAddLimit.kernel << " x" << restore.size()
+         << " kept in reference form (dequantize -> add -> quantize): qnnpack's add takes input-to-output scale "
+            "ratios in [2^-14, 2^8) only; these have "
+         << lowest;
+    if (lowest != highest) note << " to " << highest;
+    notes.push_back(note.str());
+  }
+  for (Node* n : restore) {
+    torch::jit::WithInsertPoint guard(n);
+    Value* a = g.insertNode(g.create(c10::aten::dequantize, {n->input(0)}))->output();
+    Value* b = g.insertNode(g.create(c10::aten::dequantize, {n->input(1)}))->output();
+    a->setType(c10::TensorType::get());
+    b->setType(c10::TensorType::get());
+    Value* sum = g.insertNode(g.create(c10::aten::add, {a, b, g.insertConstant(1)}))->output();
+    sum->setType(c10::TensorType::get());
+    if (n->kind() == add_relu) {
+      sum = g.insertNode(g.create(c10::aten::relu, {sum}))->output();
+      sum->setType(c10::TensorType::get());
+    }
+    const auto dtype = dtypes.find(n->input(2));
+    Value* dtype_value = dtype != dtypes.end() ? dtype->second : g.insertConstant(int64_t(at::kQUInt8));
+    Node* q = g.insertNode(g.create(c10::aten::quantize_per_tensor, {sum, n->input(2), n->input(3), dtype_value}));
+    q->output()->setType(n->output()->type());
+    n->output()->replaceAllUsesWith(q->output());
+    n->destroy();
+  }
+  return notes;
+}
+
+// Output scale value -> dtype value of every quantize after a float add,
+// recorded before QuantFusion replaces them (quantized::add has no dtype).
+std::map<Value*, Value*> add_output_dtypes(torch::jit::Graph& g) {
+  std::map<Value*, Value*> out;
+  for (auto* n : g.nodes())
+    if (n->kind() == c10::aten::quantize_per_tensor && n->inputs().size() == 4) {
+      const auto producer = n->input(0)->node()->kind();
+      if (producer == c10::aten::add || producer == c10::aten::relu) out[n->input(1)] = n->input(3);
+    }
+  return out;
 }
 
 }  // namespace
@@ -252,7 +361,10 @@ LoweringReport lower(Graph& graph, Lowering target) {
   std::shared_ptr<torch::jit::Graph> g = graph.ir_ptr();
   split_dequantize_uses(*g);
   torch::jit::InsertPrepackUnpack(g);
+  const auto dtypes = add_output_dtypes(*g);
   torch::jit::QuantFusion(g);
+  if (target == Lowering::QNNPACK)
+    for (auto& note : restore_out_of_range_adds(*g, dtypes)) report.notes.push_back(std::move(note));
   const int cats = lower_cat(*g);
   const int dynamic_linears = lower_dynamic_linear(*g);
   int preserving = 0;
@@ -272,7 +384,7 @@ LoweringReport lower(Graph& graph, Lowering target) {
                            " (dynamic input) -> quantized::linear_dynamic (qsdk pattern)");
   if (preserving > 0)
     report.notes.push_back(std::to_string(preserving) +
-                           " pooling/relu/view ops run on quantized tensors (qsdk pattern)");
+                           " pooling/relu/view/sigmoid ops run on quantized tensors (qsdk pattern)");
   for (const auto& [kind, k] : report.ops_after)
     if (kind.find("prepack") != std::string::npos)
       report.notes.push_back(kind + " x" + std::to_string(k) + " not folded into a packed-params constant");

@@ -5,6 +5,7 @@
 
 #include <cmath>
 
+#include "annotate/report.h"
 #include "graph/graph.h"
 #include "prepare/prepare.h"
 
@@ -92,7 +93,9 @@ std::vector<NodeRecord> node_records(const Graph& g) {
 
 std::vector<NodeDecision> node_decisions(const Annotation& a) {
   std::vector<NodeDecision> out;
-  for (const auto& r : a.nodes) out.push_back({r.id, r.kind, r.module_path, to_string(r.status), r.match, r.reason});
+  for (const auto& r : a.nodes)
+    out.push_back({r.id, r.kind, r.module_path, to_string(r.status), r.match, r.reason,
+                   r.status == NodeStatus::Float && r.node && is_bookkeeping(r.node)});
   // Folded BatchNorms are no node of the annotated graph (id -1).
   for (const auto& f : a.folded_batch_norms)
     out.push_back({-1, "aten::batch_norm", "", "folded", -1, "folded before annotation: " + f});

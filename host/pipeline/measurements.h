@@ -39,6 +39,10 @@ struct NodeDecision {
   std::string status;  // "quantized" | "skipped" | "float"
   int match = -1;      // index of the rule match, -1 for none
   std::string reason;  // the rule, or why no rule took it
+  // A float op whose outputs are all scalars or 0-dim tensors: shape and
+  // scalar arithmetic (aten::size, aten::Int, floor_divide on sizes), counted
+  // apart from the tensor ops left in float.
+  bool bookkeeping = false;
 };
 
 // One observer slot after calibration (or QAT): what qparams.json lists.
@@ -153,12 +157,24 @@ struct Measurements {
   // then measure rounding of a constant, not the quantization's quality.
   std::string output_warning;
   double seconds = 0;  // wall time of the pipeline
+  // Wall time of each stage, and the process's peak resident memory when it
+  // ended (a running maximum: the stage that raised it is the one that held
+  // the memory). Not in the manifest: it differs run to run.
+  struct Stage {
+    std::string name;
+    double seconds = 0;
+    double peak_rss_mb = 0;
+  };
+  std::vector<Stage> stages;
 
   // No kernel over kernel_max_steps (first_over_limit, decided when
   // measured), and the output within max_steps of the reference or its
   // difference min_noise_margin_db below the quantization noise.
   bool lowering_agrees(double max_steps, double min_noise_margin_db = kDefaultNoiseMarginDb) const;
   int quantized_ops() const;  // decisions with status "quantized"
+  // Decisions with status "float": tensor ops, and shape/scalar bookkeeping.
+  int float_tensor_ops() const;
+  int bookkeeping_ops() const;
   // What is wrong with the ONNX export: encodings that do not match the
   // file, or ONNX Runtime's output beyond max_steps of the reference. Empty
   // when nothing is (or nothing was exported).
@@ -167,6 +183,8 @@ struct Measurements {
 
 // The ONNX export's lines for a command's summary ("onnx: ...").
 std::string onnx_summary(const OnnxMeasurements& o);
+// "capture 3.1 s (1.2 GB), calibrate ..." for a command's summary.
+std::string stages_summary(const std::vector<Measurements::Stage>& stages);
 // An engine check's line for a command's summary ("engine: ...").
 std::string engine_summary(const EngineAgreement& e);
 

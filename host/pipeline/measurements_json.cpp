@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <iomanip>
 #include <limits>
 #include <sstream>
 
@@ -13,7 +14,7 @@ namespace {
 using json = nlohmann::json;
 
 // Keys of the document (besides `details`) the manifest leaves out.
-const char* const kNotInManifest[] = {"measurements_version", "backend", "latency_ms", "seconds"};
+const char* const kNotInManifest[] = {"measurements_version", "backend", "latency_ms", "seconds", "stages"};
 
 json nodes_json(const std::vector<NodeRecord>& nodes) {
   json out = json::array();
@@ -163,6 +164,27 @@ std::string engine_summary(const EngineAgreement& e) {
 int Measurements::quantized_ops() const {
   int n = 0;
   for (const auto& d : decisions) n += d.status == "quantized";
+  return n;
+}
+
+std::string stages_summary(const std::vector<Measurements::Stage>& stages) {
+  std::ostringstream out;
+  out << std::fixed;
+  for (const auto& st : stages)
+    out << (out.tellp() > 0 ? ", " : "") << st.name << " " << std::setprecision(1) << st.seconds << " s ("
+        << std::setprecision(2) << st.peak_rss_mb / 1024.0 << " GB)";
+  return out.str();
+}
+
+int Measurements::float_tensor_ops() const {
+  int n = 0;
+  for (const auto& d : decisions) n += d.status == "float" && !d.bookkeeping;
+  return n;
+}
+
+int Measurements::bookkeeping_ops() const {
+  int n = 0;
+  for (const auto& d : decisions) n += d.status == "float" && d.bookkeeping;
   return n;
 }
 
@@ -321,6 +343,11 @@ json core_json(const Measurements& m) {
   j["conversion"] = {{"folded_batch_norms", c.folded_batch_norms}, {"quantized_activations", c.quantized_activations},
                      {"quantized_weights", c.quantized_weights},   {"quantized_biases", c.quantized_biases},
                      {"dynamic_inputs", c.dynamic_inputs},         {"standalone_batch_norms", c.notes}};
+  // Op counts of the annotation; float tensor ops apart from shape/scalar bookkeeping.
+  j["ops"] = {{"quantized", m.quantized_ops()},
+              {"float", m.float_tensor_ops()},
+              {"bookkeeping", m.bookkeeping_ops()},
+              {"total", m.decisions.size()}};
   j["sqnr_db"] = json_number(m.sqnr_db);
   j["size_bytes"] = {{"float", m.float_size}, {"quantized", m.quantized_size}};
   j["qparams"] = qparams_json(m.qparams);
@@ -355,6 +382,9 @@ json core_json(const Measurements& m) {
   }
   j["notes"] = m.notes;
   j["seconds"] = m.seconds;
+  j["stages"] = json::array();
+  for (const auto& st : m.stages)
+    j["stages"].push_back({{"stage", st.name}, {"seconds", st.seconds}, {"peak_rss_mb", st.peak_rss_mb}});
   return j;
 }
 
@@ -365,13 +395,15 @@ json details_json(const Measurements& m) {
     if (!m.lowered->worst_kernel.empty()) details["worst_kernel"] = m.lowered->worst_kernel;
   }
   details["decisions"] = json::array();
-  for (const auto& d : m.decisions)
+  for (const auto& d : m.decisions) {
     details["decisions"].push_back({{"id", d.id},
                                     {"op", d.op},
                                     {"module", d.module},
                                     {"status", d.status},
                                     {"match", d.match},
                                     {"reason", d.reason}});
+    if (d.bookkeeping) details["decisions"].back()["bookkeeping"] = true;
+  }
   details["shared_tensors"] = m.shared_tensors;
   details["graphs"] = {{"reference", nodes_json(m.reference_nodes)}};
   if (m.lowered_nodes) details["graphs"]["lowered"] = nodes_json(*m.lowered_nodes);
@@ -506,11 +538,14 @@ Measurements measurements_from_json(const json& j, const std::string& source) {
     m.notes = j.value("notes", std::vector<std::string>{});
     m.output_warning = j.value("output_warning", std::string());
     m.seconds = number_of(j.value("seconds", json(0.0)));
+    for (const auto& st : j.value("stages", json::array()))
+      m.stages.push_back(
+          {st.at("stage").get<std::string>(), number_of(st.at("seconds")), number_of(st.at("peak_rss_mb"))});
 
     for (const auto& d : details.value("decisions", json::array()))
       m.decisions.push_back({d.at("id").get<int>(), d.at("op").get<std::string>(), d.value("module", std::string()),
-                             d.at("status").get<std::string>(), d.value("match", -1),
-                             d.value("reason", std::string())});
+                             d.at("status").get<std::string>(), d.value("match", -1), d.value("reason", std::string()),
+                             d.value("bookkeeping", false)});
     m.shared_tensors = details.value("shared_tensors", std::vector<std::vector<std::string>>{});
     const json graphs = details.value("graphs", json::object());
     if (graphs.contains("reference")) m.reference_nodes = nodes_from(graphs["reference"]);

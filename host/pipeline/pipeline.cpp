@@ -1,5 +1,6 @@
 #include "pipeline/pipeline.h"
 
+#include <sys/resource.h>
 #include <torch/version.h>
 
 #include <algorithm>
@@ -45,6 +46,27 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
+
+double peak_rss_mb() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return double(usage.ru_maxrss) / 1024.0;  // KiB on Linux
+}
+
+// Closes a stage of Measurements::stages at each mark(): its wall time, and
+// the process's peak memory so far, so the stage that raised it shows.
+class StageClock {
+ public:
+  explicit StageClock(std::vector<Measurements::Stage>& stages) : stages_(stages) {}
+  void mark(const std::string& name) {
+    stages_.push_back({name, seconds_since(start_), peak_rss_mb()});
+    start_ = Clock::now();
+  }
+
+ private:
+  std::vector<Measurements::Stage>& stages_;
+  Clock::time_point start_ = Clock::now();
+};
 
 std::vector<std::vector<std::int64_t>> shapes_of(const std::vector<at::Tensor>& tensors) {
   std::vector<std::vector<std::int64_t>> shapes;
@@ -404,7 +426,9 @@ PipelineResult run_pipeline(const PluginRegistry& plugins, const PipelineOptions
                         "): the lowered model may not match its reference on this machine");
   }
 
+  StageClock clock(m.stages);
   CapturedModel captured = capture_model(o.model, CaptureOptions{o.inputs, o.model_seed});
+  clock.mark("capture");
   // A graph that fixes its batch cannot take the calibration batches: say
   // so now, naming the node, not halfway through calibration.
   const bool other_batch =
@@ -429,9 +453,11 @@ PipelineResult run_pipeline(const PluginRegistry& plugins, const PipelineOptions
   m.decisions = node_decisions(r.annotation);
   m.shared_tensors = shared_tensor_labels(graph, r.annotation);
   r.float_graph = graph.clone();
+  clock.mark("annotate");
 
   Prepared prepared =
       o.qat ? prepare_qat(graph, r.annotation, o, captured) : prepare_ptq(graph, r.annotation, o, captured);
+  clock.mark(o.qat ? "qat" : "calibrate");
   m.qat_losses = std::move(prepared.losses);
   m.qparams = qparams_records(*prepared.model);
   m.conversion = convert_to_reference(*prepared.model);
@@ -439,12 +465,14 @@ PipelineResult run_pipeline(const PluginRegistry& plugins, const PipelineOptions
   r.reference = std::move(captured.graph);
   m.reference_nodes = node_records(*r.reference);
   m.biases = bias_records(*r.reference);
+  clock.mark("convert");
 
   const auto& inputs = prepared.eval_inputs;
   const auto float_out = r.float_graph->run(inputs);
   const auto quant_out = r.reference->run(inputs);
   m.sqnr_db = sqnr_db(float_out.at(0), quant_out.at(0));
   m.output_warning = near_constant_warning(float_out.at(0));
+  clock.mark("measure");
 
   const Lowering target = o.lower ? backends.front()->lowering : Lowering::Reference;
   m.lowering_target = to_string(target);
@@ -452,18 +480,27 @@ PipelineResult run_pipeline(const PluginRegistry& plugins, const PipelineOptions
     r.lowered = r.reference->clone();
     const LoweringReport report = lower(*r.lowered, target);
     for (const auto& n : report.notes) m.notes.push_back("lowering: " + n);
+    clock.mark("lower");
     m.lowered = measure_lowering(r, target, report, inputs, float_out.at(0), quant_out.at(0), o.kernel_max_steps);
     m.lowered_nodes = node_records(*r.lowered);
+    clock.mark("check lowering");
   }
-  if (o.exports_onnx())
+  if (o.exports_onnx()) {
     export_and_check_onnx(r, o, *backends.front(), inputs, float_out.at(0), captured.example_inputs);
+    clock.mark("onnx");
+  }
   m.float_size = exported_file_size(*r.float_graph);
   m.quantized_size = exported_file_size(r.deployed());
   if (o.per_layer_sqnr) m.layers = per_layer_sqnr(*r.float_graph, *r.reference, inputs);
+  clock.mark("size, layers");
   // Accuracy needs labels: the MNIST and fortunes sources have them.
   if (o.measure_accuracy && source_has_heldout(o.calibration.source))
     m.accuracy = measure_accuracy(r, target, o, captured.inputs);
-  if (o.measure_latency) m.latency = measure_latency(r, target, captured.example_inputs);
+  if (o.measure_accuracy && m.accuracy) clock.mark("accuracy");
+  if (o.measure_latency) {
+    m.latency = measure_latency(r, target, captured.example_inputs);
+    clock.mark("latency");
+  }
   m.run = run_record(o, plugins, backends, resolved, captured.example_inputs, prepared.fingerprint);
   m.seconds = seconds_since(start);
   for (const auto& b : backends) r.rules_yaml[b->name] = backend_to_yaml(*b);

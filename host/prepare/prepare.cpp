@@ -3,9 +3,11 @@
 #include <torch/csrc/jit/ir/ir.h>
 #include <torch/script.h>
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
+#include <unordered_map>
 
 #include "common/error.h"
 #include "graph/bn_folding.h"
@@ -72,7 +74,12 @@ const char* to_string(SlotKind k) {
 PreparedModel::PreparedModel(Graph& graph, const Annotation& annotation) : graph_(&graph), annotation_(annotation) {
   // (value, slot) pairs that need an observe node; collected before any
   // insertion, because inserting rewires the uses edges refer to.
-  std::vector<std::pair<Value*, int>> to_observe;
+  struct ToObserve {
+    Value* value;
+    int slot;
+    bool producer_output;  // the slot holds the producer's output edge of `value`
+  };
+  std::vector<ToObserve> to_observe;
   std::set<std::pair<const Value*, int>> seen;
   // Annotation::edge() scans every match; index once (graphs of 100k nodes).
   std::map<EdgeKey, const AnnotatedEdge*> annotated;
@@ -125,7 +132,9 @@ PreparedModel::PreparedModel(Graph& graph, const Annotation& annotation) : graph
           // Fixed slots need no data, but convert turns observe nodes into
           // quantize/dequantize: without one a fixed-qparams output (a
           // sigmoid at the graph's output) would stay float.
-          to_observe.push_back({const_cast<Value*>(v), slot.id});
+          const bool output = std::any_of(group.begin(), group.end(),
+                                          [&](const EdgeKey& e) { return e.is_output() && edge_value(e) == v; });
+          to_observe.push_back({const_cast<Value*>(v), slot.id, output});
         }
       }
     }
@@ -142,14 +151,24 @@ PreparedModel::PreparedModel(Graph& graph, const Annotation& annotation) : graph
     }
 
   auto& g = graph.ir();
-  for (auto [v, id] : to_observe) {
+  // A value observed by two slots (a sigmoid's fixed output qparams, and a
+  // consumer's own input spec) gets a chain: the producer's output slot
+  // first, then each other slot observing the one before it, so convert
+  // quantizes with the producer's qparams and then requantizes for the
+  // consumer, as PT2E does.
+  std::stable_sort(to_observe.begin(), to_observe.end(),
+                   [](const ToObserve& a, const ToObserve& b) { return a.producer_output > b.producer_output; });
+  std::unordered_map<Value*, Value*> observed;  // value -> the last observe's output on it
+  for (const auto& t : to_observe) {
+    Value* v = observed.count(t.value) ? observed.at(t.value) : t.value;
     torch::jit::WithInsertPoint guard(v->node()->kind() == c10::prim::Param ? *g.nodes().begin() : v->node()->next());
-    Value* slot_id = g.insertConstant(static_cast<std::int64_t>(id));
+    Value* slot_id = g.insertConstant(static_cast<std::int64_t>(t.slot));
     Node* obs = g.create(observe_symbol(), {v, slot_id}, 1);
     g.insertNode(obs);
     obs->output()->setType(v->type());
     v->replaceAllUsesAfterNodeWith(obs, obs->output());
     // Graph outputs are uses too; replaceAllUsesAfterNodeWith covers them.
+    observed[t.value] = obs->output();
     ++observe_nodes_;
   }
   graph.invalidate_compiled();

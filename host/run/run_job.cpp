@@ -226,6 +226,7 @@ std::string summary_table(const RunJobResult& result, const RunConfig& config, b
                                       "float acc",
                                       "int8 acc",
                                       "SQNR dB",
+                                      "ops int8 / float",
                                       "size",
                                       "latency ms float / int8",
                                       "lowered vs reference",
@@ -233,9 +234,9 @@ std::string summary_table(const RunJobResult& result, const RunConfig& config, b
                                       "conformance"};
   std::vector<std::vector<std::string>> cells{head};
   for (const auto& b : result.backends) {
-    std::vector<std::string> row{b.backend, mode_of(config), "-", "-", "-", "-", "-", "", "-", "-"};
+    std::vector<std::string> row{b.backend, mode_of(config), "-", "-", "-", "-", "-", "-", "", "-", "-"};
     if (!b.measurements) {
-      row[7] = "ERROR: " + b.error;
+      row[8] = "ERROR: " + b.error;
       cells.push_back(row);
       continue;
     }
@@ -249,24 +250,27 @@ std::string summary_table(const RunJobResult& result, const RunConfig& config, b
       }
     }
     row[4] = fixed(m.lowered ? m.lowered->sqnr_db_lowered : m.sqnr_db, 1);
+    // Float tensor ops; shape/scalar bookkeeping (aten::size, aten::Int) apart.
+    row[5] = std::to_string(m.quantized_ops()) + " / " + std::to_string(m.float_tensor_ops()) +
+             (m.bookkeeping_ops() ? " (+" + std::to_string(m.bookkeeping_ops()) + " shape)" : "");
     const double fsize = double(m.float_size), qsize = double(m.quantized_size);
-    row[5] = fixed(qsize / 1024.0, 0) + " KB (" + fixed(fsize > 0 ? qsize / fsize : 0.0, 2) + "x)";
+    row[6] = fixed(qsize / 1024.0, 0) + " KB (" + fixed(fsize > 0 ? qsize / fsize : 0.0, 2) + "x)";
     if (m.latency) {
       const double f = m.latency->float_ms, q = m.latency->int8_ms;
-      row[6] = fixed(f, 3) + " / " + fixed(q, 3) + " (" + fixed(q > 0 ? f / q : 0.0, 2) + "x)";
+      row[7] = fixed(f, 3) + " / " + fixed(q, 3) + " (" + fixed(q > 0 ? f / q : 0.0, 2) + "x)";
     }
-    row[7] =
+    row[8] =
         m.lowered ? m.lowering_target + ", " + fixed(m.lowered->max_difference_steps, 2) + " steps" : "reference Q/DQ";
-    if (!b.lowering_agrees) row[7] += " FAIL";
+    if (!b.lowering_agrees) row[8] += " FAIL";
     if (m.onnx && !m.onnx->runtime.empty()) {
       // Optimizations all / disabled, in output steps (absolute for a float output).
       std::string cell;
       for (const auto& r : m.onnx->runtime) cell += (cell.empty() ? "" : " / ") + fixed(r.max_steps, 2);
-      row[8] = cell + (m.onnx->runtime.front().output_scale > 0 ? " steps" : " abs");
+      row[9] = cell + (m.onnx->runtime.front().output_scale > 0 ? " steps" : " abs");
       if (!m.onnx_problem(config.pipeline.onnx_max_steps, config.pipeline.min_noise_margin_db).empty())
-        row[8] += " FAIL";
+        row[9] += " FAIL";
     } else if (m.onnx) {
-      row[8] = "not run";
+      row[9] = "not run";
     }
     if (result.conformance) {
       int pass = 0, total = 0;
@@ -275,7 +279,7 @@ std::string summary_table(const RunJobResult& result, const RunConfig& config, b
           ++total;
           pass += cs.status == conformance::Status::Pass || cs.status == conformance::Status::Skip;
         }
-      if (total) row[9] = (pass == total ? "pass " : "FAIL ") + std::to_string(pass) + "/" + std::to_string(total);
+      if (total) row[10] = (pass == total ? "pass " : "FAIL ") + std::to_string(pass) + "/" + std::to_string(total);
     }
     cells.push_back(row);
   }

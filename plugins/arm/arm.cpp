@@ -1,6 +1,7 @@
 // arm: QNNPACK/XNNPACK-style int8. uint8 affine activations, int8 symmetric
-// per-tensor weights, hardswish, fixed-range sigmoid/hardsigmoid, add, mul
-// and cat.
+// per-tensor weights, hardswish, layer_norm, standalone batch_norm (+ relu),
+// fixed-range sigmoid/hardsigmoid, add, mul, cat, and pooling, reshapes, gelu
+// and mean that keep their input's qparams.
 #include "../common/rule_families.h"
 
 namespace {
@@ -33,10 +34,12 @@ std::unique_ptr<qsdk::Backend> make_backend(const qsdk::BackendOptions& options)
   bundled::apply_linear_option(*b, options, s.weight, weighted);
   add(std::move(weighted));
   add(bundled::binary_rules(s, {"aten::add", "aten::mul"}, /*with_relu=*/true));
-  add(bundled::unary_rules(s, {"aten::hardswish"}));
+  add(bundled::unary_rules(s, {"aten::hardswish", "aten::layer_norm"}));
   add(bundled::fixed_output_rules(s, {"aten::sigmoid", "aten::hardsigmoid"}));
-  add(bundled::shared_qparams_rules(s, {"aten::max_pool2d", "aten::adaptive_avg_pool2d", "aten::flatten",
-                                        "aten::reshape", "aten::view", "aten::cat"}));
+  add(bundled::batch_norm_rules(s));
+  add(bundled::shared_qparams_rules(
+      s, {"aten::max_pool2d", "aten::avg_pool2d", "aten::adaptive_avg_pool2d", "aten::flatten", "aten::reshape",
+          "aten::view", "aten::cat", "aten::gelu", "aten::mean"}));
   add(bundled::shared_qparams_rules(s, bundled::kViewOps));
   return b;
 }

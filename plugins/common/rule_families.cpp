@@ -97,6 +97,19 @@ std::vector<Rule> unary_rules(const FamilySpecs& s, const std::vector<std::strin
   return rules;
 }
 
+std::vector<Rule> batch_norm_rules(const FamilySpecs& s) {
+  std::vector<Rule> rules;
+  for (const auto& chain :
+       {std::vector<std::string>{"aten::batch_norm"}, std::vector<std::string>{"aten::batch_norm", "aten::relu"}}) {
+    Rule r(chain_name(chain));
+    r.match(chain).with_priority(static_cast<int>(chain.size()));
+    r.input(s.activation).output(s.activation);
+    r.when(input_is_4d());  // the kernels are 2d
+    rules.push_back(std::move(r));
+  }
+  return rules;
+}
+
 std::vector<Rule> fixed_output_rules(const FamilySpecs& s, const std::vector<std::string>& ops) {
   std::vector<Rule> rules;
   for (const auto& op : ops) {

@@ -51,6 +51,11 @@ BackendOption linear_option();
 void apply_linear_option(const Backend& b, const BackendOptions& options, const QuantSpec& weight,
                          std::vector<Rule>& rules);
 
+// A BatchNorm with no conv/linear before it to fold into (DenseNet's
+// pre-activation norm -> relu), optionally with the relu fused: LibTorch's
+// quantized::batch_norm2d(_relu) kernels.
+std::vector<Rule> batch_norm_rules(const FamilySpecs& s);
+
 // Ops with a known output range: uint8 output with scale 1/256, zero point 0
 // (sigmoid, hardsigmoid, softmax); tanh gets 2/256 around 128.
 std::vector<Rule> fixed_output_rules(const FamilySpecs& s, const std::vector<std::string>& ops);

@@ -59,8 +59,9 @@ std::unique_ptr<qsdk::Backend> make_backend(const qsdk::BackendOptions& options)
   }
   add(bundled::binary_rules(s, {"aten::add", "aten::mul", "aten::matmul"}, /*with_relu=*/false));
   add(bundled::unary_rules(s, {"aten::hardswish", "aten::gelu", "aten::layer_norm"}));
+  add(bundled::batch_norm_rules(s));
   add(bundled::shared_qparams_rules(s, {"aten::max_pool2d", "aten::avg_pool2d", "aten::adaptive_avg_pool2d",
-                                        "aten::flatten", "aten::reshape", "aten::view", "aten::cat"}));
+                                        "aten::flatten", "aten::reshape", "aten::view", "aten::cat", "aten::mean"}));
   add(bundled::shared_qparams_rules(s, bundled::kViewOps));
   return b;
 }

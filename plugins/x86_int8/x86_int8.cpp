@@ -1,6 +1,9 @@
 // x86-int8: what LibTorch 1.13's onednn int8 kernels take. uint8 affine
 // activations, int8 symmetric per-channel weights, conv/linear with fused
-// relu, add (+ relu), pooling and reshapes that keep their input's qparams.
+// relu, add/mul (+ relu), hardswish, layer_norm, standalone batch_norm
+// (+ relu), fixed-range sigmoid/hardsigmoid, and pooling, reshapes, gelu
+// and mean that keep their input's qparams. (silu has no quantized kernel in
+// LibTorch 1.13 and stays float.)
 // No conv + add (+ relu) fusion: LibTorch 1.13 has no quantized::conv2d_add
 // kernel, so a residual tail is conv (quantized output) then add_relu, as
 // PyTorch's own onednn backend config does in 1.13.
@@ -54,9 +57,16 @@ std::unique_ptr<qsdk::Backend> make_backend(const qsdk::BackendOptions& options)
   // linear=dynamic lowers to quantized::linear_dynamic (onednn has it).
   bundled::apply_linear_option(*b, options, s.weight, weighted);
   add(std::move(weighted));
-  add(bundled::binary_rules(s, {"aten::add"}, /*with_relu=*/true));
-  add(bundled::shared_qparams_rules(s, {"aten::max_pool2d", "aten::avg_pool2d", "aten::adaptive_avg_pool2d",
-                                        "aten::flatten", "aten::reshape", "aten::view", "aten::cat"}));
+  add(bundled::binary_rules(s, {"aten::add", "aten::mul"}, /*with_relu=*/true));
+  // hardswish and layer_norm have quantized kernels with their own output
+  // qparams; sigmoid/hardsigmoid (squeeze-excite gates) fixed ones; gelu and
+  // mean keep their input's (LibTorch 1.13's quantized gelu/mean do).
+  add(bundled::unary_rules(s, {"aten::hardswish", "aten::layer_norm"}));
+  add(bundled::fixed_output_rules(s, {"aten::sigmoid", "aten::hardsigmoid"}));
+  add(bundled::batch_norm_rules(s));
+  add(bundled::shared_qparams_rules(
+      s, {"aten::max_pool2d", "aten::avg_pool2d", "aten::adaptive_avg_pool2d", "aten::flatten", "aten::reshape",
+          "aten::view", "aten::cat", "aten::gelu", "aten::mean"}));
   add(bundled::shared_qparams_rules(s, bundled::kViewOps));
   return b;
 }

@@ -105,6 +105,23 @@ class ConvChunkShuffle(nn.Module):
         return self.conv2(torch.cat([a.permute(0, 1, 3, 2), b], dim=1))
 
 
+class LayerScaleResidual(nn.Module):
+    """ConvNeXt's residual with layer scale: x + gamma * conv(x), gamma 1e-6
+    (its initial value). The scaled operand's scale is about 1e-6 of the
+    sum's, below what QNNPACK's add accepts (2^-14)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 8, 3, padding=1)
+        self.relu = nn.ReLU()
+        self.conv2 = nn.Conv2d(8, 8, 3, padding=1)
+        self.gamma = nn.Parameter(torch.full((8, 1, 1), 1e-6))
+
+    def forward(self, x):
+        x = self.relu(self.conv1(x))
+        return x + self.gamma * self.conv2(x)
+
+
 class SigmoidOnly(nn.Module):
     """Only a sigmoid: backends without a sigmoid rule quantize nothing."""
 
@@ -126,6 +143,7 @@ MODELS = {
     "conv_softmax": (ConvFloatConsumer, [[1, 3, 16, 16]]),
     "conv_bn_relu6": (ConvBnRelu6, [[1, 3, 16, 16]]),
     "conv_chunk_shuffle": (ConvChunkShuffle, [[1, 3, 16, 16]]),
+    "layer_scale_residual": (LayerScaleResidual, [[1, 3, 16, 16]]),
     "add_mul": (AddMul, [[1, 8, 8, 8], [1, 8, 8, 8]]),
     "sigmoid_only": (SigmoidOnly, [[1, 8, 8, 8]]),
 }

@@ -458,4 +458,8 @@ graph(%x : Float(2, 3, strides=[3, 1], requires_grad=0, device=cpu),
   CHECK(report(a, int_mul).status == NodeStatus::Float);
   CHECK(report(a, int_mul).reason.find("in(0,0) is a Long tensor, not floating point") != std::string::npos);
   CHECK(report(a, float_mul).status == NodeStatus::Quantized);
+  // The Long scalar mul is shape/scalar bookkeeping, counted apart from float tensor ops.
+  const auto doc = annotation_document(g, a);
+  for (const auto& n : doc["nodes"]) CHECK(n.value("bookkeeping", false) == (n["id"].get<int>() == g.id(int_mul)));
+  CHECK(annotation_table(g, a).find("float: 0 tensor ops + 1 shape/scalar bookkeeping") != std::string::npos);
 }

@@ -92,6 +92,10 @@ TEST_CASE("run_job: every backend's measurements come back typed, and the files 
     CHECK(manifest["sqnr_db"].get<double>() == doctest::Approx(m.sqnr_db));
     CHECK(manifest["lowering"]["target"] == m.lowering_target);
     CHECK_FALSE(manifest.contains("details"));  // a projection: no per-node details
+    CHECK(manifest["ops"]["quantized"].get<int>() == m.quantized_ops());
+    CHECK(manifest["ops"]["float"].get<int>() + manifest["ops"]["bookkeeping"].get<int>() +
+              manifest["ops"]["quantized"].get<int>() <=
+          manifest["ops"]["total"].get<int>());
     const auto summary = read_json(out / "summary.json");
     bool found = false;
     for (const auto& e : summary["backends"])
@@ -104,7 +108,14 @@ TEST_CASE("run_job: every backend's measurements come back typed, and the files 
     CHECK(found);
   }
   CHECK(progress.str().find("qsdk run: arm: zoo:conv_bn_relu (PTQ)") != std::string::npos);
-  CHECK(summary_table(r, job.config, false).find("x86-int8") != std::string::npos);
+  const std::string table = summary_table(r, job.config, false);
+  CHECK(table.find("x86-int8") != std::string::npos);
+  // The ops column: int8 ops / float tensor ops, as the measurements count them.
+  for (const auto& b : r.backends) {
+    const Measurements& m = *b.measurements;
+    CHECK(table.find(std::to_string(m.quantized_ops()) + " / " + std::to_string(m.float_tensor_ops())) !=
+          std::string::npos);
+  }
 }
 
 TEST_CASE("run_job: a composition runs as one row with each member's options") {
