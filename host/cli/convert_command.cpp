@@ -87,7 +87,10 @@ int run_convert(const GlobalOptions& global, const ConvertArgs& args) {
               << m.lowered->max_difference_steps << " output quantization steps (limit " << args.max_steps << "; mean "
               << m.lowered->mean_difference_steps << ", " << m.lowered->noise_margin_db
               << " dB below the quantization noise); op by op: " << m.lowered->kernels_checked
-              << " kernels checked on the reference's inputs, " << m.lowered->kernels_skipped << " not matchable\n";
+              << " kernels checked on the reference's inputs, " << m.lowered->kernels_skipped << " not matchable"
+              << (m.lowered->most_differing_kernel.empty() ? ""
+                                                           : "; most often off: " + m.lowered->most_differing_kernel)
+              << "\n";
   std::cout << "stages:         " << stages_summary(m.stages) << "\n";
   for (const auto& note : m.notes) std::cout << "note: " << note << "\n";
   if (!m.output_warning.empty()) std::cout << "warning: " << m.output_warning << "\n";

@@ -76,8 +76,10 @@ struct LoweringMeasurements {
   std::size_t kernels_checked = 0;   // op by op, on the reference's inputs
   int kernels_skipped = 0;
   double worst_kernel_steps = 0;
-  std::string worst_kernel;      // "%4 quantized::conv2d (conv1): 1.0 steps", empty if none checked
-  std::string first_over_limit;  // first kernel over kernel_max_steps, empty if none
+  std::string worst_kernel;            // "%4 quantized::conv2d (conv1): 1.0 steps", empty if none checked
+  double most_differing_fraction = 0;  // of the kernel whose outputs differ most often
+  std::string most_differing_kernel;   // "%9 quantized::conv2d (features.3): 4.1% of outputs differ"
+  std::string first_over_limit;        // first kernel over kernel_max_steps, empty if none
 };
 
 // On a labelled held-out split. For a language model (labels [B, seq])

@@ -362,6 +362,10 @@ json core_json(const Measurements& m) {
     lowering["sqnr_db_lowered"] = json_number(l.sqnr_db_lowered);
     lowering["op_by_op"] = {{"checked", l.kernels_checked}, {"skipped", l.kernels_skipped}};
     if (!l.first_over_limit.empty()) lowering["op_by_op"]["first_over_limit"] = l.first_over_limit;
+    if (!l.most_differing_kernel.empty()) {
+      lowering["op_by_op"]["most_differing"] = l.most_differing_kernel;
+      lowering["op_by_op"]["most_differing_fraction"] = json_number(l.most_differing_fraction);
+    }
   }
   j["lowering"] = lowering;
   if (m.accuracy)
@@ -514,6 +518,8 @@ Measurements measurements_from_json(const json& j, const std::string& source) {
       l.kernels_checked = o.at("checked").get<std::size_t>();
       l.kernels_skipped = o.at("skipped").get<int>();
       l.first_over_limit = o.value("first_over_limit", std::string());
+      l.most_differing_kernel = o.value("most_differing", std::string());
+      l.most_differing_fraction = number_of(o.value("most_differing_fraction", json(0.0)));
       l.worst_kernel_steps = number_of(details.value("worst_kernel_steps", json(0.0)));
       l.worst_kernel = details.value("worst_kernel", std::string());
       m.lowered = l;

@@ -307,16 +307,29 @@ LoweringMeasurements measure_lowering(const PipelineResult& r, Lowering target, 
     l.first_over_limit = bad->op + " (node " + std::to_string(bad->position) + " of the lowered graph) differs by " +
                          std::to_string(bad->steps) + " steps";
   const OpAgreement* worst = nullptr;
-  for (const auto& a : agreement.checked)
+  const OpAgreement* most_differing = nullptr;
+  for (const auto& a : agreement.checked) {
     if (!worst || a.steps > worst->steps) worst = &a;
-  if (worst) {
-    l.worst_kernel_steps = worst->steps;
-    std::string ref = "%" + std::to_string(worst->position) + " " + worst->op;
-    if (worst->position >= 0 && static_cast<std::size_t>(worst->position) < r.lowered->nodes().size()) {
-      const auto& path = r.lowered->module_path(r.lowered->nodes()[static_cast<std::size_t>(worst->position)]);
+    if (!most_differing || a.differing > most_differing->differing) most_differing = &a;
+  }
+  auto kernel_name = [&](const OpAgreement& a) {
+    std::string ref = "%" + std::to_string(a.position) + " " + a.op;
+    if (a.position >= 0 && static_cast<std::size_t>(a.position) < r.lowered->nodes().size()) {
+      const auto& path = r.lowered->module_path(r.lowered->nodes()[static_cast<std::size_t>(a.position)]);
       if (!path.empty()) ref += " (" + path + ")";
     }
-    l.worst_kernel = ref + ": " + std::to_string(worst->steps) + " steps";
+    return ref;
+  };
+  if (most_differing && most_differing->differing > 0) {
+    l.most_differing_fraction = most_differing->differing;
+    std::ostringstream text;
+    text << kernel_name(*most_differing) << ": " << std::setprecision(3) << 100.0 * most_differing->differing
+         << "% of outputs differ";
+    l.most_differing_kernel = text.str();
+  }
+  if (worst) {
+    l.worst_kernel_steps = worst->steps;
+    l.worst_kernel = kernel_name(*worst) + ": " + std::to_string(worst->steps) + " steps";
   }
   return l;
 }

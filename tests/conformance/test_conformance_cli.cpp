@@ -62,6 +62,7 @@ std::string read(const fs::path& p) {
 json comparable(json j) {
   if (j.is_object()) {
     j.erase("seconds");
+    j.erase("stages");  // per-stage time and peak memory differ run to run
     j.erase("shard");
     j.erase("graph_svg");
     // The lowered graph's module paths and nearest-source labels come from

@@ -1,7 +1,7 @@
 // Determinism: the same inputs and seed give bit-identical models, qparams,
 // annotations and reports. `qsdk run` twice into two directories, and
 // `qsdk conformance` serially (-j 1) and in parallel (-j 2). Only wall-clock
-// fields ("seconds", and latency, which these runs do not measure) may
+// fields ("seconds", "stages" with their peak memory, and latency, which these runs do not measure) may
 // differ; they are removed before JSON files are compared.
 #include <doctest/doctest.h>
 
@@ -28,7 +28,7 @@ namespace {
 // Wall-clock measurements: legitimately different from run to run.
 void drop_timing(json& j) {
   if (j.is_object()) {
-    for (const char* key : {"seconds", "latency", "latency_ms"}) j.erase(key);
+    for (const char* key : {"seconds", "stages", "latency", "latency_ms"}) j.erase(key);
     for (auto& [key, value] : j.items()) drop_timing(value);
   } else if (j.is_array()) {
     for (auto& value : j) drop_timing(value);

@@ -303,12 +303,12 @@ TEST_CASE("rule diffs name added and removed rules, and the rule hash follows th
   CHECK(rule_hash(changed) == rule_hash(arm));
   const std::string removed = changed.rules.back().name;
   changed.rules.pop_back();
-  changed.rules.push_back(Rule("gelu").match({"aten::gelu"}).input(spec::uint8_affine()).output(spec::uint8_affine()));
+  changed.rules.push_back(Rule("silu").match({"aten::silu"}).input(spec::uint8_affine()).output(spec::uint8_affine()));
   CHECK(rule_hash(changed) != rule_hash(arm));
   const auto diffs = compare_backends(arm, changed);
   CHECK(std::find(diffs.begin(), diffs.end(), "~ version: '" + std::string(qsdk::kVersion) + "' -> '9.9.9'") !=
         diffs.end());
-  CHECK(std::find(diffs.begin(), diffs.end(), "+ rule 'gelu' [aten::gelu]") != diffs.end());
+  CHECK(std::find(diffs.begin(), diffs.end(), "+ rule 'silu' [aten::silu]") != diffs.end());
   CHECK(std::count_if(diffs.begin(), diffs.end(),
                       [&](const std::string& d) { return d.rfind("- rule '" + removed + "'", 0) == 0; }) == 1);
 }
