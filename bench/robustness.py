@@ -132,6 +132,11 @@ def short_reason(reason):
     return reason.split(":")[0] if ":" in reason else reason
 
 
+def number(x, digits):
+    # JSON numbers, or the strings "inf"/"nan" the manifest writes for them
+    return x if isinstance(x, str) else f"{x:.{digits}f}"
+
+
 def markdown(rows, args):
     out = ["# Robustness: torchvision architectures through `qsdk convert`", "",
            f"`bench/robustness.sh` (`qsdk convert MODEL --data random --batches {args.batches} "
@@ -150,8 +155,8 @@ def markdown(rows, args):
                               f"({'; '.join(sorted({short_reason(k) for k in reasons}))})"
                               for op, reasons in s["float_kinds"].items())
             steps = "-" if s["lowered_max_steps"] is None else (
-                f"{s['lowered_max_steps']:.2f} ({s['lowered_noise_margin_db']:.1f})")
-            sqnr = "-" if s["sqnr_db"] is None else f"{s['sqnr_db']:.1f}"
+                f"{number(s['lowered_max_steps'], 2)} ({number(s['lowered_noise_margin_db'], 1)})")
+            sqnr = "-" if s["sqnr_db"] is None else number(s["sqnr_db"], 1)
             cells = [f"{s['quantized']} / {s['ops']}", f"{s['float']} (+{s['bookkeeping']})", sqnr, steps]
         else:
             kinds, cells = "", ["-", "-", "-", "-"]

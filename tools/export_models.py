@@ -135,6 +135,10 @@ def export(name, outdir):
     builder, input_shapes, trace_with_grad = CATALOGUE[name]
     torch.manual_seed(0)
     model = builder()
+    if name.startswith("vit_"):
+        # torchvision zero-initialises the ViT head: every output would be
+        # its bias (0), and quantization error could not be measured.
+        torch.nn.init.normal_(model.heads.head.weight, std=0.02)
     reestimate_batchnorm(model, input_shapes[0])
     model.eval()
     for p in model.parameters():

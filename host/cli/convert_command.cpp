@@ -107,7 +107,8 @@ int run_convert(const GlobalOptions& global, const ConvertArgs& args) {
     std::cerr << "qsdk: check failed: lowered model differs from the reference Q/DQ model by "
               << m.lowered->max_difference_steps << " output quantization steps (limit " << args.max_steps << "), "
               << m.lowered->noise_margin_db << " dB below the quantization noise (limit " << args.noise_margin_db
-              << ")\n";
+              << "), SQNR against float " << m.lowered->sqnr_db_lowered << " dB against the reference's " << m.sqnr_db
+              << " (at most " << kMaxLoweredSqnrLossDb << " dB lower)\n";
     return kExitCheckFailed;
   }
   return kExitOk;

@@ -99,8 +99,9 @@ double number_of(const json& v, double fallback) {
 
 bool Measurements::lowering_agrees(double max_steps, double min_noise_margin_db) const {
   // Steps come from dequantized floats: one step can read as 1.00001.
-  return !lowered || (lowered->first_over_limit.empty() && (lowered->max_difference_steps <= max_steps + 1e-3 ||
-                                                            lowered->noise_margin_db >= min_noise_margin_db));
+  if (!lowered || !lowered->first_over_limit.empty()) return !lowered;
+  return lowered->max_difference_steps <= max_steps + 1e-3 || lowered->noise_margin_db >= min_noise_margin_db ||
+         sqnr_db - lowered->sqnr_db_lowered <= kMaxLoweredSqnrLossDb;
 }
 
 std::string Measurements::onnx_problem(double max_steps, double min_noise_margin_db) const {

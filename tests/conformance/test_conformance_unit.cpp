@@ -275,6 +275,24 @@ per_backend:
 }
 
 TEST_SUITE("conformance checks") {
+  TEST_CASE("a lowered output agrees within its steps, its noise margin, or as close to float as the reference") {
+    Measurements m;
+    m.sqnr_db = 20.0;
+    LoweringMeasurements l;
+    l.max_difference_steps = 6;  // beyond max_steps 1
+    l.noise_margin_db = 0.5;     // beyond the 6 dB margin: two independent roundings
+    l.sqnr_db_lowered = 19.6;    // but as good against float as the reference (0.4 dB lower)
+    m.lowered = l;
+    CHECK(m.lowering_agrees(1.0));
+    m.lowered->sqnr_db_lowered = 20.0 - kMaxLoweredSqnrLossDb - 0.5;  // worse than the reference: a real loss
+    CHECK_FALSE(m.lowering_agrees(1.0));
+    m.lowered->noise_margin_db = 7.0;  // ... unless the difference is far below the quantization noise
+    CHECK(m.lowering_agrees(1.0));
+    m.lowered->sqnr_db_lowered = 19.6;
+    m.lowered->first_over_limit = "quantized::conv2d (node 3) differs by 2 steps";  // a kernel off fails regardless
+    CHECK_FALSE(m.lowering_agrees(1.0));
+  }
+
   TEST_CASE("conformance: a measurement that meets every expectation passes") {
     const auto r = run_checks(R"(expect:
   structure:
