@@ -129,7 +129,7 @@ def first_error_line(stderr):
 
 def short_reason(reason):
     # "input not quantized: its producer %12 aten::sigmoid is in float" -> the part before the node
-    return reason.split(":")[0] if ":" in reason else reason
+    return reason.split(": ")[0]
 
 
 def number(x, digits):
