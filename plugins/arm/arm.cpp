@@ -33,14 +33,7 @@ std::unique_ptr<qsdk::Backend> make_backend(const qsdk::BackendOptions& options)
   // linear=dynamic lowers to quantized::linear_dynamic (qnnpack has it).
   bundled::apply_linear_option(*b, options, s.weight, weighted);
   add(std::move(weighted));
-  add(bundled::binary_rules(s, {"aten::add", "aten::mul"}, /*with_relu=*/true));
-  add(bundled::unary_rules(s, {"aten::hardswish", "aten::layer_norm"}));
-  add(bundled::fixed_output_rules(s, {"aten::sigmoid", "aten::hardsigmoid"}));
-  add(bundled::batch_norm_rules(s));
-  add(bundled::shared_qparams_rules(
-      s, {"aten::max_pool2d", "aten::avg_pool2d", "aten::adaptive_avg_pool2d", "aten::flatten", "aten::reshape",
-          "aten::view", "aten::cat", "aten::gelu", "aten::mean"}));
-  add(bundled::shared_qparams_rules(s, bundled::kViewOps));
+  add(bundled::libtorch_quantized_op_rules(s));
   return b;
 }
 

@@ -121,6 +121,21 @@ std::vector<Rule> fixed_output_rules(const FamilySpecs& s, const std::vector<std
   return rules;
 }
 
+std::vector<Rule> libtorch_quantized_op_rules(const FamilySpecs& s) {
+  std::vector<Rule> rules;
+  auto add = [&](std::vector<Rule> more) {
+    for (auto& r : more) rules.push_back(std::move(r));
+  };
+  add(binary_rules(s, {"aten::add", "aten::mul"}, /*with_relu=*/true));
+  add(unary_rules(s, {"aten::hardswish", "aten::layer_norm"}));
+  add(fixed_output_rules(s, {"aten::sigmoid", "aten::hardsigmoid"}));
+  add(batch_norm_rules(s));
+  add(shared_qparams_rules(s, {"aten::max_pool2d", "aten::avg_pool2d", "aten::adaptive_avg_pool2d", "aten::flatten",
+                               "aten::reshape", "aten::view", "aten::cat", "aten::gelu", "aten::mean"}));
+  add(shared_qparams_rules(s, kViewOps));
+  return rules;
+}
+
 BackendOption linear_option() {
   return {"linear",
           "static: calibrated activation qparams; dynamic: computed per batch at run time",

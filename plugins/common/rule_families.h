@@ -56,6 +56,15 @@ void apply_linear_option(const Backend& b, const BackendOptions& options, const 
 // quantized::batch_norm2d(_relu) kernels.
 std::vector<Rule> batch_norm_rules(const FamilySpecs& s);
 
+// Everything besides conv/linear that LibTorch 1.13 runs on quantized
+// tensors, engine-independent (x86-int8 and arm): add/mul (+ relu);
+// hardswish and layer_norm with their own output qparams; sigmoid and
+// hardsigmoid (squeeze-excite gates) with fixed ones; standalone
+// batch_norm (+ relu); pooling, flatten, reshapes, cat, gelu, mean and the
+// view ops with their input's (LibTorch's quantized gelu and mean keep
+// them). silu has no quantized kernel and is left out.
+std::vector<Rule> libtorch_quantized_op_rules(const FamilySpecs& s);
+
 // Ops with a known output range: uint8 output with scale 1/256, zero point 0
 // (sigmoid, hardsigmoid, softmax); tanh gets 2/256 around 128.
 std::vector<Rule> fixed_output_rules(const FamilySpecs& s, const std::vector<std::string>& ops);

@@ -57,17 +57,7 @@ std::unique_ptr<qsdk::Backend> make_backend(const qsdk::BackendOptions& options)
   // linear=dynamic lowers to quantized::linear_dynamic (onednn has it).
   bundled::apply_linear_option(*b, options, s.weight, weighted);
   add(std::move(weighted));
-  add(bundled::binary_rules(s, {"aten::add", "aten::mul"}, /*with_relu=*/true));
-  // hardswish and layer_norm have quantized kernels with their own output
-  // qparams; sigmoid/hardsigmoid (squeeze-excite gates) fixed ones; gelu and
-  // mean keep their input's (LibTorch 1.13's quantized gelu/mean do).
-  add(bundled::unary_rules(s, {"aten::hardswish", "aten::layer_norm"}));
-  add(bundled::fixed_output_rules(s, {"aten::sigmoid", "aten::hardsigmoid"}));
-  add(bundled::batch_norm_rules(s));
-  add(bundled::shared_qparams_rules(
-      s, {"aten::max_pool2d", "aten::avg_pool2d", "aten::adaptive_avg_pool2d", "aten::flatten", "aten::reshape",
-          "aten::view", "aten::cat", "aten::gelu", "aten::mean"}));
-  add(bundled::shared_qparams_rules(s, bundled::kViewOps));
+  add(bundled::libtorch_quantized_op_rules(s));
   return b;
 }
 
