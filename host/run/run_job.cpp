@@ -61,7 +61,9 @@ std::string lowering_failure(const Measurements& m, const PipelineOptions& o) {
   const auto& l = *m.lowered;
   return m.backend + ": lowered model differs from its reference by " + plain(l.max_difference_steps) +
          " output steps (limit " + plain(o.max_steps) + "), " + plain(l.noise_margin_db) +
-         " dB below the quantization noise (limit " + plain(o.min_noise_margin_db) + ")" +
+         " dB below the quantization noise (limit " + plain(o.min_noise_margin_db) + "), SQNR against float " +
+         plain(l.sqnr_db_lowered) + " dB against the reference's " + plain(m.sqnr_db) + " (at most " +
+         plain(kMaxLoweredSqnrLossDb) + " dB lower)" +
          (l.first_over_limit.empty() ? "" : "; first kernel over the limit: " + l.first_over_limit);
 }
 
