@@ -2,7 +2,6 @@
 
 #include <ATen/ATen.h>
 #include <ATen/Context.h>
-#include <torch/csrc/jit/ir/constants.h>
 #include <torch/csrc/jit/ir/ir.h>
 #include <torch/csrc/jit/passes/constant_propagation.h>
 #include <torch/csrc/jit/passes/dead_code_elimination.h>
@@ -94,7 +93,9 @@ const std::set<std::string> kQParamPreservingOps = {
 
 // Ops whose quantized kernel gives a fixed output qparams for a quint8
 // input (LibTorch 1.13, every engine): (1/256, 0) for the [0, 1] ranges,
-// (2/256, 128) for tanh's [-1, 1].
+// (2/256, 128) for tanh's [-1, 1]. QuantFusion itself rewrites
+// dequantize -> sigmoid -> quantize(1/256, 0) onto the quantized tensor;
+// qparams_of needs the table to see through the result.
 const std::map<std::string, std::pair<double, double>> kFixedQParamOps = {
     {"aten::sigmoid", {1.0 / 256, 0}}, {"aten::hardsigmoid", {1.0 / 256, 0}}, {"aten::tanh", {2.0 / 256, 128}}};
 
@@ -153,24 +154,19 @@ bool expand_pool_arguments(torch::jit::Graph& g, Node* pool) {
   return true;
 }
 
-// dequantize(q) -> op -> quantize_per_tensor with the qparams the op's
-// quantized form gives, op(q) directly: q's own for kQParamPreservingOps,
-// the kernel's fixed ones for kFixedQParamOps.
+// dequantize(q) -> op -> quantize_per_tensor with the same qparams as q, for
+// ops whose quantized form keeps its input's qparams (kQParamPreservingOps):
+// op(q) directly.
 int lower_qparam_preserving_ops(torch::jit::Graph& g) {
   int lowered = 0;
   for (auto* n : g.nodes()) {
-    const std::string kind = n->kind().toQualString();
-    const auto fixed = kFixedQParamOps.find(kind);
-    if (!kQParamPreservingOps.count(kind) && fixed == kFixedQParamOps.end()) continue;
+    if (!kQParamPreservingOps.count(n->kind().toQualString())) continue;
     Node* dq = n->input(0)->node();
     if (dq->kind() != c10::aten::dequantize || dq->output()->uses().size() != 1) continue;
     if (n->outputs().size() != 1 || n->output()->uses().size() != 1) continue;
     Node* q = n->output()->uses()[0].user;
     if (q->kind() != c10::aten::quantize_per_tensor || q->inputs().size() != 4) continue;
-    // The fixed qparams hold for quint8 (a qint8 sigmoid gives (1/256, -128)).
-    if (fixed != kFixedQParamOps.end() && torch::jit::constant_as<int64_t>(q->input(3)) != int64_t(at::kQUInt8))
-      continue;
-    auto in = fixed != kFixedQParamOps.end() ? std::optional(fixed->second) : qparams_of(dq->input(0));
+    auto in = qparams_of(dq->input(0));
     if (!in || !same_qparams(*in, q->input(1), q->input(2))) continue;
     if (n->kind() == c10::aten::max_pool2d && !expand_pool_arguments(g, n)) continue;
     n->replaceInput(0, dq->input(0));
@@ -384,7 +380,7 @@ LoweringReport lower(Graph& graph, Lowering target) {
                            " (dynamic input) -> quantized::linear_dynamic (qsdk pattern)");
   if (preserving > 0)
     report.notes.push_back(std::to_string(preserving) +
-                           " pooling/relu/view/sigmoid ops run on quantized tensors (qsdk pattern)");
+                           " pooling/relu/view ops run on quantized tensors (qsdk pattern)");
   for (const auto& [kind, k] : report.ops_after)
     if (kind.find("prepack") != std::string::npos)
       report.notes.push_back(kind + " x" + std::to_string(k) + " not folded into a packed-params constant");

@@ -162,11 +162,17 @@ std::string engine_summary(const EngineAgreement& e) {
   return s.str();
 }
 
-int Measurements::quantized_ops() const {
-  int n = 0;
-  for (const auto& d : decisions) n += d.status == "quantized";
-  return n;
+namespace {
+
+int count_decisions(const std::vector<NodeDecision>& decisions, const std::string& status, bool bookkeeping) {
+  return static_cast<int>(std::count_if(decisions.begin(), decisions.end(), [&](const NodeDecision& d) {
+    return d.status == status && d.bookkeeping == bookkeeping;
+  }));
 }
+
+}  // namespace
+
+int Measurements::quantized_ops() const { return count_decisions(decisions, "quantized", false); }
 
 std::string stages_summary(const std::vector<Measurements::Stage>& stages) {
   std::ostringstream out;
@@ -177,17 +183,9 @@ std::string stages_summary(const std::vector<Measurements::Stage>& stages) {
   return out.str();
 }
 
-int Measurements::float_tensor_ops() const {
-  int n = 0;
-  for (const auto& d : decisions) n += d.status == "float" && !d.bookkeeping;
-  return n;
-}
+int Measurements::float_tensor_ops() const { return count_decisions(decisions, "float", false); }
 
-int Measurements::bookkeeping_ops() const {
-  int n = 0;
-  for (const auto& d : decisions) n += d.status == "float" && d.bookkeeping;
-  return n;
-}
+int Measurements::bookkeeping_ops() const { return count_decisions(decisions, "float", true); }
 
 namespace {
 
