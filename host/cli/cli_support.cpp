@@ -169,4 +169,43 @@ CLI::Validator seconds_limit() {
 
 CLI::Validator megabytes_limit() { return CLI::Range(0, kMaxMemoryLimitMb, "MB in [0, 16777216]"); }
 
+void ConfigFlags::add_to(CLI::App& cmd) {
+  cmd.add_option("config", config, "Run config (YAML); see README.md, \"Run config\"")->type_name("CONFIG");
+  cmd.add_option("-b,--backend", backends,
+                 "Backend to run instead of the config's (repeatable; a+b composes a and b in one run)")
+      ->type_name("NAME");
+  cmd.add_option("--model", model, "Model instead of the config's: zoo:<name> or a TorchScript file");
+  add_input_option(cmd, input_shapes);
+  cmd.add_option("-o,--output", output, "Output directory instead of the config's")->type_name("DIR");
+  cmd.add_option("--data", data, "Calibration source instead of the config's: mnist, fortunes, random, or a path");
+  cmd.add_option("--batches", batches, "Calibration batches instead of the config's (0: one pass over the data)")
+      ->type_name("N")
+      ->check(CLI::NonNegativeNumber);
+}
+
+RunConfig ConfigFlags::merged_config() const {
+  RunConfig c = config.empty() ? default_run_config() : load_run_config(config);
+  PipelineOptions& p = c.pipeline;
+  if (!model.empty()) {
+    p.model = model;
+    p.inputs.clear();
+  }
+  if (!input_shapes.empty()) p.inputs = parse_inputs(input_shapes);
+  if (!backends.empty()) {
+    // Keep the config's options for backends it already lists.
+    std::vector<BackendSelection> chosen;
+    for (const auto& name : backends) {
+      BackendSelection b = backend_selection(name, "--backend " + name);
+      for (const auto& existing : c.backends)
+        if (existing.name == name) b.backends = existing.backends;
+      chosen.push_back(b);
+    }
+    c.backends = chosen;
+  }
+  if (!output.empty()) c.output_dir = output;
+  if (!data.empty()) p.calibration.source = data;
+  if (batches) p.calibration.batches = *batches;
+  return c;
+}
+
 }  // namespace qsdk::cli

@@ -11,6 +11,7 @@
 #include "calibrate/calibration.h"
 #include "capture/capture.h"
 #include "cli/commands.h"
+#include "config/run_config.h"
 #include "data/data_source.h"
 #include "pipeline/pipeline_options.h"
 #include "plugins/plugin_registry.h"
@@ -49,6 +50,23 @@ CLI::Validator megabytes_limit();
 // mixed uses is kept.
 CLI::Option* add_input_option(CLI::App& cmd, std::vector<std::string>& texts);
 std::vector<InputSpec> parse_inputs(const std::vector<std::string>& texts);
+
+// A run config and the flags that replace its parts, as `qsdk run` and
+// `qsdk sensitivity` take them: CONFIG, --backend, --model, --input,
+// --output, --data, --batches.
+struct ConfigFlags {
+  std::string config;
+  std::vector<std::string> backends;
+  std::string model;
+  std::vector<std::string> input_shapes;
+  std::string output;
+  std::string data;
+  std::optional<int> batches;  // 0 too: one pass over the data
+
+  void add_to(CLI::App& cmd);
+  // The config file (or the built-in default) with the flags applied.
+  RunConfig merged_config() const;
+};
 
 // Model, backends and overrides as the annotate-like commands take them.
 struct ModelArgs {

@@ -25,5 +25,6 @@ void add_convert_command(CLI::App& app, GlobalOptions& global, int& result);
 void add_run_command(CLI::App& app, GlobalOptions& global, int& result);
 void add_verify_command(CLI::App& app, GlobalOptions& global, int& result);
 void add_conformance_command(CLI::App& app, GlobalOptions& global, int& result);
+void add_sensitivity_command(CLI::App& app, GlobalOptions& global, int& result);
 
 }  // namespace qsdk::cli

@@ -56,6 +56,7 @@ int main(int argc, char** argv) {
 
   int result = kExitOk;
   cli::add_run_command(app, global, result);
+  cli::add_sensitivity_command(app, global, result);
   cli::add_plugins_command(app, global, result);
   cli::add_inspect_command(app, global, result);
   cli::add_annotate_command(app, global, result);

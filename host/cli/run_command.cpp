@@ -18,14 +18,8 @@ namespace {
 namespace fs = std::filesystem;
 
 struct RunArgs {
-  std::string config;
-  std::vector<std::string> backends;
-  std::string model;
-  std::vector<std::string> input_shapes;
-  std::string output;
-  std::string data;
+  ConfigFlags flags;
   std::vector<std::string> formats;
-  std::optional<int> batches;  // 0 too: one pass over the data
   bool print_config = false;
   bool no_specs = false;
   bool isolate = false;
@@ -35,31 +29,11 @@ struct RunArgs {
 };
 
 RunConfig merged_config(const RunArgs& args) {
-  RunConfig c = args.config.empty() ? default_run_config() : load_run_config(args.config);
-  PipelineOptions& p = c.pipeline;
-  if (!args.model.empty()) {
-    p.model = args.model;
-    p.inputs.clear();
-  }
-  if (!args.input_shapes.empty()) p.inputs = parse_inputs(args.input_shapes);
-  if (!args.backends.empty()) {
-    // Keep the config's options for backends it already lists.
-    std::vector<BackendSelection> chosen;
-    for (const auto& name : args.backends) {
-      BackendSelection b = backend_selection(name, "--backend " + name);
-      for (const auto& existing : c.backends)
-        if (existing.name == name) b.backends = existing.backends;
-      chosen.push_back(b);
-    }
-    c.backends = chosen;
-  }
-  if (!args.output.empty()) c.output_dir = args.output;
-  if (!args.data.empty()) p.calibration.source = args.data;
+  RunConfig c = args.flags.merged_config();
   if (!args.formats.empty()) {
     if (const auto problem = formats_problem(args.formats); !problem.empty()) throw InputError("--format", problem);
-    p.formats = args.formats;
+    c.pipeline.formats = args.formats;
   }
-  if (args.batches) p.calibration.batches = *args.batches;
   if (args.no_specs) c.specs.clear();
   return c;
 }
@@ -104,22 +78,11 @@ void add_run_command(CLI::App& app, GlobalOptions& global, int& result) {
       "measure) for every backend a YAML config selects, check its conformance specs, write the quantized "
       "models and reports, and print a summary table. Without CONFIG, runs the built-in default "
       "(configs/default.yaml: the MNIST CNN on real digits, all three bundled backends).");
-  cmd->add_option("config", args->config, "Run config (YAML); see README.md, \"Run config\"")->type_name("CONFIG");
-  cmd->add_option("-b,--backend", args->backends,
-                  "Backend to run instead of the config's (repeatable; a+b composes a and b in one run)")
-      ->type_name("NAME");
-  cmd->add_option("--model", args->model, "Model instead of the config's: zoo:<name> or a TorchScript file");
-  add_input_option(*cmd, args->input_shapes);
-  cmd->add_option("-o,--output", args->output, "Output directory instead of the config's")->type_name("DIR");
+  args->flags.add_to(*cmd);
   cmd->add_option("--format", args->formats,
                   "Output formats instead of the config's, repeatable: torchscript, onnx (QDQ, checked in ONNX "
                   "Runtime), encodings")
       ->type_name("FORMAT");
-  cmd->add_option("--data", args->data,
-                  "Calibration source instead of the config's: mnist, fortunes, random, or a path");
-  cmd->add_option("--batches", args->batches, "Calibration batches instead of the config's (0: one pass over the data)")
-      ->type_name("N")
-      ->check(CLI::NonNegativeNumber);
   cmd->add_flag("--no-specs", args->no_specs, "Skip the config's conformance specs");
   cmd->add_flag("--allow-unrelated-files", args->allow_unrelated_files,
                 "Write into an output directory that holds files qsdk did not write (beside them, never over them)");

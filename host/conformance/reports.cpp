@@ -9,33 +9,13 @@
 
 #include "common/atomic_file.h"
 #include "common/error.h"
+#include "common/markup.h"
 #include "pipeline/measurements_json.h"
 
 namespace qsdk::conformance {
 namespace {
 
 using json = nlohmann::json;
-
-std::string escape_xml(const std::string& s) {
-  std::string out;
-  out.reserve(s.size());
-  for (char c : s) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&#39;"; break;
-      default:
-        // XML 1.0 forbids most control characters.
-        if (static_cast<unsigned char>(c) < 0x20 && c != '\n' && c != '\t' && c != '\r')
-          out += ' ';
-        else
-          out += c;
-    }
-  }
-  return out;
-}
 
 std::string fmt(double v, int precision = 2) {
   if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
