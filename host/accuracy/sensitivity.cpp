@@ -82,6 +82,20 @@ std::vector<SensitivityUnit> sensitivity_units(const Annotation& annotation) {
   return units;
 }
 
+PipelineOptions variant_options(const PipelineOptions& options, bool accuracy) {
+  PipelineOptions o = options;
+  o.accuracy.reset();
+  o.lower = false;
+  o.measure_latency = false;
+  o.per_layer_sqnr = false;
+  o.export_onnx = false;
+  o.formats = {"torchscript"};
+  o.engines.clear();
+  o.progress = false;
+  o.measure_accuracy = accuracy;
+  return o;
+}
+
 std::vector<Override> float_overrides(const std::vector<SensitivityUnit>& skip) {
   std::vector<Override> out;
   for (const auto& u : skip)
@@ -99,15 +113,7 @@ SensitivityReport analyse_sensitivity(const PluginRegistry& plugins, const Pipel
                                       const std::vector<std::shared_ptr<const Backend>>& backends,
                                       std::ostream* progress) {
   const auto start = std::chrono::steady_clock::now();
-  PipelineOptions base = options;
-  base.lower = false;
-  base.measure_latency = false;
-  base.per_layer_sqnr = false;
-  base.export_onnx = false;
-  base.formats = {"torchscript"};
-  base.engines.clear();
-  base.progress = false;
-  base.measure_accuracy = source_has_heldout(base.calibration.source);
+  const PipelineOptions base = variant_options(options, source_has_heldout(options.calibration.source));
 
   auto measure = [&](const std::vector<SensitivityUnit>& skip, std::optional<double>* float_top1) {
     PipelineOptions o = base;

@@ -57,6 +57,11 @@ struct SensitivityReport {
 // The units of an annotation, in graph order.
 std::vector<SensitivityUnit> sensitivity_units(const Annotation& annotation);
 
+// The options a variant is measured with: `options` on the reference model
+// only (no lowering, ONNX, latency, per-layer SQNR or progress bars), with
+// held-out accuracy when `accuracy`.
+PipelineOptions variant_options(const PipelineOptions& options, bool accuracy);
+
 // `skip`'s units float (overrides by node id), on top of the config's own
 // overrides.
 std::vector<Override> float_overrides(const std::vector<SensitivityUnit>& skip);

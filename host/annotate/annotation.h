@@ -62,6 +62,7 @@ struct MatchRecord {
   int id = 0;
   std::string backend;
   std::string rule;
+  std::string width;  // the rule's wider width an override chose; empty: its own annotations
   int rule_index = 0;
   std::vector<const torch::jit::Node*> nodes;  // pattern order
   std::vector<AnnotatedEdge> edges;

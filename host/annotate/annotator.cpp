@@ -265,6 +265,32 @@ class Annotator {
     return out;
   }
 
+  // The wider width a `width:` override picks for this match (the last
+  // override selecting one of its nodes wins), or null. A width the rule does
+  // not offer is a warning: the rule's own annotations stay.
+  const RuleWidth* chosen_width(const Rule& r, const std::vector<const Node*>& chain) {
+    const RuleWidth* chosen = nullptr;
+    for (std::size_t oi = 0; oi < options_.overrides.size(); ++oi) {
+      const Override& o = options_.overrides[oi];
+      if (o.width.empty() || std::none_of(chain.begin(), chain.end(), [&](const Node* n) { return selects(o, n); }))
+        continue;
+      const auto it =
+          std::find_if(r.widths.begin(), r.widths.end(), [&](const RuleWidth& w) { return w.name == o.width; });
+      if (it == r.widths.end()) {
+        std::string offered;
+        for (const auto& w : r.widths) offered += (offered.empty() ? "" : ", ") + w.name;
+        result_.warnings.push_back("override" + (o.where.empty() ? "" : " at " + o.where) + " (" + o.describe() +
+                                   "): rule '" + r.name + "' of backend '" + backend_.name + "' offers no width '" +
+                                   o.width + "' (" + (offered.empty() ? "it offers none" : "it offers " + offered) +
+                                   "); " + node_label(g_, chain.front()) + " keeps the rule's own");
+        continue;
+      }
+      chosen = &*it;
+      result_.overrides[oi].edges_changed += static_cast<int>(it->annotations.size());
+    }
+    return chosen;
+  }
+
   void record_match(const Rule& r, int rule_index, const std::vector<const Node*>& chain,
                     const std::vector<bool>& swapped) {
     MatchRecord m;
@@ -273,7 +299,12 @@ class Annotator {
     m.rule = r.name;
     m.rule_index = rule_index;
     m.nodes = chain;
-    for (const auto& a : r.annotations) {
+    const std::vector<EdgeAnnotation>* annotations = &r.annotations;
+    if (const RuleWidth* w = chosen_width(r, chain)) {
+      annotations = &w->annotations;
+      m.width = w->name;
+    }
+    for (const auto& a : *annotations) {
       const auto edges = graph_edges(a.edge, chain, swapped);
       for (std::size_t i = 0; i < edges.size(); ++i) {
         AnnotatedEdge ae{edges[i], a.spec, {}, {}};

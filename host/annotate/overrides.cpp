@@ -93,12 +93,13 @@ std::string Override::describe() const {
   std::string action = quantize ? "" : "quantize: false";
   if (activation) action += (action.empty() ? "" : ", ") + std::string("activation {") + activation->describe() + "}";
   if (weight) action += (action.empty() ? "" : ", ") + std::string("weight {") + weight->describe() + "}";
+  if (!width.empty()) action += (action.empty() ? "" : ", ") + std::string("width ") + width;
   return sel + ": " + action;
 }
 
 std::vector<Override> parse_overrides(const YAML::Node& list, const std::string& source) {
   if (!list.IsSequence()) throw InputError(where_of(source, list), "overrides must be a list");
-  static const std::vector<std::string> kKeys{"module", "op", "node", "quantize", "activation", "weight"};
+  static const std::vector<std::string> kKeys{"module", "op", "node", "quantize", "activation", "weight", "width"};
   std::vector<Override> out;
   for (const auto& item : list) {
     if (!item.IsMap()) throw InputError(where_of(source, item), "an override must be a mapping");
@@ -124,14 +125,17 @@ std::vector<Override> parse_overrides(const YAML::Node& list, const std::string&
         o.activation = parse_patch(source, v);
       else if (key == "weight")
         o.weight = parse_patch(source, v);
-      else
+      else if (key == "width") {
+        o.width = scalar<std::string>(source, v, "width");
+        if (o.width.empty()) throw InputError(where_of(source, v), "width must name a width the rule offers");
+      } else
         unknown_key(source, kv.first, kKeys);
     }
     if (o.module_glob.empty() && o.op.empty() && o.node_id < 0)
       throw InputError(o.where, "override selects nothing: give module, op or node");
-    const bool respec = o.activation || o.weight;
+    const bool respec = o.activation || o.weight || !o.width.empty();
     if (!has_quantize && !respec)
-      throw InputError(o.where, "override does nothing: give quantize: false, activation or weight");
+      throw InputError(o.where, "override does nothing: give quantize: false, activation, weight or width");
     if (!o.quantize && respec)
       throw InputError(o.where, "conflicting override: quantize: false together with a spec change");
     out.push_back(std::move(o));

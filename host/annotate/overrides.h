@@ -6,10 +6,14 @@
 //     - {node: 17, quantize: false}                  # skip by node id
 //     - {module: "fc", activation: {dtype: uint8, quant_min: 0, quant_max: 15}}  # re-spec
 //     - {op: aten::conv2d, weight: {granularity: per_tensor}}
+//     - {node: 7, width: w8a8}                       # a wider width the rule offers
+
 // A selector may combine module, op and node (all must hold). A re-spec
 // entry gives fields that replace those of the rule's observed specs on the
 // selected nodes: `activation` for input/output edges, `weight` for operand 1
-// of conv/linear.
+// of conv/linear. A `width` entry gives the selected nodes' matches the
+// annotations of a wider width their rule declares (qsdk/rule.h, RuleWidth),
+// as accuracy-aware mixed precision writes them to overrides.yaml.
 #pragma once
 
 #include <optional>
@@ -45,6 +49,7 @@ struct Override {
   bool quantize = true;     // false: skip the selected nodes
   std::optional<SpecPatch> activation;
   std::optional<SpecPatch> weight;
+  std::string width;  // a RuleWidth name; empty: the rule's own annotations
   std::string where;  // "config.yaml:12:5", for reports and errors
 
   std::string describe() const;

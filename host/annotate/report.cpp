@@ -114,6 +114,7 @@ nlohmann::json annotation_document(const Graph& g, const Annotation& a) {
   j["matches"] = nlohmann::json::array();
   for (const auto& m : a.matches) {
     nlohmann::json mj{{"id", m.id}, {"backend", m.backend}, {"rule", m.rule}, {"nodes", nlohmann::json::array()}};
+    if (!m.width.empty()) mj["width"] = m.width;
     for (const auto* n : m.nodes) mj["nodes"].push_back(g.id(n));
     mj["edges"] = nlohmann::json::array();
     for (const auto& e : m.edges) {

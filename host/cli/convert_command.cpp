@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <iostream>
 
+#include "accuracy/mixed_precision.h"
 #include "cli/cli_support.h"
 #include "common/error.h"
 #include "common/output_ledger.h"
@@ -58,7 +59,7 @@ int run_convert(const GlobalOptions& global, const ConvertArgs& args) {
   const auto registry = load_plugins(global, /*failures_are_errors=*/false);
   const PipelineOptions options = pipeline_options(args);
   OutputDirectory output(args.output, {options.backend_label()}, args.allow_unrelated_files);
-  const PipelineResult r = run_pipeline(registry, options);
+  const PipelineResult r = run_pipeline_for_target(registry, options, {}, &std::cerr);
   const Measurements& m = r.measurements;
   write_pipeline_outputs(r, output.staging() / m.backend, false, options.formats);
   output.commit();

@@ -464,6 +464,18 @@ struct Checker {
     return false;
   }
 
+  // A spec whose pipeline has an `accuracy:` target: the search met it.
+  void mixed_precision(const MixedPrecision& mp) {
+    auto value = [&](double v) { return mp.metric == "top1" ? fmt(100.0 * v) + "%" : fmt(v) + " dB"; };
+    std::vector<std::string> moved;
+    for (const auto& f : mp.fallbacks) moved.push_back(f.unit + " -> " + f.to);
+    add("accuracy.target", mp.met, ">= " + value(mp.target) + " (" + mp.metric + ", mixed precision)",
+        value(mp.final_value) + " from " + value(mp.start_value) + ", " + std::to_string(mp.fallbacks.size()) + " of " +
+            std::to_string(mp.units) + " units moved in " + std::to_string(mp.runs) + " runs" +
+            (mp.stopped.empty() ? "" : "; " + mp.stopped),
+        moved, "");
+  }
+
   void numerics(const NumericsExpect& n) {
     const LoweringMeasurements* lowered = m.lowered ? &*m.lowered : nullptr;
     const std::string no_lowered = "no lowered model (" + m.lowering_target + ")";
@@ -684,6 +696,7 @@ CaseResult evaluate(const Expectations& expect, const json& m) {
   for (std::size_t i = 0; i < expect.shared.size(); ++i) checker.shared(expect.shared[i], i);
   if (expect.bias) checker.bias(*expect.bias);
   if (expect.numerics) checker.numerics(*expect.numerics);
+  if (measured.mixed_precision) checker.mixed_precision(*measured.mixed_precision);
   if (expect.onnx) checker.onnx(*expect.onnx);
   if (expect.engine) checker.engine(*expect.engine);
   r.checks = std::move(checker.out);

@@ -4,6 +4,7 @@
 
 #include <chrono>
 
+#include "accuracy/mixed_precision.h"
 #include "common/error.h"
 #include "conformance/checks.h"
 #include "graph/graph.h"
@@ -70,7 +71,7 @@ json measure_case(const PluginRegistry& plugins, const ConformanceSpec& spec, co
 
   auto seconds = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
   try {
-    const PipelineResult r = run_pipeline(plugins, o);
+    const PipelineResult r = run_pipeline_for_target(plugins, o, {}, nullptr);
     m["outcome"] = "ran";
     m["measurements"] = to_json(r.measurements);
     if (options.graph_svg) {

@@ -103,6 +103,28 @@ struct Accuracy {
   std::optional<double> float_perplexity, quantized_perplexity;  // sequence labels only
 };
 
+// What the accuracy-aware mixed-precision search (accuracy/mixed_precision.h)
+// decided, as recorded in the manifest. Values are top-1 fractions (metric
+// top1) or dB (sqnr), measured on the reference Q/DQ model.
+struct MixedPrecision {
+  struct Fallback {
+    std::string unit;        // "%7 aten::linear+aten::relu (fc1)"
+    std::vector<int> nodes;  // the node ids the overrides select
+    std::string to;          // a width the rule offers ("w8a8"), or "float"
+  };
+  std::string metric;      // top1 | sqnr
+  std::string order;       // sensitivity | graph
+  double target = 0;       // top1: lowest accepted top-1; sqnr: lowest accepted dB
+  double float_value = 0;  // top1: the float model's; sqnr: inf
+  double start_value = 0;  // the backend's rules as given
+  double final_value = 0;  // with the fallbacks
+  bool met = false;
+  int units = 0;  // units (sensitivity.h) the search could move
+  int runs = 0;   // pipeline runs the search spent
+  std::vector<Fallback> fallbacks;
+  std::string stopped;  // why the search ended without meeting the target
+};
+
 struct Latency {
   double float_ms = 0;  // median per batch-1 inference
   double int8_ms = 0;
@@ -151,9 +173,10 @@ struct Measurements {
   std::uintmax_t float_size = 0, quantized_size = 0;  // exported bytes
   std::optional<Accuracy> accuracy;
   std::optional<Latency> latency;
-  std::optional<OnnxMeasurements> onnx;  // when the run exported ONNX
-  std::vector<EngineAgreement> engines;  // engines under test against the integer reference (when asked)
-  ConversionSummary conversion;          // its notes: standalone BatchNorms left in float
+  std::optional<MixedPrecision> mixed_precision;  // when the run searched for an accuracy target
+  std::optional<OnnxMeasurements> onnx;           // when the run exported ONNX
+  std::vector<EngineAgreement> engines;           // engines under test against the integer reference (when asked)
+  ConversionSummary conversion;                   // its notes: standalone BatchNorms left in float
   std::vector<QParamsRecord> qparams;
   // Labels of the edges one observer serves, for each group of more than one.
   std::vector<std::vector<std::string>> shared_tensors;

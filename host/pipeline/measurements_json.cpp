@@ -378,6 +378,23 @@ json core_json(const Measurements& m) {
     j["accuracy"]["quantized_perplexity"] = m.accuracy->quantized_perplexity.value_or(0.0);
   }
   if (m.latency) j["latency_ms"] = {{"float", m.latency->float_ms}, {"int8", m.latency->int8_ms}};
+  if (m.mixed_precision) {
+    const MixedPrecision& mp = *m.mixed_precision;
+    json fallbacks = json::array();
+    for (const auto& f : mp.fallbacks) fallbacks.push_back({{"unit", f.unit}, {"nodes", f.nodes}, {"to", f.to}});
+    j["mixed_precision"] = {{"metric", mp.metric},
+                            {"order", mp.order},
+                            {"target", json_number(mp.target)},
+                            {"float", json_number(mp.float_value)},
+                            {"start", json_number(mp.start_value)},
+                            {"final", json_number(mp.final_value)},
+                            {"met", mp.met},
+                            {"units", mp.units},
+                            {"runs", mp.runs},
+                            {"fallbacks", fallbacks},
+                            {"overrides_file", "overrides.yaml"}};
+    if (!mp.stopped.empty()) j["mixed_precision"]["stopped"] = mp.stopped;
+  }
   if (m.onnx) j["onnx"] = onnx_json(*m.onnx);
   if (!m.engines.empty()) {
     j["engines"] = json::array();
@@ -540,6 +557,24 @@ Measurements measurements_from_json(const json& j, const std::string& source) {
     }
     if (j.contains("latency_ms"))
       m.latency = Latency{number_of(j["latency_ms"].at("float")), number_of(j["latency_ms"].at("int8"))};
+    if (j.contains("mixed_precision")) {
+      const json& a = j["mixed_precision"];
+      MixedPrecision mp;
+      mp.metric = a.at("metric").get<std::string>();
+      mp.order = a.value("order", std::string("sensitivity"));
+      mp.target = number_of(a.at("target"));
+      mp.float_value = number_of(a.at("float"));
+      mp.start_value = number_of(a.at("start"));
+      mp.final_value = number_of(a.at("final"));
+      mp.met = a.at("met").get<bool>();
+      mp.units = a.at("units").get<int>();
+      mp.runs = a.at("runs").get<int>();
+      for (const auto& f : a.at("fallbacks"))
+        mp.fallbacks.push_back(
+            {f.at("unit").get<std::string>(), f.at("nodes").get<std::vector<int>>(), f.at("to").get<std::string>()});
+      mp.stopped = a.value("stopped", std::string());
+      m.mixed_precision = mp;
+    }
     m.notes = j.value("notes", std::vector<std::string>{});
     m.output_warning = j.value("output_warning", std::string());
     m.seconds = number_of(j.value("seconds", json(0.0)));

@@ -29,6 +29,8 @@
 //   lowering: {target, lowered_ops?, output_scale?, max_difference_steps?, sqnr_db_lowered?,
 //              op_by_op?: {checked, skipped, first_over_limit?}},
 //   accuracy?: {float_top1, quantized_top1, agreement, samples}, latency_ms?: {float, int8},
+//   mixed_precision?: {metric, order, target, float, start, final, met, units, runs,
+//                      fallbacks: [{unit, nodes, to}], overrides_file, stopped?},
 //   notes: [..], seconds,
 //   details: {decisions: [{id, op, module, status, match, reason, bookkeeping?}], shared_tensors: [[label, ..]],
 //             graphs: {reference: [{id, op, module, near?}], lowered?: [..]},

@@ -540,6 +540,10 @@ void write_pipeline_outputs(const PipelineResult& r, const std::filesystem::path
     write_file_atomically(dir / "encodings.json", r.encodings.dump(2) + "\n");
     written.push_back("encodings.json");
   }
+  if (!r.overrides_yaml.empty()) {
+    write_file_atomically(dir / "overrides.yaml", r.overrides_yaml);
+    written.push_back("overrides.yaml");
+  }
   write_file_atomically(dir / "qparams.json", qparams_json(r.measurements.qparams).dump(2) + "\n");
   write_file_atomically(dir / "annotation.json", r.annotation_document.dump(2) + "\n");
   written.insert(written.end(), {"qparams.json", "annotation.json"});

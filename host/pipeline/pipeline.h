@@ -35,6 +35,10 @@ struct PipelineResult {
   // applied), written next to the model as rules-<backend>.yaml so that
   // `qsdk verify` can say rule by rule what changed since.
   std::map<std::string, std::string> rules_yaml;
+  // overrides.yaml: what the mixed-precision search decided, as an
+  // overrides list that reproduces the model without the search; empty
+  // when the run did not search.
+  std::string overrides_yaml;
   // The ONNX QDQ export and its encodings, when the options asked for it.
   std::optional<OnnxModel> onnx;
   nlohmann::json encodings;

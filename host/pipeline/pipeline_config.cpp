@@ -3,6 +3,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <cmath>
 
 #include "capture/capture.h"
 #include "capture/zoo/zoo.h"
@@ -17,7 +18,9 @@ using yaml::check_keys;
 using yaml::scalar;
 using yaml::where;
 
-const std::vector<std::string> kSectionKeys{"mode", "calibration", "qat", "overrides", "checks", "measure", "lower"};
+const std::vector<std::string> kSectionKeys{"mode",   "calibration", "qat",   "overrides",
+                                            "checks", "measure",     "lower", "accuracy"};
+const std::vector<std::string> kAccuracyKeys{"metric", "max_drop", "min_sqnr_db", "fallback", "budget", "order"};
 const std::vector<std::string> kModelKeys{"source", "zoo", "file", "search", "input_shapes", "inputs", "seed"};
 const std::vector<std::string> kInputKeys{"shape", "dtype", "range"};
 const std::vector<std::string> kCalibrationKeys{"source", "batches", "batch_size", "seed", "observer"};
@@ -189,6 +192,44 @@ struct Reader {
     }
   }
 
+  // accuracy: {metric: top1, max_drop: 0.5 | "0.5%", fallback: [wider, float], budget: 40}
+  AccuracyTarget accuracy(const YAML::Node& n) const {
+    if (!n.IsMap()) throw InputError(at(n), "accuracy must be a mapping, e.g. {metric: top1, max_drop: 0.5}");
+    check_keys(c.source, n, kAccuracyKeys, "accuracy");
+    AccuracyTarget a;
+    a.where = at(n);
+    if (const auto v = n["metric"]) a.metric = one_of(v, "metric", {"top1", "sqnr"});
+    if (const auto v = n["max_drop"]) {
+      std::string text = scalar<std::string>(c.source, v, "max_drop");
+      if (!text.empty() && text.back() == '%') text.pop_back();
+      try {
+        std::size_t used = 0;
+        a.max_drop = std::stod(text, &used);
+        if (used != text.size()) throw std::invalid_argument(text);
+      } catch (const std::exception&) {
+        throw InputError(at(v), "max_drop must be percentage points of top-1, e.g. 0.5 or \"0.5%\"");
+      }
+      if (!(a.max_drop >= 0) || !std::isfinite(a.max_drop)) throw InputError(at(v), "max_drop must be >= 0");
+    }
+    if (const auto v = n["min_sqnr_db"]) {
+      a.min_sqnr_db = scalar<double>(c.source, v, "min_sqnr_db");
+      if (!std::isfinite(a.min_sqnr_db)) throw InputError(at(v), "min_sqnr_db must be a finite number of dB");
+    }
+    if (const auto v = n["fallback"]) {
+      a.fallback = yaml::string_list(c.source, v, "fallback");
+      if (a.fallback.empty()) throw InputError(at(v), "fallback must list wider, float or both");
+      for (std::size_t i = 0; i < a.fallback.size(); ++i) {
+        if (a.fallback[i] != "wider" && a.fallback[i] != "float")
+          throw InputError(at(v), "fallback entries are wider or float, not '" + a.fallback[i] + "'");
+        if (std::find(a.fallback.begin(), a.fallback.begin() + long(i), a.fallback[i]) != a.fallback.begin() + long(i))
+          throw InputError(at(v), "fallback lists '" + a.fallback[i] + "' twice");
+      }
+    }
+    if (const auto v = n["budget"]) a.budget = at_least(v, "budget", 1);
+    if (const auto v = n["order"]) a.order = one_of(v, "order", {"sensitivity", "graph"});
+    return a;
+  }
+
   void measure(const YAML::Node& n, PipelineOptions& o) const {
     check_keys(c.source, n, {"accuracy", "latency", "layers"}, "measure");
     if (const auto v = n["accuracy"]) o.measure_accuracy = scalar<bool>(c.source, v, "accuracy");
@@ -296,6 +337,10 @@ void read_pipeline_sections(const YAML::Node& map, const PipelineConfigContext& 
   if (const auto v = map["checks"]) r.checks(v, o);
   if (const auto v = map["measure"]) r.measure(v, o);
   if (const auto v = map["lower"]) o.lower = scalar<bool>(c.source, v, "lower");
+  if (const auto v = map["accuracy"]) {
+    if (o.qat) throw InputError(r.at(v), "mixed precision searches post-training quantization; remove qat or accuracy");
+    o.accuracy = r.accuracy(v);
+  }
 }
 
 void emit_pipeline_sections(YAML::Emitter& e, const PipelineOptions& o) {
@@ -321,18 +366,8 @@ void emit_pipeline_sections(YAML::Emitter& e, const PipelineOptions& o) {
     e << YAML::Key << "freeze_observers_after" << YAML::Value << q.freeze_observers_after;
     e << YAML::EndMap;
   }
-  e << YAML::Key << "overrides" << YAML::Value << YAML::BeginSeq;
-  for (const auto& ov : o.overrides) {
-    e << YAML::Flow << YAML::BeginMap;
-    if (!ov.module_glob.empty()) e << YAML::Key << "module" << YAML::Value << ov.module_glob;
-    if (!ov.op.empty()) e << YAML::Key << "op" << YAML::Value << ov.op;
-    if (ov.node_id >= 0) e << YAML::Key << "node" << YAML::Value << ov.node_id;
-    if (!ov.quantize) e << YAML::Key << "quantize" << YAML::Value << false;
-    if (ov.activation) emit_patch(e, "activation", *ov.activation);
-    if (ov.weight) emit_patch(e, "weight", *ov.weight);
-    e << YAML::EndMap;
-  }
-  e << YAML::EndSeq;
+  e << YAML::Key << "overrides" << YAML::Value;
+  emit_overrides(e, o.overrides);
   e << YAML::Key << "checks" << YAML::Value << YAML::Flow << YAML::BeginMap << YAML::Key << "max_steps" << YAML::Value
     << o.max_steps << YAML::Key << "kernel_max_steps" << YAML::Value << o.kernel_max_steps << YAML::Key
     << "noise_margin_db" << YAML::Value << o.min_noise_margin_db << YAML::Key << "onnx_max_steps" << YAML::Value
@@ -344,6 +379,32 @@ void emit_pipeline_sections(YAML::Emitter& e, const PipelineOptions& o) {
   e << YAML::Key << "latency" << YAML::Value << o.measure_latency;
   e << YAML::Key << "layers" << YAML::Value << o.per_layer_sqnr << YAML::EndMap;
   e << YAML::Key << "lower" << YAML::Value << o.lower;
+  if (o.accuracy) {
+    const AccuracyTarget& a = *o.accuracy;
+    e << YAML::Key << "accuracy" << YAML::Value << YAML::Flow << YAML::BeginMap;
+    e << YAML::Key << "metric" << YAML::Value << a.metric;
+    e << YAML::Key << "max_drop" << YAML::Value << a.max_drop;
+    e << YAML::Key << "min_sqnr_db" << YAML::Value << a.min_sqnr_db;
+    e << YAML::Key << "fallback" << YAML::Value << YAML::Flow << a.fallback;
+    e << YAML::Key << "budget" << YAML::Value << a.budget;
+    e << YAML::Key << "order" << YAML::Value << a.order << YAML::EndMap;
+  }
+}
+
+void emit_overrides(YAML::Emitter& e, const std::vector<Override>& overrides) {
+  e << YAML::BeginSeq;
+  for (const auto& ov : overrides) {
+    e << YAML::Flow << YAML::BeginMap;
+    if (!ov.module_glob.empty()) e << YAML::Key << "module" << YAML::Value << ov.module_glob;
+    if (!ov.op.empty()) e << YAML::Key << "op" << YAML::Value << ov.op;
+    if (ov.node_id >= 0) e << YAML::Key << "node" << YAML::Value << ov.node_id;
+    if (!ov.quantize) e << YAML::Key << "quantize" << YAML::Value << false;
+    if (ov.activation) emit_patch(e, "activation", *ov.activation);
+    if (ov.weight) emit_patch(e, "weight", *ov.weight);
+    if (!ov.width.empty()) e << YAML::Key << "width" << YAML::Value << ov.width;
+    e << YAML::EndMap;
+  }
+  e << YAML::EndSeq;
 }
 
 }  // namespace qsdk

@@ -13,6 +13,8 @@
 //   checks:       {max_steps: 1.0}
 //   measure:      {accuracy: bool, latency: bool, layers: bool}
 //   lower:        bool
+//   accuracy:     {metric: top1|sqnr, max_drop: 0.5, min_sqnr_db: 30, fallback: [wider, float], budget: N,
+//                  order: sensitivity|graph}   (accuracy/mixed_precision.h)
 //
 // Relative paths resolve against `base_dir` (the file's directory). Errors
 // are InputErrors at file:line:column; unknown keys get a "did you mean".
@@ -54,5 +56,8 @@ void read_pipeline_sections(const YAML::Node& map, const PipelineConfigContext& 
 // The sections as YAML, every value explicit (`qsdk run --print-config`);
 // `read_pipeline_sections` reads the result back to the same options.
 void emit_pipeline_sections(YAML::Emitter& out, const PipelineOptions& options);
+
+// An `overrides:` list as YAML (a flow map per entry); parse_overrides reads it back.
+void emit_overrides(YAML::Emitter& out, const std::vector<Override>& overrides);
 
 }  // namespace qsdk

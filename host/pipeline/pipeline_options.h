@@ -30,6 +30,19 @@ inline const std::vector<std::string> kOutputFormats{"torchscript", "onnx", "enc
 // (it names the ONNX file's tensors). Returns the problem, or empty.
 std::string formats_problem(const std::vector<std::string>& formats);
 
+// Accuracy-aware mixed precision (the run config's `accuracy:` section;
+// accuracy/mixed_precision.h): the pipeline moves the most sensitive units
+// to a wider width their rule offers, or to float, until the target holds.
+struct AccuracyTarget {
+  std::string metric = "top1";                          // top1 (held-out, needs labels) or sqnr (output against float)
+  double max_drop = 0.5;                                // top1: percentage points below float
+  double min_sqnr_db = 30;                              // sqnr: the output's SQNR against float
+  std::vector<std::string> fallback{"wider", "float"};  // what a unit may move to, in order
+  int budget = 0;                                       // most pipeline runs the search spends (0: 4 x units + 4)
+  std::string order = "sensitivity";                    // sensitivity (ranked), or graph (the by-layer-order baseline)
+  std::string where;                                    // file:line:column of the section, for messages
+};
+
 struct PipelineOptions {
   std::string model;              // "zoo:NAME" or a TorchScript file
   std::vector<InputSpec> inputs;  // shapes, dtypes, ranges; required for files
@@ -38,11 +51,12 @@ struct PipelineOptions {
   // ComposableQuantizer) annotates only what the earlier ones left float.
   std::vector<BackendChoice> backends;
   std::vector<Override> overrides;
-  CalibrationConfig calibration;    // PTQ: the batches observers see; QAT: training data
-  std::string activation_observer;  // replaces the backend's activation observers when set
-  std::string load_stats;           // PTQ: observer statistics from this file instead of calibrating
-  std::optional<QatOptions> qat;    // present: QAT instead of PTQ
-  bool lower = true;                // lower to the backend's kernels when it has them
+  CalibrationConfig calibration;           // PTQ: the batches observers see; QAT: training data
+  std::string activation_observer;         // replaces the backend's activation observers when set
+  std::string load_stats;                  // PTQ: observer statistics from this file instead of calibrating
+  std::optional<QatOptions> qat;           // present: QAT instead of PTQ
+  std::optional<AccuracyTarget> accuracy;  // present: search mixed precision for this target
+  bool lower = true;                       // lower to the backend's kernels when it has them
   // Lowered vs reference. Each kernel, run on the reference's own inputs, is
   // exact to within one step (rounding): a kernel beyond kernel_max_steps is
   // wrong. At the model's output one-step differences of earlier kernels

@@ -50,6 +50,17 @@ void emit_spec(YAML::Emitter& out, const QuantSpec& s) {
   out << YAML::EndMap;
 }
 
+void emit_annotations(YAML::Emitter& out, const std::vector<EdgeAnnotation>& list) {
+  out << YAML::BeginSeq;
+  for (const auto& a : list) {
+    out << YAML::BeginMap << YAML::Key << "edge" << YAML::Value << to_string(a.edge);
+    out << YAML::Key << "spec" << YAML::Value;
+    emit_spec(out, a.spec);
+    out << YAML::EndMap;
+  }
+  out << YAML::EndSeq;
+}
+
 // {node: 0, arg: groups, op: eq, values: [1]}
 // {node: 0, input: 0, fact: dim, dim: 1, op: range, values: [1, 4096], unknown_passes: true}
 void emit_condition(YAML::Emitter& out, const Condition& c) {
@@ -130,15 +141,25 @@ class Reader {
     return s;
   }
 
+  std::vector<EdgeAnnotation> annotations(const YAML::Node& list) const {
+    if (!list.IsSequence()) fail(list, "annotations must be a list");
+    std::vector<EdgeAnnotation> out;
+    for (const auto& a : list) out.push_back({edge(required(a, "edge")), spec(required(a, "spec"))});
+    return out;
+  }
+
   Rule rule(const YAML::Node& n) const {
     Rule r(scalar<std::string>(required(n, "name"), "rule name"));
     const auto pattern = required(n, "pattern");
     if (!pattern.IsSequence()) fail(pattern, "pattern must be a list of op names");
     for (const auto& op : pattern) r.pattern.push_back(scalar<std::string>(op, "op name"));
     if (auto v = n["priority"]) r.priority = scalar<int>(v, "priority");
-    if (auto list = n["annotations"]) {
-      if (!list.IsSequence()) fail(list, "annotations must be a list");
-      for (const auto& a : list) r.annotations.push_back({edge(required(a, "edge")), spec(required(a, "spec"))});
+    if (auto list = n["annotations"]) r.annotations = annotations(list);
+    if (auto list = n["widths"]) {
+      if (!list.IsSequence()) fail(list, "widths must be a list");
+      for (const auto& w : list)
+        r.widths.push_back(
+            {scalar<std::string>(required(w, "name"), "width name"), annotations(required(w, "annotations"))});
     }
     if (auto list = n["conditions"]) {
       if (!list.IsSequence()) fail(list, "conditions must be a list");
@@ -224,14 +245,18 @@ std::string backend_to_yaml(const Backend& b) {
     out << YAML::Key << "name" << YAML::Value << r.name;
     out << YAML::Key << "pattern" << YAML::Value << YAML::Flow << r.pattern;
     out << YAML::Key << "priority" << YAML::Value << r.priority;
-    out << YAML::Key << "annotations" << YAML::Value << YAML::BeginSeq;
-    for (const auto& a : r.annotations) {
-      out << YAML::BeginMap << YAML::Key << "edge" << YAML::Value << to_string(a.edge);
-      out << YAML::Key << "spec" << YAML::Value;
-      emit_spec(out, a.spec);
-      out << YAML::EndMap;
+    out << YAML::Key << "annotations" << YAML::Value;
+    emit_annotations(out, r.annotations);
+    if (!r.widths.empty()) {
+      out << YAML::Key << "widths" << YAML::Value << YAML::BeginSeq;
+      for (const auto& w : r.widths) {
+        out << YAML::BeginMap << YAML::Key << "name" << YAML::Value << w.name << YAML::Key << "annotations"
+            << YAML::Value;
+        emit_annotations(out, w.annotations);
+        out << YAML::EndMap;
+      }
+      out << YAML::EndSeq;
     }
-    out << YAML::EndSeq;
     if (!r.conditions.empty()) {
       out << YAML::Key << "conditions" << YAML::Value << YAML::BeginSeq;
       for (const auto& c : r.conditions) emit_condition(out, c);
@@ -335,16 +360,12 @@ void changed(std::vector<std::string>& out, const std::string& what, const T& a,
   if (!(a == b)) out.push_back("~ " + what + ": " + text(a) + " -> " + text(b));
 }
 
-void compare_rules(std::vector<std::string>& out, const Rule& x, const Rule& y) {
-  const std::string label = "rule '" + x.name + "' ";
-  const std::function<std::string(const std::vector<std::string>&)> as_list = list_text;
-  const std::function<std::string(const int&)> as_int = [](const int& v) { return std::to_string(v); };
-  changed(out, label + "pattern", x.pattern, y.pattern, as_list);
-  changed(out, label + "priority", x.priority, y.priority, as_int);
-  // Annotations by edge: an edge may gain, lose or change its spec.
+// Annotations by edge: an edge may gain, lose or change its spec.
+void compare_annotations(std::vector<std::string>& out, const std::string& label, const std::vector<EdgeAnnotation>& x,
+                         const std::vector<EdgeAnnotation>& y) {
   std::map<std::string, std::string> ax, ay;
-  for (const auto& a : x.annotations) ax[to_string(a.edge)] = spec_text(a.spec);
-  for (const auto& a : y.annotations) ay[to_string(a.edge)] = spec_text(a.spec);
+  for (const auto& a : x) ax[to_string(a.edge)] = spec_text(a.spec);
+  for (const auto& a : y) ay[to_string(a.edge)] = spec_text(a.spec);
   for (const auto& [edge, spec] : ax) {
     auto it = ay.find(edge);
     if (it == ay.end())
@@ -354,6 +375,28 @@ void compare_rules(std::vector<std::string>& out, const Rule& x, const Rule& y) 
   }
   for (const auto& [edge, spec] : ay)
     if (!ax.count(edge)) out.push_back("~ " + label + edge + ": (not annotated) -> " + spec);
+}
+
+void compare_rules(std::vector<std::string>& out, const Rule& x, const Rule& y) {
+  const std::string label = "rule '" + x.name + "' ";
+  const std::function<std::string(const std::vector<std::string>&)> as_list = list_text;
+  const std::function<std::string(const int&)> as_int = [](const int& v) { return std::to_string(v); };
+  changed(out, label + "pattern", x.pattern, y.pattern, as_list);
+  changed(out, label + "priority", x.priority, y.priority, as_int);
+  compare_annotations(out, label, x.annotations, y.annotations);
+  // Widths by name: one may appear, disappear or change its specs.
+  std::map<std::string, const RuleWidth*> wx, wy;
+  for (const auto& w : x.widths) wx[w.name] = &w;
+  for (const auto& w : y.widths) wy[w.name] = &w;
+  for (const auto& [name, w] : wx) {
+    auto it = wy.find(name);
+    if (it == wy.end())
+      out.push_back("- " + label + "width '" + name + "'");
+    else
+      compare_annotations(out, label + "width '" + name + "' ", w->annotations, it->second->annotations);
+  }
+  for (const auto& [name, w] : wy)
+    if (!wx.count(name)) out.push_back("+ " + label + "width '" + name + "'");
   std::vector<std::string> kx, ky, cx, cy;
   for (const auto& c : x.conditions) kx.push_back(to_string(c));
   for (const auto& c : y.conditions) ky.push_back(to_string(c));

@@ -23,6 +23,7 @@ constexpr std::size_t kMaxEntries = std::size_t{1} << 20;
 // ABI 2.0 sizes: what every plugin fills at least. A field added in a later
 // revision is read only when struct_size covers it.
 constexpr std::size_t kBackendDecl20 = offsetof(qsdk_backend_decl, homepage);
+constexpr std::size_t kRuleDecl20 = offsetof(qsdk_rule_decl, widths);
 
 // Does the plugin's struct reach this field (added in a later revision)?
 #define QSDK_COVERS(object, type, field) ((object).struct_size >= offsetof(type, field) + sizeof((object).field))
@@ -270,6 +271,16 @@ Engine engine_through_c(const qsdk_plugin_api& api, const std::shared_ptr<const 
   };
 }
 
+std::vector<EdgeAnnotation> read_annotations(const TableReader& rd, const qsdk_annotation* table, std::size_t count,
+                                             const std::string& where) {
+  std::vector<EdgeAnnotation> out;
+  for (const auto* a : rd.sized(table, count, sizeof(qsdk_annotation), where + " annotation", "qsdk_annotation")) {
+    const EdgeRef edge{a->edge.node, a->edge.input};
+    out.push_back({edge, rd.spec(a->spec, where + " " + to_string(edge) + " spec")});
+  }
+  return out;
+}
+
 Backend read_backend(const qsdk_plugin_api& api, const qsdk_backend_decl& d,
                      const std::shared_ptr<const qsdk_backend_decl>& tables, const TableReader& rd) {
   rd.check_size(d.struct_size, kBackendDecl20, "backend", "qsdk_backend_decl");
@@ -297,16 +308,21 @@ Backend read_backend(const qsdk_plugin_api& api, const qsdk_backend_decl& d,
     b.options.push_back(std::move(option));
   }
   std::size_t index = 0;
-  for (const auto* r : rd.sized(d.rules, d.rule_count, sizeof(qsdk_rule_decl), "rule", "qsdk_rule_decl")) {
+  for (const auto* r : rd.sized(d.rules, d.rule_count, kRuleDecl20, "rule", "qsdk_rule_decl")) {
     Rule rule(rd.text(r->name, "rule " + std::to_string(index)));
     const std::string where = "rule '" + rule.name.substr(0, 80) + "'";
     rule.pattern = rd.strings(r->pattern, r->pattern_count, where + " pattern");
     rule.priority = r->priority;
-    for (const auto* a : rd.sized(r->annotations, r->annotation_count, sizeof(qsdk_annotation), where + " annotation",
-                                  "qsdk_annotation")) {
-      const EdgeRef edge{a->edge.node, a->edge.input};
-      rule.annotations.push_back({edge, rd.spec(a->spec, where + " " + to_string(edge) + " spec")});
-    }
+    rule.annotations = read_annotations(rd, r->annotations, r->annotation_count, where);
+    if (QSDK_COVERS(*r, qsdk_rule_decl, width_count))
+      for (const auto* w :
+           rd.sized(r->widths, r->width_count, sizeof(qsdk_width_decl), where + " width", "qsdk_width_decl")) {
+        RuleWidth width;
+        width.name = rd.text(w->name, where + " width name");
+        width.annotations = read_annotations(rd, w->annotations, w->annotation_count,
+                                             where + " width '" + width.name.substr(0, 80) + "'");
+        rule.widths.push_back(std::move(width));
+      }
     for (const auto* c :
          rd.sized(r->conditions, r->condition_count, sizeof(qsdk_condition), where + " condition", "qsdk_condition"))
       rule.conditions.push_back(rd.condition(*c, where + " condition"));

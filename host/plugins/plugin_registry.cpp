@@ -59,8 +59,11 @@ constexpr const char* kAbi1VersionSymbol = "qsdk_abi_version";
 std::string supported_abi() { return std::to_string(kAbiVersion); }
 
 void normalize_specs(Backend& b) {
-  for (auto& r : b.rules)
+  for (auto& r : b.rules) {
     for (auto& a : r.annotations) a.spec = normalized(a.spec);
+    for (auto& w : r.widths)
+      for (auto& a : w.annotations) a.spec = normalized(a.spec);
+  }
 }
 
 std::string join_problems(const std::vector<std::string>& problems) {

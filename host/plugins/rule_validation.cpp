@@ -4,6 +4,7 @@
 #include <cmath>
 #include <limits>
 #include <map>
+#include <set>
 #include <string_view>
 #include <unordered_map>
 #include <unordered_set>
@@ -229,6 +230,30 @@ class RuleChecker {
   std::map<std::pair<int, int>, const EdgeAnnotation*> annotations_;
 };
 
+// A rule's wider widths (RuleWidth): named, once each, annotating exactly
+// the rule's edges, each set of specs valid as the rule's own would be.
+void check_widths(const Rule& r, std::size_t index, const OpSchemaLookup& op_schema, ProblemList& problems) {
+  const std::string label = "rule " + std::to_string(index) + " '" + shown(r.name) + "'";
+  std::set<std::pair<int, int>> edges;
+  for (const auto& a : r.annotations) edges.insert({a.edge.node, a.edge.input});
+  std::unordered_set<std::string_view> names;
+  for (const auto& w : r.widths) {
+    if (w.name.empty() || !names.insert(w.name).second)
+      problems.add(label + ": width '" + shown(w.name) + "' is unnamed or declared twice");
+    std::set<std::pair<int, int>> width_edges;
+    for (const auto& a : w.annotations) width_edges.insert({a.edge.node, a.edge.input});
+    if (width_edges != edges)
+      problems.add(label + ": width '" + shown(w.name) + "' annotates other edges than the rule (" +
+                   std::to_string(width_edges.size()) + " against " + std::to_string(edges.size()) +
+                   "); a width changes specs only");
+    Rule alternative = r;
+    alternative.name = r.name + "' width '" + w.name;
+    alternative.annotations = w.annotations;
+    alternative.widths.clear();
+    RuleChecker(alternative, index, op_schema, problems).run();
+  }
+}
+
 }  // namespace
 
 std::vector<std::string> spec_problems(const QuantSpec& s) {
@@ -303,6 +328,7 @@ std::vector<std::string> validate_backend(const Backend& backend, const OpSchema
     if (!r.name.empty() && !rule_names.insert(r.name).second)
       problems.add("rule " + std::to_string(i) + " '" + shown(r.name) + "': name used by an earlier rule");
     RuleChecker(r, i, cached_schema, problems).run();
+    check_widths(r, i, cached_schema, problems);
     // Same pattern, priority and constraints as an earlier rule: matching
     // would always pick the earlier one, so this rule's annotations could
     // never apply. Almost always a copy-paste mistake; refuse it.

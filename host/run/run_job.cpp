@@ -5,6 +5,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "accuracy/mixed_precision.h"
 #include "common/atomic_file.h"
 #include "common/child_process.h"
 #include "common/error.h"
@@ -174,7 +175,7 @@ RunJobResult run_job(const PluginRegistry& registry, const RunJobOptions& o, std
         result.passed = false;
       }
     } else {
-      const PipelineResult r = run_pipeline(registry, config.pipeline_for(b), made[i]);
+      const PipelineResult r = run_pipeline_for_target(registry, config.pipeline_for(b), made[i], &progress);
       write_pipeline_outputs(r, staging / r.measurements.backend, /*with_layers=*/true, config.pipeline.formats);
       row = {r.measurements.backend, r.measurements, "",
              r.measurements.lowering_agrees(config.pipeline.max_steps, config.pipeline.min_noise_margin_db)};

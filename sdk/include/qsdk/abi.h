@@ -41,7 +41,8 @@
  *  - Revision history: 2.0 first C boundary; 2.1 qsdk_backend_decl.homepage;
  *    2.2 declared integer arithmetic (qsdk_backend_decl.arithmetic) and the
  *    optional engine under test (qsdk_backend_decl.has_engine,
- *    qsdk_plugin_api.run_engine / release_engine_result).
+ *    qsdk_plugin_api.run_engine / release_engine_result); 2.3 wider widths a
+ *    rule offers for mixed precision (qsdk_rule_decl.widths).
  *  - An enum value newer than the host knows is refused at load with the
  *    plugin's revision in the message.
  */
@@ -52,7 +53,7 @@
 #include <stdint.h>
 
 #define QSDK_ABI_VERSION 2u
-#define QSDK_ABI_MINOR 2u
+#define QSDK_ABI_MINOR 3u
 #ifndef QSDK_ABI_BUILD_MINOR
 #define QSDK_ABI_BUILD_MINOR QSDK_ABI_MINOR
 #endif
@@ -218,6 +219,14 @@ typedef struct qsdk_code_constraint {
   void* user_data;
 } qsdk_code_constraint;
 
+/* A wider width a rule offers (since 2.3): the same edges with other specs. */
+typedef struct qsdk_width_decl {
+  uint32_t struct_size;
+  qsdk_string name;
+  const qsdk_annotation* annotations;
+  size_t annotation_count;
+} qsdk_width_decl;
+
 typedef struct qsdk_rule_decl {
   uint32_t struct_size;
   qsdk_string name;
@@ -230,6 +239,10 @@ typedef struct qsdk_rule_decl {
   size_t condition_count;
   const qsdk_code_constraint* code_constraints;
   size_t code_constraint_count;
+#if QSDK_ABI_BUILD_MINOR >= 3
+  const qsdk_width_decl* widths; /* since 2.3: wider alternatives, narrowest first; none when older */
+  size_t width_count;
+#endif
 } qsdk_rule_decl;
 
 typedef struct qsdk_option_decl {

@@ -183,16 +183,7 @@ struct ExportedBackend {
     for (const auto& r : be.rules) {
       auto& pattern = strings.emplace_back();
       for (const auto& op : r.pattern) pattern.push_back(view(op));
-      auto& annotations = annotation_tables.emplace_back();
-      for (const auto& a : r.annotations) {
-        auto& derived = edges.emplace_back();
-        for (const auto& e : a.spec.derived_from) derived.push_back({e.node, e.input});
-        qsdk_annotation c{};
-        c.struct_size = sizeof c;
-        c.edge = {a.edge.node, a.edge.input};
-        c.spec = c_spec(a.spec, derived);
-        annotations.push_back(c);
-      }
+      const auto& annotations = annotation_table(r.annotations);
       auto& conditions = condition_tables.emplace_back();
       for (const auto& k : r.conditions) {
         auto& names = strings.emplace_back();
@@ -233,6 +224,20 @@ struct ExportedBackend {
       c.condition_count = conditions.size();
       c.code_constraints = code.empty() ? nullptr : code.data();
       c.code_constraint_count = code.size();
+#if QSDK_ABI_BUILD_MINOR >= 3
+      auto& widths = width_tables.emplace_back();
+      for (const auto& w : r.widths) {
+        const auto& table = annotation_table(w.annotations);
+        qsdk_width_decl wd{};
+        wd.struct_size = sizeof wd;
+        wd.name = view(w.name);
+        wd.annotations = table.empty() ? nullptr : table.data();
+        wd.annotation_count = table.size();
+        widths.push_back(wd);
+      }
+      c.widths = widths.empty() ? nullptr : widths.data();
+      c.width_count = widths.size();
+#endif
       rules.push_back(c);
     }
     qsdk_backend_decl& d = header.decl;
@@ -257,6 +262,21 @@ struct ExportedBackend {
     header.owner = this;
   }
 
+  // The C table of a rule's (or width's) annotations, kept in annotation_tables.
+  const std::vector<qsdk_annotation>& annotation_table(const std::vector<EdgeAnnotation>& list) {
+    auto& annotations = annotation_tables.emplace_back();
+    for (const auto& a : list) {
+      auto& derived = edges.emplace_back();
+      for (const auto& e : a.spec.derived_from) derived.push_back({e.node, e.input});
+      qsdk_annotation c{};
+      c.struct_size = sizeof c;
+      c.edge = {a.edge.node, a.edge.input};
+      c.spec = c_spec(a.spec, derived);
+      annotations.push_back(c);
+    }
+    return annotations;
+  }
+
   std::unique_ptr<Backend> backend;
   // Deques: growing one keeps references to its elements valid, so a table
   // may be filled after a later one was added.
@@ -265,6 +285,9 @@ struct ExportedBackend {
   std::deque<std::vector<qsdk_annotation>> annotation_tables;
   std::deque<std::vector<qsdk_condition>> condition_tables;
   std::deque<std::vector<qsdk_code_constraint>> code_tables;
+#if QSDK_ABI_BUILD_MINOR >= 3
+  std::deque<std::vector<qsdk_width_decl>> width_tables;
+#endif
   std::vector<qsdk_option_decl> options;
   std::vector<qsdk_rule_decl> rules;
 #if QSDK_ABI_BUILD_MINOR >= 2

@@ -52,6 +52,21 @@ struct Constraint {
 struct EdgeAnnotation {
   EdgeRef edge;
   QuantSpec spec;
+  friend bool operator==(const EdgeAnnotation& a, const EdgeAnnotation& b) {
+    return a.edge == b.edge && a.spec == b.spec;
+  }
+  friend bool operator!=(const EdgeAnnotation& a, const EdgeAnnotation& b) { return !(a == b); }
+};
+
+// A wider width a rule offers besides its own annotations (ABI 2.3), for
+// accuracy-aware mixed precision: the search (or a user's override
+// `{node: N, width: NAME}`) may give a sensitive match these annotations
+// instead, e.g. 8-bit weights and activations where the rule quantizes to
+// 4. The same pattern, conditions and edges; only the specs differ, and
+// they are validated as the rule's are.
+struct RuleWidth {
+  std::string name;  // "w8a8", what overrides and reports name
+  std::vector<EdgeAnnotation> annotations;
 };
 
 struct Rule {
@@ -67,6 +82,8 @@ struct Rule {
   // the code constraints.
   std::vector<Condition> conditions;
   std::vector<Constraint> constraints;
+  // Wider alternatives, narrowest first (see RuleWidth).
+  std::vector<RuleWidth> widths;
 
   // --- fluent builder -----------------------------------------------------
   Rule() = default;
@@ -94,6 +111,13 @@ struct Rule {
   }
   Rule& when(Condition c) {
     conditions.push_back(std::move(c));
+    return *this;
+  }
+  // Offers `alternative`'s annotations as the wider width `width_name`; the
+  // alternative is the same rule built at the wider width (its pattern,
+  // conditions and constraints are not read).
+  Rule& offer_width(std::string width_name, const Rule& alternative) {
+    widths.push_back({std::move(width_name), alternative.annotations});
     return *this;
   }
   // A code constraint (see Constraint): only for what conditions cannot say.
