@@ -234,3 +234,23 @@ TEST_CASE("two rules that differ only in their conditions do not conflict") {
   b.rules.push_back(depthwise);
   CHECK(validate_backend(b, fake_schema).empty());
 }
+
+TEST_CASE("a rule's wider widths: valid specs on the rule's own edges, each named once") {
+  auto b = valid_backend();
+  Rule wide = b.rules[0];
+  b.rules[0].offer_width("w8a16", wide);
+  CHECK(validate_backend(b, fake_schema).empty());
+
+  auto other_edges = b;
+  other_edges.rules[0].widths[0].annotations.pop_back();
+  CHECK(only_problem(other_edges).find("width 'w8a16' annotates other edges than the rule") != std::string::npos);
+
+  auto twice = b;
+  twice.rules[0].offer_width("w8a16", wide);
+  CHECK(only_problem(twice).find("width 'w8a16' is unnamed or declared twice") != std::string::npos);
+
+  auto bad_spec = b;
+  bad_spec.rules[0].widths[0].annotations[1].spec.axis = -1;
+  CHECK(only_problem(bad_spec).find("width 'w8a16'") != std::string::npos);
+  CHECK(only_problem(bad_spec).find("needs a channel axis") != std::string::npos);
+}
