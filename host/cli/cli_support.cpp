@@ -181,6 +181,8 @@ void ConfigFlags::add_to(CLI::App& cmd) {
   cmd.add_option("--batches", batches, "Calibration batches instead of the config's (0: one pass over the data)")
       ->type_name("N")
       ->check(CLI::NonNegativeNumber);
+  cmd.add_flag("--allow-unrelated-files", allow_unrelated_files,
+               "Write into an output directory that holds files qsdk did not write (beside them, never over them)");
 }
 
 RunConfig ConfigFlags::merged_config() const {

@@ -53,7 +53,7 @@ std::vector<InputSpec> parse_inputs(const std::vector<std::string>& texts);
 
 // A run config and the flags that replace its parts, as `qsdk run` and
 // `qsdk sensitivity` take them: CONFIG, --backend, --model, --input,
-// --output, --data, --batches.
+// --output, --data, --batches, --allow-unrelated-files.
 struct ConfigFlags {
   std::string config;
   std::vector<std::string> backends;
@@ -61,7 +61,8 @@ struct ConfigFlags {
   std::vector<std::string> input_shapes;
   std::string output;
   std::string data;
-  std::optional<int> batches;  // 0 too: one pass over the data
+  std::optional<int> batches;          // 0 too: one pass over the data
+  bool allow_unrelated_files = false;  // write beside files qsdk did not write
 
   void add_to(CLI::App& cmd);
   // The config file (or the built-in default) with the flags applied.

@@ -23,7 +23,6 @@ struct RunArgs {
   bool print_config = false;
   bool no_specs = false;
   bool isolate = false;
-  bool allow_unrelated_files = false;
   double backend_timeout = 0;  // seconds; 0: none
   int backend_memory_mb = 0;   // 0: no limit
 };
@@ -48,7 +47,7 @@ int run_run(const GlobalOptions& global, const RunArgs& args) {
   job.isolate = args.isolate;
   job.backend_timeout_seconds = args.backend_timeout;
   job.backend_memory_mb = args.backend_memory_mb;
-  job.allow_unrelated_files = args.allow_unrelated_files;
+  job.allow_unrelated_files = args.flags.allow_unrelated_files;
   job.child_global_args = child_global_args(global);
   const auto registry = load_plugins(global, /*failures_are_errors=*/false, job.config.plugin_search_paths);
   const RunJobResult result = run_job(registry, job, std::cerr);
@@ -84,8 +83,6 @@ void add_run_command(CLI::App& app, GlobalOptions& global, int& result) {
                   "Runtime), encodings")
       ->type_name("FORMAT");
   cmd->add_flag("--no-specs", args->no_specs, "Skip the config's conformance specs");
-  cmd->add_flag("--allow-unrelated-files", args->allow_unrelated_files,
-                "Write into an output directory that holds files qsdk did not write (beside them, never over them)");
   cmd->add_flag("--isolate", args->isolate,
                 "Run each backend in its own child process: a plugin that crashes, aborts, hangs or runs out of "
                 "memory marks only its own row as an error (exit 1), and the other backends and reports complete");

@@ -20,7 +20,6 @@ namespace fs = std::filesystem;
 
 struct SensitivityArgs {
   ConfigFlags flags;
-  bool allow_unrelated_files = false;
 };
 
 int run_sensitivity(const GlobalOptions& global, const SensitivityArgs& args) {
@@ -28,7 +27,7 @@ int run_sensitivity(const GlobalOptions& global, const SensitivityArgs& args) {
   const auto registry = load_plugins(global, /*failures_are_errors=*/false, config.plugin_search_paths);
   std::vector<std::vector<std::shared_ptr<const Backend>>> made;
   for (const auto& b : config.backends) made.push_back(instantiate_backends(registry, b.backends));
-  OutputDirectory output(config.output_dir, {"sensitivity"}, args.allow_unrelated_files);
+  OutputDirectory output(config.output_dir, {"sensitivity"}, args.flags.allow_unrelated_files);
   const fs::path dir = output.staging() / "sensitivity";
   fs::create_directories(dir);
   for (std::size_t i = 0; i < config.backends.size(); ++i) {
@@ -55,8 +54,6 @@ void add_sensitivity_command(CLI::App& app, GlobalOptions& global, int& result) 
       "rank the units by the SQNR at the output and, with labelled data (mnist, fortunes), held-out top-1. "
       "Costs 2 x units + 1 calibrated runs per backend. Writes DIR/sensitivity/<backend>.{json,md,html}.");
   args->flags.add_to(*cmd);
-  cmd->add_flag("--allow-unrelated-files", args->allow_unrelated_files,
-                "Write into an output directory that holds files qsdk did not write (beside them, never over them)");
   cmd->callback([&global, &result, args] { result = run_sensitivity(global, *args); });
 }
 
