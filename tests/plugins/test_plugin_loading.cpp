@@ -89,7 +89,7 @@ TEST_CASE("broken plugins are refused with their exact cause") {
   check_refused("throwing_factory", "the plugin's create_backend failed: license server unreachable");
   check_refused("malformed_tables",
                 "the plugin's tables are malformed: rule: struct_size 0 is smaller than qsdk_rule_decl of ABI 2.0 (" +
-                    std::to_string(sizeof(qsdk_rule_decl)) + " bytes); set it to sizeof(qsdk_rule_decl)");
+                    std::to_string(offsetof(qsdk_rule_decl, widths)) + " bytes); set it to sizeof(qsdk_rule_decl)");
   check_refused("newer_enum",
                 "the plugin's tables are malformed: backend lowering: unknown value 7 (the plugin is built for ABI "
                 "2.9, this host knows 2." +
