@@ -29,12 +29,6 @@ struct Candidate {
   double rank_value = 0, rank_sqnr = 0;  // all but this unit quantized
 };
 
-struct Score {
-  double value = 0;  // the metric
-  double sqnr_db = 0;
-  std::optional<double> float_top1;
-};
-
 std::string shown(const std::string& metric, double v) {
   std::ostringstream o;
   if (metric == "top1")
@@ -61,32 +55,33 @@ class Search {
     MixedPrecision record;
     record.metric = target_.metric;
     record.order = target_.order;
-    PipelineResult full = run_pipeline(plugins_, base_, backends_);
+    const PipelineResult full = run_pipeline(plugins_, base_, backends_);
     ++runs_;
-    const Score start = score_of(full);
+    const double start = value_of(score_of(full));
+    const auto& accuracy = full.measurements.accuracy;
     record.float_value =
-        target_.metric == "top1" ? start.float_top1.value_or(0) : std::numeric_limits<double>::infinity();
+        target_.metric == "top1" ? (accuracy ? accuracy->float_top1 : 0.0) : std::numeric_limits<double>::infinity();
     record.target = target_.metric == "top1" ? record.float_value - target_.max_drop / 100.0 : target_.min_sqnr_db;
     target_value_ = record.target;
-    record.start_value = record.final_value = start.value;
+    record.start_value = record.final_value = start;
     candidates_ = candidates_of(full.annotation);
     record.units = static_cast<int>(candidates_.size());
     budget_ = target_.budget > 0 ? target_.budget : 4 * record.units + 4;
-    say("start: " + shown(target_.metric, start.value) + ", target " + shown(target_.metric, record.target) + ", " +
+    say("start: " + shown(target_.metric, start) + ", target " + shown(target_.metric, record.target) + ", " +
         std::to_string(record.units) + " units");
-    if (meets(start.value)) {
+    if (meets(start)) {
       record.met = true;
       record.runs = runs_;
       return record;
     }
     if (target_.order == "sensitivity") rank();
-    double value = start.value;
+    double value = start;
     bool met = false;
     // Raise: first fallback of each unit, then the next, in rank order.
     for (std::size_t level = 0; !met && level < max_ladder(); ++level)
       for (auto& c : candidates_) {
-        if (met || !spend()) break;
         if (level >= c.ladder.size()) continue;
+        if (met || !spend()) break;
         c.step = static_cast<int>(level);
         value = measure();
         say("raise " + c.unit.label + " to " + c.ladder[level] + ": " + shown(target_.metric, value));
@@ -152,14 +147,8 @@ class Search {
     if (progress_) *progress_ << "  mixed precision [" << runs_ << "]: " << line << "\n";
   }
 
-  Score score_of(const PipelineResult& r) const {
-    Score s;
-    s.sqnr_db = r.measurements.sqnr_db;
-    if (r.measurements.accuracy) s.float_top1 = r.measurements.accuracy->float_top1;
-    s.value = target_.metric == "top1" ? (r.measurements.accuracy ? r.measurements.accuracy->quantized_top1 : 0.0)
-                                       : s.sqnr_db;
-    return s;
-  }
+  // The target's metric of a variant.
+  double value_of(const VariantScore& s) const { return target_.metric == "top1" ? s.top1.value_or(0.0) : s.sqnr_db; }
 
   std::vector<Candidate> candidates_of(const Annotation& a) const {
     std::vector<Candidate> out;
@@ -193,10 +182,10 @@ class Search {
       PipelineOptions o = base_;
       const auto skip = float_overrides({c.unit});
       o.overrides.insert(o.overrides.end(), skip.begin(), skip.end());
-      const Score s = score_of(run_pipeline(plugins_, o, backends_));
-      c.rank_value = s.value;
+      const VariantScore s = score_of(run_pipeline(plugins_, o, backends_));
+      c.rank_value = value_of(s);
       c.rank_sqnr = s.sqnr_db;
-      say("rank " + c.unit.label + ": without it " + shown(target_.metric, s.value));
+      say("rank " + c.unit.label + ": without it " + shown(target_.metric, c.rank_value));
     }
     std::stable_sort(candidates_.begin(), candidates_.end(), [](const Candidate& a, const Candidate& b) {
       if (a.rank_value != b.rank_value) return a.rank_value > b.rank_value;
@@ -208,7 +197,7 @@ class Search {
   double measure() {
     PipelineOptions o = base_;
     o.overrides = overrides();
-    return score_of(run_pipeline(plugins_, o, backends_)).value;
+    return value_of(score_of(run_pipeline(plugins_, o, backends_)));
   }
 
   const PluginRegistry& plugins_;

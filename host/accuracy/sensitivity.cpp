@@ -82,6 +82,13 @@ std::vector<SensitivityUnit> sensitivity_units(const Annotation& annotation) {
   return units;
 }
 
+VariantScore score_of(const PipelineResult& r) {
+  VariantScore s;
+  s.sqnr_db = r.measurements.sqnr_db;
+  if (r.measurements.accuracy) s.top1 = r.measurements.accuracy->quantized_top1;
+  return s;
+}
+
 PipelineOptions variant_options(const PipelineOptions& options, bool accuracy) {
   PipelineOptions o = options;
   o.accuracy.reset();
@@ -120,12 +127,8 @@ SensitivityReport analyse_sensitivity(const PluginRegistry& plugins, const Pipel
     const auto extra = float_overrides(skip);
     o.overrides.insert(o.overrides.end(), extra.begin(), extra.end());
     PipelineResult r = run_pipeline(plugins, o, backends);
-    VariantScore s;
-    s.sqnr_db = r.measurements.sqnr_db;
-    if (r.measurements.accuracy) {
-      s.top1 = r.measurements.accuracy->quantized_top1;
-      if (float_top1) *float_top1 = r.measurements.accuracy->float_top1;
-    }
+    if (float_top1 && r.measurements.accuracy) *float_top1 = r.measurements.accuracy->float_top1;
+    const VariantScore s = score_of(r);
     return std::make_pair(std::move(r), s);
   };
 

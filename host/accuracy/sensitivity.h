@@ -31,12 +31,16 @@ namespace qsdk {
 class Backend;
 class PluginRegistry;
 struct Annotation;
+struct PipelineResult;
 
 // What one variant of the model measured.
 struct VariantScore {
   double sqnr_db = 0;
   std::optional<double> top1;  // held-out, when the source has labels
 };
+
+// The score of one variant's run: its output SQNR and held-out top-1.
+VariantScore score_of(const PipelineResult& result);
 
 struct SensitivityUnit {
   int match = -1;             // index into the full run's Annotation::matches
