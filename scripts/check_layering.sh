@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../host"
 
-STAGES=(common target plugins graph data train capture inspect annotate prepare calibrate qat convert
+STAGES=(common target plugins graph data train capture inspect annotate prepare calibrate algorithms qat convert
         export engine pipeline accuracy config conformance run cli)
 declare -A rank
 for i in "${!STAGES[@]}"; do rank[${STAGES[$i]}]=$i; done

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "algorithms/algorithms.h"
 #include "convert/convert_results.h"
 #include "engine/engine_measurements.h"
 #include "export/onnx_measurements.h"
@@ -174,9 +175,13 @@ struct Measurements {
   std::optional<Accuracy> accuracy;
   std::optional<Latency> latency;
   std::optional<MixedPrecision> mixed_precision;  // when the run searched for an accuracy target
-  std::optional<OnnxMeasurements> onnx;           // when the run exported ONNX
-  std::vector<EngineAgreement> engines;           // engines under test against the integer reference (when asked)
-  ConversionSummary conversion;                   // its notes: standalone BatchNorms left in float
+  // The PTQ algorithms the run applied (algorithms/algorithms.h) and what
+  // each decided, layer by layer; empty when none was asked for.
+  std::vector<std::string> algorithms;
+  std::vector<AlgorithmDecision> algorithm_decisions;
+  std::optional<OnnxMeasurements> onnx;  // when the run exported ONNX
+  std::vector<EngineAgreement> engines;  // engines under test against the integer reference (when asked)
+  ConversionSummary conversion;          // its notes: standalone BatchNorms left in float
   std::vector<QParamsRecord> qparams;
   // Labels of the edges one observer serves, for each group of more than one.
   std::vector<std::vector<std::string>> shared_tensors;

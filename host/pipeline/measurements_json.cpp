@@ -395,6 +395,16 @@ json core_json(const Measurements& m) {
                             {"overrides_file", "overrides.yaml"}};
     if (!mp.stopped.empty()) j["mixed_precision"]["stopped"] = mp.stopped;
   }
+  if (!m.algorithms.empty()) {
+    json decisions = json::array();
+    for (const auto& d : m.algorithm_decisions) {
+      json values = json::object();
+      for (const auto& [k, v] : d.values) values[k] = json_number(v);
+      decisions.push_back(
+          {{"algorithm", d.algorithm}, {"target", d.target}, {"decision", d.decision}, {"values", values}});
+    }
+    j["algorithms"] = {{"applied", m.algorithms}, {"decisions", decisions}};
+  }
   if (m.onnx) j["onnx"] = onnx_json(*m.onnx);
   if (!m.engines.empty()) {
     j["engines"] = json::array();
@@ -574,6 +584,18 @@ Measurements measurements_from_json(const json& j, const std::string& source) {
             {f.at("unit").get<std::string>(), f.at("nodes").get<std::vector<int>>(), f.at("to").get<std::string>()});
       mp.stopped = a.value("stopped", std::string());
       m.mixed_precision = mp;
+    }
+    if (j.contains("algorithms")) {
+      const json& a = j["algorithms"];
+      m.algorithms = a.at("applied").get<std::vector<std::string>>();
+      for (const auto& d : a.at("decisions")) {
+        AlgorithmDecision decision{d.at("algorithm").get<std::string>(),
+                                   d.at("target").get<std::string>(),
+                                   d.at("decision").get<std::string>(),
+                                   {}};
+        for (const auto& [k, v] : d.at("values").items()) decision.values[k] = number_of(v);
+        m.algorithm_decisions.push_back(std::move(decision));
+      }
     }
     m.notes = j.value("notes", std::vector<std::string>{});
     m.output_warning = j.value("output_warning", std::string());

@@ -11,6 +11,7 @@
 #include <set>
 #include <sstream>
 
+#include "algorithms/ptq_algorithms.h"
 #include "annotate/annotator.h"
 #include "annotate/report.h"
 #include "calibrate/calibration.h"
@@ -80,7 +81,33 @@ struct Prepared {
   std::string fingerprint;
   std::vector<at::Tensor> eval_inputs;  // the batch SQNR and agreement are measured on
   std::vector<double> losses;
+  std::vector<AlgorithmDecision> decisions;  // adaround, bias_correction
 };
+
+// The calibration batches the data-driven algorithms use: the first whole
+// batches holding AlgorithmOptions::samples samples.
+Batches algorithm_batches(const PipelineOptions& o, const CapturedModel& captured) {
+  const auto source = open_data_source(o.calibration, captured.inputs);
+  Batches all;
+  std::int64_t samples = 0;
+  for (std::size_t i = 0; i < source->num_batches() && samples < o.algorithms.samples; ++i) {
+    all.push_back(source->batch(i).inputs);
+    samples += all.back().at(0).dim() > 0 ? all.back().at(0).size(0) : 1;
+  }
+  return all;
+}
+
+// After a float-equivalent rewrite (cle, smoothquant): how far the model's
+// output moved, relative to its magnitude, on one calibration batch.
+AlgorithmDecision float_equivalence(const char* algorithm, const Graph& before, const Graph& after,
+                                    const std::vector<at::Tensor>& inputs) {
+  const at::Tensor a = before.run(inputs).at(0).to(at::kDouble), b = after.run(inputs).at(0).to(at::kDouble);
+  const double magnitude = a.abs().max().item<double>();
+  const double change = magnitude > 0 ? a.sub(b).abs().max().item<double>() / magnitude : 0.0;
+  std::ostringstream text;
+  text << std::setprecision(2) << "float model's output changed by " << change << " of its magnitude";
+  return {algorithm, "model output", text.str(), {{"relative_change", change}}};
+}
 
 // Refuses a batch size whose activations cannot fit before the first batch
 // is drawn. The estimate is every value the typed graph computes, for the
@@ -105,8 +132,10 @@ void require_batch_fits(const Graph& graph, const std::vector<at::Tensor>& examp
                                "lower --batch-size (the activations of one batch are held at once)");
 }
 
+// `float_graph` and `data`: the float model and batches AdaRound and bias
+// correction work from (unused when neither is on).
 Prepared prepare_ptq(Graph& graph, const Annotation& annotation, const PipelineOptions& o,
-                     const CapturedModel& captured) {
+                     const CapturedModel& captured, const Graph* float_graph, const Batches& data) {
   const auto& example_inputs = captured.example_inputs;
   Prepared p;
   p.model = std::make_unique<PreparedModel>(graph, annotation);
@@ -115,6 +144,12 @@ Prepared prepare_ptq(Graph& graph, const Annotation& annotation, const PipelineO
     if (!parse(o.activation_observer, kind))
       throw InputError("observer '" + o.activation_observer + "'", "unknown observer kind");
     p.model->override_activation_observer(kind);
+  }
+  // The weight qparams are fixed now; calibration then sees the new weights.
+  if (o.algorithms.adaround) p.decisions = adaround(*p.model, *float_graph, data, o.algorithms);
+  if (o.algorithms.bias_correction) {
+    auto corrected = correct_bias(*p.model, *float_graph, data);
+    p.decisions.insert(p.decisions.end(), corrected.begin(), corrected.end());
   }
   if (!o.load_stats.empty()) {
     p.model->load_stats(read_file(o.load_stats, "statistics file", kMaxStatsInputBytes), o.load_stats);
@@ -455,6 +490,28 @@ PipelineResult run_pipeline(const PluginRegistry& plugins, const PipelineOptions
   if (o.per_layer_sqnr) name_values(graph);
   std::vector<BatchNormFold> folds;
   if (!o.qat) folds = fold_batch_norms(graph);
+  if (o.qat && o.algorithms.any())
+    throw InputError(o.algorithms.where.empty() ? "algorithms" : o.algorithms.where,
+                     "the PTQ algorithms work on post-training quantization; QAT learns its weights");
+  // The float model measurements compare against: as captured, before any
+  // algorithm rewrites the weights.
+  std::unique_ptr<Graph> captured_float = graph.clone();
+  Batches algorithm_data;
+  if (o.algorithms.smoothquant || o.algorithms.adaround || o.algorithms.bias_correction ||
+      (o.algorithms.cle && o.load_stats.empty()))
+    algorithm_data = algorithm_batches(o, captured);
+  m.algorithms = o.algorithms.names();
+  auto& decided = m.algorithm_decisions;
+  if (o.algorithms.cle) {
+    const auto d = equalize_cross_layer(graph);
+    decided.insert(decided.end(), d.begin(), d.end());
+    if (!algorithm_data.empty()) decided.push_back(float_equivalence("cle", *captured_float, graph, algorithm_data[0]));
+  }
+  if (o.algorithms.smoothquant) {
+    const auto d = smooth_quant(graph, algorithm_data, o.algorithms.smoothquant_alpha);
+    decided.insert(decided.end(), d.begin(), d.end());
+    decided.push_back(float_equivalence("smoothquant", *captured_float, graph, algorithm_data[0]));
+  }
 
   std::optional<Annotation> annotation;
   for (const auto& b : backends)
@@ -465,12 +522,17 @@ PipelineResult run_pipeline(const PluginRegistry& plugins, const PipelineOptions
   r.annotation_document = annotation_document(graph, r.annotation);
   m.decisions = node_decisions(r.annotation);
   m.shared_tensors = shared_tensor_labels(graph, r.annotation);
-  r.float_graph = graph.clone();
+  // AdaRound and bias correction reconstruct the float model with its
+  // equalized weights: the one prepare starts from.
+  std::unique_ptr<Graph> rewritten_float;
+  if (o.algorithms.adaround || o.algorithms.bias_correction) rewritten_float = graph.clone();
+  r.float_graph = std::move(captured_float);
   clock.mark("annotate");
 
-  Prepared prepared =
-      o.qat ? prepare_qat(graph, r.annotation, o, captured) : prepare_ptq(graph, r.annotation, o, captured);
+  Prepared prepared = o.qat ? prepare_qat(graph, r.annotation, o, captured)
+                            : prepare_ptq(graph, r.annotation, o, captured, rewritten_float.get(), algorithm_data);
   clock.mark(o.qat ? "qat" : "calibrate");
+  decided.insert(decided.end(), prepared.decisions.begin(), prepared.decisions.end());
   m.qat_losses = std::move(prepared.losses);
   m.qparams = qparams_records(*prepared.model);
   m.conversion = convert_to_reference(*prepared.model);

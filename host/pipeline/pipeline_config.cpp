@@ -18,8 +18,8 @@ using yaml::check_keys;
 using yaml::scalar;
 using yaml::where;
 
-const std::vector<std::string> kSectionKeys{"mode",   "calibration", "qat",   "overrides",
-                                            "checks", "measure",     "lower", "accuracy"};
+const std::vector<std::string> kSectionKeys{"mode",    "calibration", "qat",      "overrides", "checks",
+                                            "measure", "lower",       "accuracy", "algorithms"};
 const std::vector<std::string> kAccuracyKeys{"metric", "max_drop", "min_sqnr_db", "fallback", "budget", "order"};
 const std::vector<std::string> kModelKeys{"source", "zoo", "file", "search", "input_shapes", "inputs", "seed"};
 const std::vector<std::string> kInputKeys{"shape", "dtype", "range"};
@@ -230,6 +230,63 @@ struct Reader {
     return a;
   }
 
+  // algorithms: [cle, bias_correction, {adaround: {iterations: 2000}}, {smoothquant: {alpha: 0.6}}]
+  AlgorithmOptions algorithms(const YAML::Node& n) const {
+    if (!n.IsSequence())
+      throw InputError(at(n), "algorithms must be a list, e.g. [cle, adaround, {smoothquant: {alpha: 0.5}}]");
+    AlgorithmOptions a;
+    a.where = at(n);
+    std::vector<std::string> seen;
+    for (const auto& entry : n) {
+      YAML::Node params;
+      std::string name;
+      if (entry.IsMap()) {
+        if (entry.size() != 1)
+          throw InputError(at(entry), "an algorithm with parameters is one key, e.g. {adaround: {iterations: 2000}}");
+        const auto key = entry.begin()->first;
+        params = entry.begin()->second;
+        name = one_of(key, "algorithm", kAlgorithmNames);
+        if (!params.IsMap()) throw InputError(at(params), name + "'s parameters must be a mapping");
+      } else {
+        name = one_of(entry, "algorithm", kAlgorithmNames);
+      }
+      if (std::find(seen.begin(), seen.end(), name) != seen.end())
+        throw InputError(at(entry), "algorithm '" + name + "' is listed twice");
+      seen.push_back(name);
+      if (name == "cle") {
+        a.cle = true;
+        if (params) check_keys(c.source, params, {}, "cle");
+      } else if (name == "smoothquant") {
+        a.smoothquant = true;
+        if (params) {
+          check_keys(c.source, params, {"alpha", "samples"}, "smoothquant");
+          if (const auto v = params["alpha"]) {
+            a.smoothquant_alpha = scalar<double>(c.source, v, "alpha");
+            if (!(a.smoothquant_alpha >= 0 && a.smoothquant_alpha <= 1))
+              throw InputError(at(v), "alpha must be between 0 and 1 (0.5 splits the range evenly)");
+          }
+        }
+      } else if (name == "adaround") {
+        a.adaround = true;
+        if (params) {
+          check_keys(c.source, params, {"iterations", "batch_size", "regularization", "samples"}, "adaround");
+          if (const auto v = params["iterations"]) a.adaround_iterations = at_least(v, "iterations", 1);
+          if (const auto v = params["batch_size"]) a.adaround_batch = at_least(v, "batch_size", 1);
+          if (const auto v = params["regularization"]) {
+            a.adaround_regularization = scalar<double>(c.source, v, "regularization");
+            if (!(a.adaround_regularization >= 0) || !std::isfinite(a.adaround_regularization))
+              throw InputError(at(v), "regularization must be a number >= 0 (AIMET's default 0.01)");
+          }
+        }
+      } else {
+        a.bias_correction = true;
+        if (params) check_keys(c.source, params, {"samples"}, "bias_correction");
+      }
+      if (params && params["samples"]) a.samples = at_least(params["samples"], "samples", 1);
+    }
+    return a;
+  }
+
   void measure(const YAML::Node& n, PipelineOptions& o) const {
     check_keys(c.source, n, {"accuracy", "latency", "layers"}, "measure");
     if (const auto v = n["accuracy"]) o.measure_accuracy = scalar<bool>(c.source, v, "accuracy");
@@ -341,6 +398,13 @@ void read_pipeline_sections(const YAML::Node& map, const PipelineConfigContext& 
     if (o.qat) throw InputError(r.at(v), "mixed precision searches post-training quantization; remove qat or accuracy");
     o.accuracy = r.accuracy(v);
   }
+  if (const auto v = map["algorithms"]) {
+    if (o.qat)
+      throw InputError(r.at(v),
+                       "the PTQ algorithms work on post-training quantization; QAT learns its weights (remove "
+                       "qat or algorithms)");
+    o.algorithms = r.algorithms(v);
+  }
 }
 
 void emit_pipeline_sections(YAML::Emitter& e, const PipelineOptions& o) {
@@ -388,6 +452,21 @@ void emit_pipeline_sections(YAML::Emitter& e, const PipelineOptions& o) {
     e << YAML::Key << "fallback" << YAML::Value << YAML::Flow << a.fallback;
     e << YAML::Key << "budget" << YAML::Value << a.budget;
     e << YAML::Key << "order" << YAML::Value << a.order << YAML::EndMap;
+  }
+  if (o.algorithms.any()) {
+    const AlgorithmOptions& a = o.algorithms;
+    e << YAML::Key << "algorithms" << YAML::Value << YAML::BeginSeq;
+    for (const auto& name : a.names()) {
+      e << YAML::Flow << YAML::BeginMap << YAML::Key << name << YAML::Value << YAML::Flow << YAML::BeginMap;
+      if (name == "smoothquant") e << YAML::Key << "alpha" << YAML::Value << a.smoothquant_alpha;
+      if (name == "adaround")
+        e << YAML::Key << "iterations" << YAML::Value << a.adaround_iterations << YAML::Key << "batch_size"
+          << YAML::Value << a.adaround_batch << YAML::Key << "regularization" << YAML::Value
+          << a.adaround_regularization;
+      if (name != "cle") e << YAML::Key << "samples" << YAML::Value << a.samples;
+      e << YAML::EndMap << YAML::EndMap;
+    }
+    e << YAML::EndSeq;
   }
 }
 

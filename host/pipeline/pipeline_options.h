@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "algorithms/algorithms.h"
 #include "annotate/overrides.h"
 #include "data/data_source.h"
 #include "pipeline/measurements.h"
@@ -56,6 +57,7 @@ struct PipelineOptions {
   std::string load_stats;                  // PTQ: observer statistics from this file instead of calibrating
   std::optional<QatOptions> qat;           // present: QAT instead of PTQ
   std::optional<AccuracyTarget> accuracy;  // present: search mixed precision for this target
+  AlgorithmOptions algorithms;             // PTQ algorithms (cle, smoothquant, adaround, bias_correction)
   bool lower = true;                       // lower to the backend's kernels when it has them
   // Lowered vs reference. Each kernel, run on the reference's own inputs, is
   // exact to within one step (rounding): a kernel beyond kernel_max_steps is
