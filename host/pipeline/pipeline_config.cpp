@@ -239,12 +239,14 @@ struct Reader {
     std::vector<std::string> seen;
     for (const auto& entry : n) {
       YAML::Node params;
+      bool has_params = false;
       std::string name;
       if (entry.IsMap()) {
         if (entry.size() != 1)
           throw InputError(at(entry), "an algorithm with parameters is one key, e.g. {adaround: {iterations: 2000}}");
         const auto key = entry.begin()->first;
         params = entry.begin()->second;
+        has_params = true;
         name = one_of(key, "algorithm", kAlgorithmNames);
         if (!params.IsMap()) throw InputError(at(params), name + "'s parameters must be a mapping");
       } else {
@@ -255,10 +257,10 @@ struct Reader {
       seen.push_back(name);
       if (name == "cle") {
         a.cle = true;
-        if (params) check_keys(c.source, params, {}, "cle");
+        if (has_params) check_keys(c.source, params, {}, "cle");
       } else if (name == "smoothquant") {
         a.smoothquant = true;
-        if (params) {
+        if (has_params) {
           check_keys(c.source, params, {"alpha", "samples"}, "smoothquant");
           if (const auto v = params["alpha"]) {
             a.smoothquant_alpha = scalar<double>(c.source, v, "alpha");
@@ -268,7 +270,7 @@ struct Reader {
         }
       } else if (name == "adaround") {
         a.adaround = true;
-        if (params) {
+        if (has_params) {
           check_keys(c.source, params, {"iterations", "batch_size", "regularization", "samples"}, "adaround");
           if (const auto v = params["iterations"]) a.adaround_iterations = at_least(v, "iterations", 1);
           if (const auto v = params["batch_size"]) a.adaround_batch = at_least(v, "batch_size", 1);
@@ -280,9 +282,9 @@ struct Reader {
         }
       } else {
         a.bias_correction = true;
-        if (params) check_keys(c.source, params, {"samples"}, "bias_correction");
+        if (has_params) check_keys(c.source, params, {"samples"}, "bias_correction");
       }
-      if (params && params["samples"]) a.samples = at_least(params["samples"], "samples", 1);
+      if (has_params && params["samples"]) a.samples = at_least(params["samples"], "samples", 1);
     }
     return a;
   }
