@@ -15,6 +15,8 @@
 //   lower:        bool
 //   accuracy:     {metric: top1|sqnr, max_drop: 0.5, min_sqnr_db: 30, fallback: [wider, float], budget: N,
 //                  order: sensitivity|graph}   (accuracy/mixed_precision.h)
+//   algorithms:   [cle, smoothquant, adaround, bias_correction | {adaround: {iterations, batch_size,
+//                  regularization, samples}} | {smoothquant: {alpha, samples}}]   (algorithms/algorithms.h)
 //
 // Relative paths resolve against `base_dir` (the file's directory). Errors
 // are InputErrors at file:line:column; unknown keys get a "did you mean".
