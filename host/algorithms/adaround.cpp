@@ -63,7 +63,6 @@ std::vector<AlgorithmDecision> adaround(PreparedModel& prepared, const Graph& fl
                                         const AlgorithmOptions& options) {
   std::vector<AlgorithmDecision> decisions;
   const auto layers = quantized_layers(prepared, &decisions, "adaround");
-  const Batches samples = first_samples(batches, options.samples);
   auto generator = at::make_generator<at::CPUGeneratorImpl>(kSeed);
   for (std::size_t li = 0; li < layers.size(); ++li) {
     const QuantizedLayer& layer = layers[li];
@@ -74,7 +73,7 @@ std::vector<AlgorithmDecision> adaround(PreparedModel& prepared, const Graph& fl
     at::Tensor x;
     {
       torch::NoGradGuard no_grad;
-      x = probe_values(float_graph, {{layer.id, 0}}, samples).at(0).to(at::kFloat);
+      x = probe_values(float_graph, {{layer.id, 0}}, batches).at(0).to(at::kFloat);
     }
     const bool relu = relu_follows(n);
     const auto f = [&](const at::Tensor& y) { return relu ? at::relu(y) : y; };
@@ -83,7 +82,7 @@ std::vector<AlgorithmDecision> adaround(PreparedModel& prepared, const Graph& fl
       torch::NoGradGuard no_grad;
       target = f(apply_layer(n, x, w, bias));
     }
-    const auto [scale, zp] = broadcast_qparams(w, layer.qparams);
+    const auto [scale, zp] = broadcast_qparams(w, layer.qparams, w.scalar_type());
     const double qmin = double(layer.qparams.quant_min), qmax = double(layer.qparams.quant_max);
     const at::Tensor lower = (w / scale).floor();
     const at::Tensor rest = w / scale - lower;

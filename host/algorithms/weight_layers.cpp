@@ -75,17 +75,6 @@ std::string layer_name(const Graph& graph, const Node* n) {
   return path.empty() ? id + " " + n->kind().toQualString() : path + " (" + id + ")";
 }
 
-Batches first_samples(const Batches& batches, int max_samples) {
-  Batches out;
-  std::int64_t samples = 0;
-  for (const auto& b : batches) {
-    if (!out.empty() && samples >= max_samples) break;
-    out.push_back(b);
-    samples += b.empty() || b[0].dim() == 0 ? 1 : b[0].size(0);
-  }
-  return out;
-}
-
 std::vector<at::Tensor> probe_values(const Graph& graph, const std::vector<Probe>& probes, const Batches& batches) {
   if (probes.empty()) return {};
   // A copy whose outputs are the probed values only: nothing else is kept.
@@ -109,9 +98,9 @@ std::vector<at::Tensor> probe_values(const Graph& graph, const std::vector<Probe
   return out;
 }
 
-std::pair<at::Tensor, at::Tensor> broadcast_qparams(const at::Tensor& w, const QParams& q) {
-  at::Tensor scale = at::tensor(q.scale, at::kDouble).to(w.scalar_type());
-  at::Tensor zp = at::tensor(q.zero_point, at::kLong).to(w.scalar_type());
+std::pair<at::Tensor, at::Tensor> broadcast_qparams(const at::Tensor& w, const QParams& q, at::ScalarType dtype) {
+  at::Tensor scale = at::tensor(q.scale, at::kDouble).to(dtype);
+  at::Tensor zp = at::tensor(q.zero_point, at::kLong).to(dtype);
   if (q.axis >= 0) {
     std::vector<std::int64_t> shape(static_cast<std::size_t>(w.dim()), 1);
     shape[static_cast<std::size_t>(q.axis)] = -1;
@@ -123,13 +112,7 @@ std::pair<at::Tensor, at::Tensor> broadcast_qparams(const at::Tensor& w, const Q
 
 at::Tensor fake_quantize_weight(const at::Tensor& w, const QParams& q) {
   // In double, as convert computes the integers.
-  at::Tensor scale = at::tensor(q.scale, at::kDouble), zp = at::tensor(q.zero_point, at::kDouble);
-  if (q.axis >= 0) {
-    std::vector<std::int64_t> shape(static_cast<std::size_t>(w.dim()), 1);
-    shape[static_cast<std::size_t>(q.axis)] = -1;
-    scale = scale.reshape(shape);
-    zp = zp.reshape(shape);
-  }
+  const auto [scale, zp] = broadcast_qparams(w, q, at::kDouble);
   const at::Tensor ints = (w.to(at::kDouble) / scale).round().add(zp).clamp(double(q.quant_min), double(q.quant_max));
   return ints.sub(zp).mul(scale).to(w.scalar_type());
 }

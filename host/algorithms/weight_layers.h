@@ -42,9 +42,6 @@ std::int64_t channel_dim(const torch::jit::Node* n, const at::Tensor& output);
 // "conv1 (%0)": a node by module path and id, for decisions.
 std::string layer_name(const Graph& graph, const torch::jit::Node* n);
 
-// Calibration batches, up to `max_samples` samples (whole batches, at least one).
-Batches first_samples(const Batches& batches, int max_samples);
-
 // Runs `graph` on every batch and returns, for each (node id, input index)
 // asked for, the value there, concatenated over the batches along dim 0.
 // Input index -1 is the node's output.
@@ -57,7 +54,7 @@ std::vector<at::Tensor> probe_values(const Graph& graph, const std::vector<Probe
 // The weight on its quantization grid (quantize, clamp, dequantize), in the
 // weight's dtype, as convert will store it.
 at::Tensor fake_quantize_weight(const at::Tensor& w, const QParams& q);
-// The per-channel (axis 0) or per-tensor scale and zero point, shaped to broadcast against `w`.
-std::pair<at::Tensor, at::Tensor> broadcast_qparams(const at::Tensor& w, const QParams& q);
+// The per-channel or per-tensor scale and zero point, in `dtype`, shaped to broadcast against `w`.
+std::pair<at::Tensor, at::Tensor> broadcast_qparams(const at::Tensor& w, const QParams& q, at::ScalarType dtype);
 
 }  // namespace qsdk

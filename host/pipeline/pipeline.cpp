@@ -497,20 +497,18 @@ PipelineResult run_pipeline(const PluginRegistry& plugins, const PipelineOptions
   // algorithm rewrites the weights.
   std::unique_ptr<Graph> captured_float = graph.clone();
   Batches algorithm_data;
-  if (o.algorithms.smoothquant || o.algorithms.adaround || o.algorithms.bias_correction ||
-      (o.algorithms.cle && o.load_stats.empty()))
-    algorithm_data = algorithm_batches(o, captured);
+  if (o.algorithms.any()) algorithm_data = algorithm_batches(o, captured);
   m.algorithms = o.algorithms.names();
   auto& decided = m.algorithm_decisions;
   if (o.algorithms.cle) {
     const auto d = equalize_cross_layer(graph);
     decided.insert(decided.end(), d.begin(), d.end());
-    if (!algorithm_data.empty()) decided.push_back(float_equivalence("cle", *captured_float, graph, algorithm_data[0]));
+    decided.push_back(float_equivalence("cle", *captured_float, graph, algorithm_data.at(0)));
   }
   if (o.algorithms.smoothquant) {
     const auto d = smooth_quant(graph, algorithm_data, o.algorithms.smoothquant_alpha);
     decided.insert(decided.end(), d.begin(), d.end());
-    decided.push_back(float_equivalence("smoothquant", *captured_float, graph, algorithm_data[0]));
+    decided.push_back(float_equivalence("smoothquant", *captured_float, graph, algorithm_data.at(0)));
   }
 
   std::optional<Annotation> annotation;
